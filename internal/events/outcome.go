@@ -1,0 +1,98 @@
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is what became of an event.
+type Status string
+
+// Final statuses: exactly one per input event.
+const (
+	StatusSucceeded    Status = "succeeded"     // the target now reflects the event
+	StatusSkipped      Status = "skipped"       // nothing needed sending (already in the desired state, already absent)
+	StatusDeadLettered Status = "dead_lettered" // kept in the dead-letter stream with its reason; replayable
+	StatusRejected     Status = "rejected"      // refused by policy (e.g. a held delete that was declined)
+)
+
+// Progress statuses: may precede the final outcome, under their own ids.
+const (
+	StatusDeferred Status = "deferred" // retryable failure: redelivered at the next sync window
+	StatusHeld     Status = "held"     // waiting for an operator (deletion guard)
+)
+
+// Final reports whether s ends an event's life.
+func (s Status) Final() bool {
+	switch s {
+	case StatusSucceeded, StatusSkipped, StatusDeadLettered, StatusRejected:
+		return true
+	}
+	return false
+}
+
+// Outcome is published for every input event (DESIGN.md §3). Its JSON form is defined by
+// schemas/outcome.schema.json.
+type Outcome struct {
+	// ID is the outcome's own id: "<input id>" for the final outcome (so JetStream deduplicates a
+	// republished final outcome), "<input id>/deferred/<attempt>" and the like for progress outcomes.
+	ID        string         `json:"id"`
+	InputID   string         `json:"inputId"`
+	Time      time.Time      `json:"time"`
+	Object    string         `json:"object"`
+	Key       map[string]any `json:"key,omitempty"`
+	Operation string         `json:"operation,omitempty"`
+	Status    Status         `json:"status"`
+	Final     bool           `json:"final"`
+	// TargetID is the id of the object in the target, when known.
+	TargetID string `json:"targetId,omitempty"`
+	// Reason explains a skip, a deferral, a hold or a dead letter in one sentence.
+	Reason string `json:"reason,omitempty"`
+	// Requests are the HTTP calls made for this attempt, without bodies.
+	Requests []Call `json:"requests,omitempty"`
+	// Attempt counts deliveries of the input event, from 1.
+	Attempt int `json:"attempt"`
+	// Error is set for deferred and dead-lettered outcomes.
+	Error *OutcomeError `json:"error,omitempty"`
+	// NextAttemptAt is when a deferred event will be tried again.
+	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
+	// Where the input came from, for tracing.
+	Stream    string `json:"stream,omitempty"`
+	StreamSeq uint64 `json:"streamSeq,omitempty"`
+	Partition int    `json:"partition"`
+	Worker    string `json:"worker,omitempty"`
+	// DurationMs is the processing time of this attempt.
+	DurationMs float64 `json:"durationMs"`
+}
+
+// Call is one HTTP request made for an event.
+type Call struct {
+	Method     string  `json:"method"`
+	Path       string  `json:"path"`
+	Status     int     `json:"status,omitempty"`
+	DurationMs float64 `json:"durationMs"`
+	Attempt    int     `json:"attempt,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// OutcomeError classifies a failure.
+type OutcomeError struct {
+	// Class is one of invalid, config, permanent, conflict, not_found, retryable, unresolved, exhausted.
+	Class   string `json:"class"`
+	Message string `json:"message"`
+	Status  int    `json:"status,omitempty"`
+	// ScimType is the SCIM error type the target answered, when it did.
+	ScimType string `json:"scimType,omitempty"`
+}
+
+// Encode renders the outcome as JSON.
+func (o *Outcome) Encode() ([]byte, error) { return json.Marshal(o) }
+
+// DecodeOutcome parses an outcome.
+func DecodeOutcome(b []byte) (*Outcome, error) {
+	var o Outcome
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}

@@ -1,0 +1,70 @@
+// Package natstest starts real, embedded NATS JetStream servers for tests.
+package natstest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Server is an in-process JetStream server with a client connection.
+type Server struct {
+	Server *server.Server
+	URL    string
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// MustStart starts a JetStream server on a free loopback port with its store in a temporary
+// directory, connects to it, and stops both when the test ends.
+func MustStart(tb testing.TB) *Server {
+	tb.Helper()
+	return MustStartIn(tb, tb.TempDir())
+}
+
+// MustStartIn is MustStart with a given store directory, so that a test can restart a server on the
+// same data.
+func MustStartIn(tb testing.TB, storeDir string) *Server {
+	tb.Helper()
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		JetStream: true,
+		StoreDir:  storeDir,
+		NoSigs:    true,
+		NoLog:     true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("natstest: new server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		tb.Fatal("natstest: server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		srv.Shutdown()
+		tb.Fatalf("natstest: connect: %v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("natstest: jetstream: %v", err)
+	}
+	s := &Server{Server: srv, URL: srv.ClientURL(), Conn: nc, JS: js}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Stop closes the connection and shuts the server down; safe to call twice.
+func (s *Server) Stop() {
+	if !s.Conn.IsClosed() {
+		s.Conn.Close()
+	}
+	s.Server.Shutdown()
+	s.Server.WaitForShutdown()
+}
