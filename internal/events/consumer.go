@@ -105,8 +105,8 @@ type Consumer struct {
 	log  zerolog.Logger
 
 	received, inFlight, abandoned, publishErr atomic.Int64
-	mu                                         sync.Mutex
-	byStatus                                   map[Status]int64
+	mu                                        sync.Mutex
+	byStatus                                  map[Status]int64
 }
 
 // NewConsumer returns a consume loop; Run starts it.
