@@ -1,0 +1,120 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/natstest"
+)
+
+const sample = `{"specversion":"1.0","id":"u1","source":"/hr","type":"identity.user.create","data":{"object":"User","operation":"Create","key":{"userName":"a@x"}}}
+
+# comments and blank lines are skipped
+{"specversion":"1.0","id":"u2","source":"/hr","type":"identity.user.update","data":{"object":"User","operation":"Update","key":{"userName":"a@x"},"attributes":{"title":"CTO"}}}
+{"specversion":"1.0","id":"bad","source":"/hr","type":"identity.user.promote","data":{"object":"User","operation":"Promote","key":{"userName":"a@x"}}}
+not json at all
+{"specversion":"1.0","id":"g1","source":"/hr","type":"identity.group.create","data":{"object":"Group","operation":"Create","key":{"displayName":"Ops"}}}
+`
+
+func TestReadJSONL(t *testing.T) {
+	t.Parallel()
+	items, err := ReadJSONL(strings.NewReader(sample))
+	require.NoError(t, err)
+	require.Len(t, items, 5)
+	assert.Equal(t, 1, items[0].Line)
+	assert.Equal(t, 4, items[1].Line)
+	assert.Equal(t, events.EventSubject("User", map[string]any{"userName": "a@x"}), items[0].Subject)
+	assert.Equal(t, items[0].Subject, items[1].Subject, "same key, same subject")
+	assert.NoError(t, items[0].Invalid)
+
+	bad := items[2]
+	require.Error(t, bad.Invalid)
+	assert.Equal(t, "bad", bad.ID)
+	assert.Equal(t, items[0].Subject, bad.Subject, "an invalid event still travels with its key")
+
+	junk := items[3]
+	require.Error(t, junk.Invalid)
+	assert.Regexp(t, `^line-6-[0-9a-f]{12}$`, junk.ID)
+	assert.True(t, strings.HasPrefix(junk.Subject, "idm.events._unknown."), junk.Subject)
+}
+
+func TestReadCSV(t *testing.T) {
+	t.Parallel()
+	src := "userName,name.givenName,emails[].value,active\njdoe@x,John,jdoe@x|john@x,true\nann@x,,ann@x,false\n"
+	items, err := ReadCSV(strings.NewReader(src), CSVOptions{Object: "User", Operation: "Upsert", Key: []string{"userName"}, Multi: []string{"emails[].value"}})
+	require.NoError(t, err)
+	require.Len(t, items, 2)
+	ev, err := events.Decode(items[0].Raw)
+	require.NoError(t, err)
+	assert.Equal(t, "identity.user.upsert", ev.Type)
+	assert.Equal(t, map[string]any{"userName": "jdoe@x"}, ev.Data.Key)
+	assert.Equal(t, map[string]any{"name.givenName": "John", "emails[].value": []any{"jdoe@x", "john@x"}, "active": true}, ev.Data.Attributes)
+	ev2, err := events.Decode(items[1].Raw)
+	require.NoError(t, err)
+	assert.NotContains(t, ev2.Data.Attributes, "name.givenName", "empty cells are left out")
+
+	again, err := ReadCSV(strings.NewReader(src), CSVOptions{Object: "User", Operation: "Upsert", Key: []string{"userName"}, Multi: []string{"emails[].value"}})
+	require.NoError(t, err)
+	assert.Equal(t, items[0].ID, again[0].ID, "ids are stable so a republished file is deduplicated")
+
+	_, err = ReadCSV(strings.NewReader(src), CSVOptions{Object: "User", Operation: "Upsert", Key: []string{"uid"}})
+	assert.ErrorContains(t, err, `key column "uid"`)
+}
+
+func TestRunWaitsForOutcomes(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	topo := events.Topology{Partitions: 4}
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	// A real consume loop whose handler fails one event permanently.
+	h := events.HandlerFunc(func(ctx context.Context, d *events.Delivery) events.Result {
+		if d.Event.Data.Object == "Group" {
+			return events.Result{Outcome: events.Outcome{Status: events.StatusDeadLettered,
+				Error: &events.OutcomeError{Class: "permanent", Message: "target said no"}}}
+		}
+		return events.Result{Outcome: events.Outcome{Status: events.StatusSucceeded}}
+	})
+	c := events.NewConsumer(s.JS, topo, events.ConsumerConfig{Logger: zerolog.Nop()}, h)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = c.Run(cctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	items, err := ReadJSONL(strings.NewReader(sample))
+	require.NoError(t, err)
+	var progress bytes.Buffer
+	rep, err := Run(ctx, s.JS, items, Options{Wait: true, Timeout: 20 * time.Second, Progress: &progress})
+	require.NoError(t, err)
+	assert.Equal(t, 5, rep.Published)
+	assert.Empty(t, rep.Missing)
+	counts := rep.Counts()
+	assert.Equal(t, 2, counts[events.StatusSucceeded])
+	assert.Equal(t, 3, counts[events.StatusDeadLettered])
+	assert.False(t, rep.OK())
+	assert.Contains(t, progress.String(), "5/5 outcomes")
+
+	var out bytes.Buffer
+	rep.Render(&out)
+	text := out.String()
+	assert.Contains(t, text, "Published 5 events (0 duplicates dropped by JetStream, 2 invalid published for the worker to dead-letter)")
+	assert.Regexp(t, `succeeded\s+2`, text)
+	assert.Regexp(t, `dead_lettered\s+3`, text)
+	assert.Contains(t, text, "permanent: target said no")
+	assert.Contains(t, text, "invalid: invalid event")
+
+	// Publishing the same file again: JetStream drops every event as a duplicate.
+	rep2, err := Run(ctx, s.JS, items, Options{Wait: true, Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 0, rep2.Published)
+	assert.Len(t, rep2.Duplicates, 5)
+	assert.True(t, rep2.OK(), "nothing to wait for")
+}
