@@ -1,0 +1,52 @@
+# scimflow: make help lists the targets.
+GO      ?= go
+PKG     ?= ./...
+T       ?=
+BIN     := bin
+MODULE  := github.com/scimflow/scimflow
+# Packages with concurrency run under the race detector in `make test`; the rest run without it.
+RACE_PKGS = $(addprefix $(MODULE)/,internal/events internal/pipeline internal/provision internal/auth \
+            internal/cyberarksim internal/publish cmd/worker cmd/publisher cmd/cyberark-sim)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## download the Go modules the build and tests need
+	$(GO) mod download
+
+.PHONY: build
+build: deps ## build worker, publisher and cyberark-sim into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: demo
+demo: build ## run the whole product in process on the sample events and print the outcomes
+	./$(BIN)/worker demo --config deploy/examples/config.yaml --events deploy/examples/events.jsonl
+
+.PHONY: test
+test: deps ## the whole suite: gofmt and vet checks, every test, the race detector on concurrent packages (T=Name PKG=./internal/x/... for one)
+ifeq ($(T)$(PKG),./...)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 8m $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
+	$(GO) test -race -count=1 -timeout 8m $(RACE_PKGS)
+else
+	$(GO) test -race -count=1 -timeout 8m $(if $(T),-run '$(T)') $(PKG)
+endif
+
+.PHONY: bench
+bench: deps ## benchmarks (each prints its figures)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## remove build output and local data
+	rm -rf $(BIN) data
