@@ -1,0 +1,143 @@
+package provision
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// CustomSchema is CyberArk's extension for custom attributes.
+const CustomSchema = "urn:scim:schemas:extension:custom:2.0"
+
+// CyberArk resource endpoints.
+const (
+	ResourceUsers                = "Users"
+	ResourceGroups               = "Groups"
+	ResourceContainers           = "Containers"
+	ResourceContainerPermissions = "ContainerPermissions"
+	ResourcePrivilegedData       = "PrivilegedData"
+)
+
+// ContainerPermissionID is the id of a safe member: "<safe>:<member>". Use ResourcePath to put it
+// in a path; it escapes what needs escaping.
+func ContainerPermissionID(safe, member string) string { return safe + ":" + member }
+
+// SplitContainerPermissionID splits "<safe>:<member>" at the first ':' (safe names cannot
+// contain one; member names, such as "domain:user", may).
+func SplitContainerPermissionID(id string) (safe, member string, ok bool) {
+	safe, member, ok = strings.Cut(id, ":")
+	return safe, member, ok && safe != "" && member != ""
+}
+
+// Password generation: 24 characters drawn uniformly with crypto/rand from an alphabet without
+// look-alikes, at least one of each class (about 140 bits).
+const (
+	passwordLength = 24
+	pwUpper        = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+	pwLower        = "abcdefghijkmnopqrstuvwxyz"
+	pwDigit        = "23456789"
+	pwSymbol       = "!#%+-.:=?@_~"
+)
+
+// GeneratePassword returns a strong random password for a created user.
+func GeneratePassword() (string, error) {
+	classes := []string{pwUpper, pwLower, pwDigit, pwSymbol}
+	all := strings.Join(classes, "")
+	out := make([]byte, passwordLength)
+	pick := func(set string) (byte, error) {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			return 0, fmt.Errorf("generate password: %w", err)
+		}
+		return set[n.Int64()], nil
+	}
+	var err error
+	for i := range out {
+		set := all
+		if i < len(classes) {
+			set = classes[i]
+		}
+		if out[i], err = pick(set); err != nil {
+			return "", err
+		}
+	}
+	// Shuffle (Fisher-Yates) so the guaranteed classes are not always first.
+	for i := len(out) - 1; i > 0; i-- {
+		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			return "", fmt.Errorf("generate password: %w", err)
+		}
+		out[i], out[j.Int64()] = out[j.Int64()], out[i]
+	}
+	return string(out), nil
+}
+
+// prepared is a request body after the profile's adjustments.
+type prepared struct {
+	body []byte
+	// secret is a generated password, redacted from any error detail the target echoes.
+	secret string
+}
+
+// prepareCyberArk applies the CyberArk profile to a request: PATCH refused on the PAM resources,
+// a generated password on user creation, and the custom extension listed in schemas.
+func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
+	p := prepared{body: body}
+	first, rest, _ := strings.Cut(rel, "/")
+	resource, _ := url.PathUnescape(first)
+	if method == http.MethodPatch {
+		for _, r := range []string{ResourceContainers, ResourceContainerPermissions, ResourcePrivilegedData} {
+			if strings.EqualFold(resource, r) {
+				return p, fmt.Errorf("CyberArk does not support PATCH on %s; send PUT with the full object (for safe members, the full rights list)", r)
+			}
+		}
+	}
+	if (method != http.MethodPost && method != http.MethodPut) || len(bytes.TrimSpace(body)) == 0 {
+		return p, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return p, nil // not a JSON object: the target will say what is wrong
+	}
+	changed := false
+	if method == http.MethodPost && rest == "" && strings.EqualFold(resource, ResourceUsers) {
+		if _, ok := obj["password"]; !ok {
+			pw, err := GeneratePassword()
+			if err != nil {
+				return p, err
+			}
+			obj["password"], p.secret, changed = pw, pw, true
+		}
+	}
+	if _, ok := obj[CustomSchema]; ok {
+		if schemas, ok := obj["schemas"].([]any); ok {
+			listed := false
+			for _, s := range schemas {
+				if str, _ := s.(string); strings.EqualFold(str, CustomSchema) {
+					listed = true
+				}
+			}
+			if !listed {
+				obj["schemas"], changed = append(schemas, CustomSchema), true
+			}
+		}
+	}
+	if !changed {
+		return p, nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		return p, fmt.Errorf("encode request body: %w", err)
+	}
+	p.body = bytes.TrimRight(buf.Bytes(), "\n")
+	return p, nil
+}

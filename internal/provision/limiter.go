@@ -1,0 +1,181 @@
+package provision
+
+import (
+	"container/list"
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// outcome is what a finished request tells the limiter.
+type outcome int
+
+const (
+	outcomeIgnore   outcome = iota // no signal (transport failure, cancelled): the RTT means nothing
+	outcomeSuccess                 // an answer arrived; its round trip is a latency sample
+	outcomeOverload                // 429, 503 or a timeout: the target is past its capacity
+)
+
+// Limiter is the adaptive concurrency limit of one target, shared by every request to it. It is
+// TCP congestion control applied to in-flight requests:
+//
+//   - slow start: from Initial, every healthy answer adds 1 (the limit doubles per round trip)
+//     until the first sign of overload;
+//   - congestion avoidance: then every healthy answer adds Increase/limit (Increase per round
+//     trip), so the limit creeps towards the target's capacity;
+//   - multiplicative decrease: a 429, a 503, an attempt timeout, or an answer slower than
+//     Tolerance × the best recent round trip multiplies the limit by Backoff, at most once per
+//     smoothed round trip so that one burst of rejections counts as one signal;
+//   - the limit only grows while it is used (at least half of it in flight), so an idle period
+//     cannot inflate it.
+//
+// The best recent round trip is the minimum over a 10 s window, so a target that becomes
+// permanently slower gets a new baseline instead of a collapsing limit. Waiters are served first
+// come, first served.
+type Limiter struct {
+	cfg ConcurrencyConfig
+	now func() time.Time
+
+	mu           sync.Mutex
+	limit        float64
+	ssthresh     float64
+	inflight     int
+	waiters      list.List // of chan struct{}
+	baseRTT      time.Duration
+	windowMin    time.Duration
+	windowStart  time.Time
+	srtt         time.Duration
+	lastDecrease time.Time
+	decreases    int64
+}
+
+// baselineWindow is how long the best round trip is remembered.
+const baselineWindow = 10 * time.Second
+
+// NewLimiter returns a limiter; cfg's zero fields take their defaults.
+func NewLimiter(cfg ConcurrencyConfig) *Limiter {
+	cfg = Config{Concurrency: cfg}.withDefaults().Concurrency
+	return &Limiter{cfg: cfg, now: time.Now, limit: float64(cfg.Initial), ssthresh: float64(cfg.Max)}
+}
+
+// capacity is the whole number of requests allowed in flight.
+func (l *Limiter) capacity() int { return max(l.cfg.Min, int(math.Floor(l.limit+1e-9))) }
+
+// Limit returns the current limit.
+func (l *Limiter) Limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.capacity()
+}
+
+// InFlight returns the number of requests holding a slot.
+func (l *Limiter) InFlight() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inflight
+}
+
+// Acquire waits for a slot. The returned release must be called exactly once with the outcome.
+func (l *Limiter) acquire(ctx context.Context) (func(outcome, time.Duration), error) {
+	l.mu.Lock()
+	if l.waiters.Len() == 0 && l.inflight < l.capacity() {
+		l.inflight++
+		l.mu.Unlock()
+		return l.releaser(), nil
+	}
+	ch := make(chan struct{})
+	el := l.waiters.PushBack(ch)
+	l.mu.Unlock()
+	select {
+	case <-ch:
+		return l.releaser(), nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		select {
+		case <-ch: // granted while we gave up: hand the slot on
+			l.inflight--
+			l.wake()
+		default:
+			l.waiters.Remove(el)
+		}
+		l.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+func (l *Limiter) releaser() func(outcome, time.Duration) {
+	var once sync.Once
+	return func(o outcome, rtt time.Duration) {
+		once.Do(func() { l.release(o, rtt) })
+	}
+}
+
+func (l *Limiter) release(o outcome, rtt time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	busy := l.inflight // in flight when this answer arrived, this one included
+	l.inflight--
+	now := l.now()
+	switch o {
+	case outcomeOverload:
+		l.decrease(now)
+	case outcomeSuccess:
+		if rtt <= 0 {
+			rtt = time.Microsecond
+		}
+		l.sample(now, rtt)
+		if rtt > time.Duration(float64(l.baseRTT)*l.cfg.Tolerance) && rtt-l.baseRTT > time.Millisecond {
+			l.decrease(now)
+		} else if 2*busy >= l.capacity() {
+			if l.limit < l.ssthresh {
+				l.limit++
+			} else {
+				l.limit += l.cfg.Increase / l.limit
+			}
+			l.limit = min(l.limit, float64(l.cfg.Max))
+		}
+	}
+	l.wake()
+}
+
+// sample updates the smoothed and the best round trip.
+func (l *Limiter) sample(now time.Time, rtt time.Duration) {
+	if l.srtt == 0 {
+		l.srtt = rtt
+	} else {
+		l.srtt = (7*l.srtt + rtt) / 8
+	}
+	if l.windowMin == 0 || rtt < l.windowMin {
+		l.windowMin = rtt
+	}
+	if l.baseRTT == 0 || rtt < l.baseRTT {
+		l.baseRTT = rtt
+	}
+	if l.windowStart.IsZero() {
+		l.windowStart = now
+	}
+	if now.Sub(l.windowStart) >= baselineWindow {
+		l.baseRTT, l.windowMin, l.windowStart = l.windowMin, 0, now
+	}
+}
+
+// decrease applies the multiplicative decrease, once per smoothed round trip.
+func (l *Limiter) decrease(now time.Time) {
+	if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < max(l.srtt, time.Millisecond) {
+		return
+	}
+	l.lastDecrease = now
+	l.decreases++
+	l.limit = max(float64(l.cfg.Min), l.limit*l.cfg.Backoff)
+	l.ssthresh = l.limit
+}
+
+// wake hands free slots to waiters in arrival order. Callers hold mu.
+func (l *Limiter) wake() {
+	for l.waiters.Len() > 0 && l.inflight < l.capacity() {
+		ch := l.waiters.Remove(l.waiters.Front()).(chan struct{})
+		l.inflight++
+		close(ch)
+	}
+}
