@@ -73,7 +73,7 @@ func (a *attribute) writeOnly() *attribute {
 }
 
 func (a *attribute) canonicalValues(v ...string) *attribute { a.canonical = v; return a }
-func (a *attribute) refs(types ...string) *attribute       { a.refTypes = types; return a }
+func (a *attribute) refs(types ...string) *attribute        { a.refTypes = types; return a }
 
 func (a *attribute) withSubs(subs ...*attribute) *attribute {
 	a.typ = typeComplex

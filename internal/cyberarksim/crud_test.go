@@ -230,7 +230,7 @@ func TestExtensionsStoredAndReturned(t *testing.T) {
 
 	// Extension URNs and attribute names are case-insensitive on input.
 	body = user("emp2@example.com", map[string]any{
-		"schemas":                []any{userURN, strings.ToUpper(enterpriseURN)},
+		"schemas":                      []any{userURN, strings.ToUpper(enterpriseURN)},
 		strings.ToUpper(enterpriseURN): map[string]any{"DEPARTMENT": "Sales"},
 	})
 	r = c.do(http.MethodPost, "/scim/v2/Users", body)
