@@ -203,7 +203,7 @@ func (p *filterParser) term(bracket bool) (filterTerm, error) {
 	if tok == "" {
 		return filterTerm{}, p.unexpected(start, bracket)
 	}
-	if strings.EqualFold(tok, "not") {
+	if strings.EqualFold(tok, "not") && p.nextNonSpace() == '(' {
 		return filterTerm{}, p.fail(start, "logical operator \"not\" is not supported")
 	}
 	path, err := parseRawPath(tok)
@@ -328,6 +328,16 @@ func (p *filterParser) pathToken() string {
 
 // word reads up to the next space, bracket, quote or parenthesis.
 func (p *filterParser) word() string { return p.pathToken() }
+
+// nextNonSpace returns the next byte after spaces without consuming anything, or 0 at the end.
+func (p *filterParser) nextNonSpace() byte {
+	for i := p.pos; i < len(p.in); i++ {
+		if !isSpace(p.in[i]) {
+			return p.in[i]
+		}
+	}
+	return 0
+}
 
 func (p *filterParser) skipSpace() bool {
 	start := p.pos
