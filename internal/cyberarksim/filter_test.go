@@ -194,7 +194,7 @@ func TestListFilters(t *testing.T) {
 	ids := map[string]string{}
 	for _, u := range []map[string]any{
 		user("Barbara.Jensen@Example.com", map[string]any{"externalId": "EXT-1", "displayName": "Babs Jensen", "title": "Tour Guide",
-			"name": map[string]any{"givenName": "Barbara", "familyName": "Jensen"},
+			"name":        map[string]any{"givenName": "Barbara", "familyName": "Jensen"},
 			"schemas":     []any{userURN, enterpriseURN, customURN},
 			enterpriseURN: map[string]any{"department": "Tour Operations", "employeeNumber": "701984"},
 			customURN:     map[string]any{"Clearance": "Secret", "Level": 3}}),
