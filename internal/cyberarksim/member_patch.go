@@ -54,34 +54,57 @@ func (s *Server) patchMembersFast(c *collection, rec *record, ops []patchOp) (do
 		}
 		changes = append(changes, change{add: op.op == "add", refs: refs})
 	}
-	for _, ch := range changes { // validate everything before changing anything
-		if !ch.add {
-			continue
-		}
-		var fresh []memberRef
-		for _, ref := range ch.refs {
-			if !rec.members.has(ref.value) {
-				fresh = append(fresh, ref)
-			}
-		}
-		if _, err := s.prepareGroupMembers(rec.id, fresh); err != nil {
-			return true, err
-		}
-	}
-	changed := false
+	// Work out the net effect first, so nothing changes when a member to add does not exist.
+	before := map[string]bool{} // membership of each named id before the PATCH
+	after := map[string]bool{}
+	var types map[string]string
 	for _, ch := range changes {
 		for _, ref := range ch.refs {
-			switch {
-			case ch.add && rec.members.add(ref.value):
-				s.db.linkMember(rec.id, ref.value)
-				changed = true
-			case !ch.add && rec.members.remove(ref.value):
-				s.db.unlinkMember(rec.id, ref.value)
-				changed = true
+			if _, seen := before[ref.value]; !seen {
+				before[ref.value] = rec.members.has(ref.value)
+				after[ref.value] = before[ref.value]
+			}
+			after[ref.value] = ch.add
+			if ch.add && ref.typ != "" {
+				if types == nil {
+					types = map[string]string{}
+				}
+				types[ref.value] = ref.typ
 			}
 		}
 	}
-	if changed {
+	var added, removed []string
+	listed := make(map[string]bool, len(after))
+	for _, ch := range changes { // in request order, for a deterministic member order
+		for _, ref := range ch.refs {
+			id := ref.value
+			if after[id] == before[id] || listed[id] {
+				continue
+			}
+			listed[id] = true
+			if after[id] {
+				added = append(added, id)
+			} else {
+				removed = append(removed, id)
+			}
+		}
+	}
+	refs := make([]memberRef, len(added))
+	for i, id := range added {
+		refs[i] = memberRef{value: id, typ: types[id]}
+	}
+	if _, err := s.prepareGroupMembers(rec.id, refs); err != nil {
+		return true, err
+	}
+	for _, id := range added {
+		rec.members.add(id)
+		s.db.linkMember(rec.id, id)
+	}
+	for _, id := range removed {
+		rec.members.remove(id)
+		s.db.unlinkMember(rec.id, id)
+	}
+	if len(added)+len(removed) > 0 {
 		s.touch(rec)
 	}
 	return true, nil

@@ -343,6 +343,14 @@ func normalizeSingle(a *attribute, v any, path string, mode writeMode) (any, boo
 				out[sub.name] = nv
 			}
 		}
+		if len(out) == 0 && len(m) == 0 {
+			return nil, false, nil
+		}
+		for _, sub := range a.subs {
+			if _, ok := out[sub.name]; sub.required && !ok {
+				return nil, false, badRequest(scimInvalidValue, "%s.%s is required", path, sub.name)
+			}
+		}
 		if len(out) == 0 {
 			return nil, false, nil
 		}

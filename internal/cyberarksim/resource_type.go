@@ -169,7 +169,7 @@ var groupSchema = &schema{
 	attrs: []*attribute{
 		strAttr("displayName").req().unique(),
 		strAttr("members").multiValued().withSubs(
-			strAttr("value").immutable().exact(),
+			strAttr("value").req().immutable().exact(),
 			newAttr("$ref", typeReference).refs("User", "Group").readOnly(),
 			strAttr("display").readOnly(),
 			strAttr("type").canonicalValues("User", "Group").immutable(),
