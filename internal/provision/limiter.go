@@ -24,11 +24,15 @@ const (
 //     until the first sign of overload;
 //   - congestion avoidance: then every healthy answer adds Increase/limit (Increase per round
 //     trip), so the limit creeps towards the target's capacity;
-//   - multiplicative decrease: a 429, a 503, an attempt timeout, or an answer slower than
-//     Tolerance × the best recent round trip multiplies the limit by Backoff, at most once per
-//     smoothed round trip so that one burst of rejections counts as one signal;
-//   - the limit only grows while it is used (at least half of it in flight), so an idle period
-//     cannot inflate it.
+//   - multiplicative decrease: every 429, 503 or attempt timeout multiplies the limit by Backoff
+//     (a rejected request returns at once, so its slot would be refilled at once: each one must
+//     shed); an answer slower than Tolerance × the best recent round trip does too, at most once
+//     per smoothed round trip, since every request of a slow round trip carries the same signal;
+//   - near the capacity at which the last rejection came (±1), growth is eight times slower, so
+//     the limit lingers just below the target's capacity instead of hitting it every few round
+//     trips (the plateau of TCP BIC/CUBIC); past it without a rejection, the memory is dropped;
+//   - the limit only grows while it is used (at least half of it in flight within the last two
+//     round trips), so an idle period cannot inflate it.
 //
 // The best recent round trip is the minimum over a 10 s window, so a target that becomes
 // permanently slower gets a new baseline instead of a collapsing limit. Waiters are served first
@@ -48,6 +52,9 @@ type Limiter struct {
 	srtt         time.Duration
 	lastDecrease time.Time
 	decreases    int64
+	ceiling      float64   // capacity at the last rejection; 0 when unknown
+	peak         int       // most requests in flight recently
+	peakAt       time.Time // when peak was seen
 }
 
 // baselineWindow is how long the best round trip is remembered.
@@ -81,6 +88,7 @@ func (l *Limiter) acquire(ctx context.Context) (func(outcome, time.Duration), er
 	l.mu.Lock()
 	if l.waiters.Len() == 0 && l.inflight < l.capacity() {
 		l.inflight++
+		l.notePeak()
 		l.mu.Unlock()
 		return l.releaser(), nil
 	}
@@ -117,21 +125,34 @@ func (l *Limiter) release(o outcome, rtt time.Duration) {
 	busy := l.inflight // in flight when this answer arrived, this one included
 	l.inflight--
 	now := l.now()
+	if now.Sub(l.peakAt) > 2*max(l.srtt, time.Millisecond) {
+		l.peak, l.peakAt = busy, now // forget a peak older than two round trips
+	}
 	switch o {
 	case outcomeOverload:
-		l.decrease(now)
+		// Every rejection counts: a rejected request comes back at once and its slot would be
+		// refilled at once, so an unpaced decrease is what stops the churn. The burst is bounded
+		// by the overshoot (limit − capacity), which is what the limit must shed anyway.
+		l.ceiling = float64(l.capacity())
+		l.decrease(now, false)
 	case outcomeSuccess:
 		if rtt <= 0 {
 			rtt = time.Microsecond
 		}
 		l.sample(now, rtt)
 		if rtt > time.Duration(float64(l.baseRTT)*l.cfg.Tolerance) && rtt-l.baseRTT > time.Millisecond {
-			l.decrease(now)
-		} else if 2*busy >= l.capacity() {
-			if l.limit < l.ssthresh {
+			l.decrease(now, true)
+		} else if 2*l.peak >= l.capacity() {
+			switch {
+			case l.limit < l.ssthresh:
 				l.limit++
-			} else {
+			case l.ceiling > 0 && l.limit >= l.ceiling-1 && l.limit < l.ceiling+1:
+				l.limit += l.cfg.Increase / 8 / l.limit // probe the last known ceiling gently
+			default:
 				l.limit += l.cfg.Increase / l.limit
+			}
+			if l.ceiling > 0 && l.limit >= l.ceiling+1 {
+				l.ceiling = 0 // past it without a rejection: the target's capacity grew
 			}
 			l.limit = min(l.limit, float64(l.cfg.Max))
 		}
@@ -160,9 +181,10 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration) {
 	}
 }
 
-// decrease applies the multiplicative decrease, once per smoothed round trip.
-func (l *Limiter) decrease(now time.Time) {
-	if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < max(l.srtt, time.Millisecond) {
+// decrease applies the multiplicative decrease; paced, at most once per smoothed round trip
+// (for latency, where every request of a slow round trip carries the same signal).
+func (l *Limiter) decrease(now time.Time, paced bool) {
+	if paced && !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < max(l.srtt, time.Millisecond) {
 		return
 	}
 	l.lastDecrease = now
@@ -176,6 +198,14 @@ func (l *Limiter) wake() {
 	for l.waiters.Len() > 0 && l.inflight < l.capacity() {
 		ch := l.waiters.Remove(l.waiters.Front()).(chan struct{})
 		l.inflight++
+		l.notePeak()
 		close(ch)
+	}
+}
+
+// notePeak records the in-flight count after an acquisition. Callers hold mu.
+func (l *Limiter) notePeak() {
+	if l.inflight >= l.peak {
+		l.peak, l.peakAt = l.inflight, l.now()
 	}
 }

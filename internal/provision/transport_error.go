@@ -17,14 +17,21 @@ import (
 // describeTransport explains a failure that produced no HTTP answer in words that name the
 // likely fix: people read these in `worker check` and in outcome events.
 func describeTransport(err error, timeout time.Duration) string {
+	return describeTransportTo("", err, timeout)
+}
+
+func describeTransportTo(host string, err error, timeout time.Duration) string {
 	var te *auth.TokenError
 	if errors.As(err, &te) {
 		if te.Status == 0 && te.Err != nil {
-			return fmt.Sprintf("token request to %s: %s", te.URL, describeTransport(te.Err, timeout))
+			h := ""
+			if u, perr := url.Parse(te.URL); perr == nil {
+				h = u.Host
+			}
+			return fmt.Sprintf("token request to %s: %s", te.URL, describeTransportTo(h, te.Err, timeout))
 		}
 		return te.Error()
 	}
-	host := ""
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {

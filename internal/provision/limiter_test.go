@@ -1,0 +1,147 @@
+package provision
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClock is a manually advanced clock for the limiter.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func newTestLimiter(cfg ConcurrencyConfig) (*Limiter, *fakeClock) {
+	l := NewLimiter(cfg)
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l.now = clk.now
+	return l, clk
+}
+
+// round acquires n slots and releases them all with the outcome and RTT, advancing the clock by rtt.
+func round(t *testing.T, l *Limiter, clk *fakeClock, n int, o outcome, rtt time.Duration) {
+	t.Helper()
+	rel := make([]func(outcome, time.Duration), n)
+	for i := range rel {
+		r, err := l.acquire(context.Background())
+		require.NoError(t, err)
+		rel[i] = r
+	}
+	clk.t = clk.t.Add(rtt)
+	for _, r := range rel {
+		r(o, rtt)
+	}
+}
+
+func TestLimiterSlowStartThenOverload(t *testing.T) {
+	t.Parallel()
+	l, clk := newTestLimiter(ConcurrencyConfig{Initial: 4, Max: 100})
+	round(t, l, clk, 4, outcomeSuccess, 50*time.Millisecond)
+	assert.Equal(t, 8, l.Limit(), "slow start doubles per round trip")
+	round(t, l, clk, 8, outcomeSuccess, 50*time.Millisecond)
+	assert.Equal(t, 16, l.Limit())
+
+	// Every 429 sheds: 16 × 0.9 × 0.9 = 12.96.
+	round(t, l, clk, 2, outcomeOverload, time.Millisecond)
+	assert.Equal(t, 12, l.Limit())
+	assert.EqualValues(t, 2, l.decreases)
+	assert.EqualValues(t, 14, l.ceiling, "the capacity at the last rejection is remembered")
+	l.limit, l.ceiling = 14.5, 0
+
+	// Congestion avoidance: +Increase per round trip, not doubling.
+	before := l.limit
+	round(t, l, clk, 14, outcomeSuccess, 50*time.Millisecond)
+	assert.InDelta(t, before+14*0.25/14.5, l.limit, 0.02)
+	before = l.limit
+	round(t, l, clk, 14, outcomeSuccess, 50*time.Millisecond)
+	assert.InDelta(t, before+0.25, l.limit, 0.02)
+
+	// Near a remembered ceiling, growth is eight times slower.
+	l.limit, l.ceiling = 14.5, 15
+	before = l.limit
+	round(t, l, clk, 14, outcomeSuccess, 50*time.Millisecond)
+	assert.InDelta(t, before+14*0.25/8/14.5, l.limit, 0.01)
+
+	// Latency decreases are paced: a slow round trip counts once.
+	clk.t = clk.t.Add(time.Second)
+	d := l.decreases
+	round(t, l, clk, 5, outcomeSuccess, 500*time.Millisecond)
+	assert.EqualValues(t, d+1, l.decreases)
+}
+
+func TestLimiterLatencyRiseDecreases(t *testing.T) {
+	t.Parallel()
+	l, clk := newTestLimiter(ConcurrencyConfig{Initial: 10, Max: 100})
+	round(t, l, clk, 10, outcomeSuccess, 20*time.Millisecond)
+	grown := l.Limit()
+	clk.t = clk.t.Add(time.Second)
+	round(t, l, clk, 1, outcomeSuccess, 100*time.Millisecond) // 5x the baseline
+	assert.Less(t, l.Limit(), grown)
+}
+
+func TestLimiterDoesNotGrowWhenIdle(t *testing.T) {
+	t.Parallel()
+	l, clk := newTestLimiter(ConcurrencyConfig{Initial: 20, Max: 100})
+	for range 50 {
+		round(t, l, clk, 2, outcomeSuccess, 10*time.Millisecond) // 2 of 20 in use
+	}
+	assert.Equal(t, 20, l.Limit())
+}
+
+func TestLimiterBounds(t *testing.T) {
+	t.Parallel()
+	l, clk := newTestLimiter(ConcurrencyConfig{Min: 2, Initial: 3, Max: 5})
+	for range 20 {
+		round(t, l, clk, l.Limit(), outcomeSuccess, 10*time.Millisecond)
+	}
+	assert.Equal(t, 5, l.Limit())
+	for range 50 {
+		clk.t = clk.t.Add(time.Second)
+		round(t, l, clk, 1, outcomeOverload, time.Millisecond)
+	}
+	assert.Equal(t, 2, l.Limit())
+}
+
+func TestLimiterQueueAndCancel(t *testing.T) {
+	t.Parallel()
+	l, _ := newTestLimiter(ConcurrencyConfig{Min: 1, Initial: 1, Max: 1})
+	r1, err := l.acquire(context.Background())
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = l.acquire(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	order := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			r, err := l.acquire(context.Background())
+			assert.NoError(t, err)
+			order <- i
+			r(outcomeIgnore, 0)
+		})
+		// Queue them in a known order.
+		require.Eventually(t, func() bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.waiters.Len() == i+1
+		}, time.Second, time.Millisecond)
+	}
+	assert.Equal(t, 1, l.InFlight())
+	r1(outcomeIgnore, 0)
+	r1(outcomeIgnore, 0) // a second release is ignored
+	wg.Wait()
+	close(order)
+	var got []int
+	for i := range order {
+		got = append(got, i)
+	}
+	assert.Equal(t, []int{0, 1, 2}, got, "first come, first served")
+	assert.Equal(t, 0, l.InFlight())
+}
