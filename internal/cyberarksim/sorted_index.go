@@ -53,22 +53,27 @@ func (ix *sortedIndex) insert(key string, rec *record) {
 		return
 	}
 	bi := ix.findBlock(e)
+	if len(ix.blocks[bi]) == maxBlock {
+		// Split a full block before inserting: the left half keeps the array, the right half
+		// gets a new one, so no block ever grows beyond maxBlock.
+		b := ix.blocks[bi]
+		half := maxBlock / 2
+		right := append(make([]indexEntry, 0, maxBlock), b[half:]...)
+		clear(b[half:])
+		ix.blocks[bi] = b[:half]
+		ix.blocks = append(ix.blocks, nil)
+		copy(ix.blocks[bi+2:], ix.blocks[bi+1:])
+		ix.blocks[bi+1] = right
+		if b[half-1].less(e) {
+			bi++ // e sorts after the left half
+		}
+	}
 	b := ix.blocks[bi]
 	j := sort.Search(len(b), func(j int) bool { return !b[j].less(e) })
 	b = append(b, indexEntry{})
 	copy(b[j+1:], b[j:])
 	b[j] = e
-	if len(b) <= maxBlock {
-		ix.blocks[bi] = b
-		return
-	}
-	half := len(b) / 2
-	left := append(make([]indexEntry, 0, maxBlock), b[:half]...)
-	right := append(make([]indexEntry, 0, maxBlock), b[half:]...)
-	ix.blocks[bi] = left
-	ix.blocks = append(ix.blocks, nil)
-	copy(ix.blocks[bi+2:], ix.blocks[bi+1:])
-	ix.blocks[bi+1] = right
+	ix.blocks[bi] = b
 }
 
 // remove deletes the (key, rec) entry; it reports whether it was present.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // record is one stored resource. Records are modified in place under the store's write lock;
@@ -19,6 +20,7 @@ type record struct {
 	// doc is the canonical JSON object of the client-writable attributes: no id, meta, schemas,
 	// password or members. Compact JSON costs about a third of the memory of a decoded map.
 	doc      []byte
+	exts     uint8       // extensions present in doc (bit i: rt.extensions[i])
 	password string      // Users only; never rendered
 	members  *memberList // Groups only
 	// display is the name shown for the resource in members, groups and privilegedData values:
@@ -140,12 +142,27 @@ func decodeDoc(doc []byte) map[string]any {
 	return m
 }
 
+// encodeDoc encodes a document into a slice of exactly its length: a million stored documents
+// must not carry append's spare capacity.
 func encodeDoc(doc map[string]any) []byte {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		panic(fmt.Sprintf("cyberarksim: document does not encode: %v", err)) // built from decoded JSON
+	buf := encodeBuffers.Get().(*[]byte)
+	*buf = appendJSONValue((*buf)[:0], doc)
+	out := bytes.Clone(*buf)
+	encodeBuffers.Put(buf)
+	return out
+}
+
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// extensionsOf returns the bitmask of rt's extensions present in doc (bit i: rt.extensions[i]).
+func extensionsOf(rt *resourceType, doc map[string]any) uint8 {
+	var mask uint8
+	for i, ext := range rt.extensions {
+		if _, ok := doc[ext.id]; ok {
+			mask |= 1 << i
+		}
 	}
-	return b
+	return mask
 }
 
 // insert stores a new record with document doc.
@@ -153,6 +170,7 @@ func (s *store) insert(c *collection, rec *record, doc map[string]any) {
 	s.seq++
 	rec.seq = s.seq
 	rec.doc = encodeDoc(doc)
+	rec.exts = extensionsOf(c.rt, doc)
 	c.byID[rec.id] = rec
 	c.order.push(rec)
 	for i, ix := range c.indexes {
@@ -178,6 +196,7 @@ func (s *store) replaceDoc(c *collection, rec *record, old, doc map[string]any) 
 		}
 	}
 	rec.doc = encodeDoc(doc)
+	rec.exts = extensionsOf(c.rt, doc)
 }
 
 // remove deletes rec from c and from every group it was a member of. It returns the ids of the
