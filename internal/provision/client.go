@@ -329,7 +329,13 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 			e = statusError(method, rel, resp, raw, p.secret)
 		}
 	}
-	done(breakerOutcome(ctx, e))
+	outcome := breakerOutcome(ctx, e)
+	if outcome != nil && e.Status == http.StatusTooManyRequests && c.limiter.Limit() > c.cfg.Concurrency.Min {
+		// "Slow down" is the limiter's signal, and it just shed. Only when it cannot shed any
+		// more do 429s count against the target: that is a storm, not a limit.
+		outcome = errExcluded
+	}
+	done(outcome)
 	if e != nil && e.Status == http.StatusUnauthorized {
 		c.auth.Invalidate(hreq.Header.Get("Authorization"))
 	}

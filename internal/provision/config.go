@@ -81,8 +81,9 @@ type Config struct {
 }
 
 // BreakerConfig configures the target's circuit breaker (sony/gobreaker v2). Failures are
-// retryable outcomes only (transport errors, timeouts, 408, 429, 500, 502, 503, 504); a 4xx
-// answer proves the target is up and counts as a success.
+// retryable outcomes only (transport errors, timeouts, 408, 500, 502, 503, 504, and 429 once the
+// concurrency limiter is down to its minimum: before that a 429 is the limiter's signal and is
+// not counted); a 4xx answer proves the target is up and counts as a success.
 type BreakerConfig struct {
 	// ConsecutiveFailures opens the breaker after this many failures in a row; default 10.
 	ConsecutiveFailures uint32

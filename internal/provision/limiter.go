@@ -24,10 +24,13 @@ const (
 //     until the first sign of overload;
 //   - congestion avoidance: then every healthy answer adds Increase/limit (Increase per round
 //     trip), so the limit creeps towards the target's capacity;
-//   - multiplicative decrease: every 429, 503 or attempt timeout multiplies the limit by Backoff
-//     (a rejected request returns at once, so its slot would be refilled at once: each one must
-//     shed); an answer slower than Tolerance × the best recent round trip does too, at most once
-//     per smoothed round trip, since every request of a slow round trip carries the same signal;
+//   - decrease on rejection: the first 429, 503 or attempt timeout of a round trip multiplies the
+//     limit by Backoff, each further one in that round trip removes one slot. A rejected request
+//     returns at once and its slot would be refilled at once, so every rejection must shed, but
+//     a burst (the overshoot of slow start) must not collapse the limit;
+//   - decrease on latency: an answer slower than Tolerance × the best recent round trip
+//     multiplies the limit by Backoff, at most once per smoothed round trip, since every
+//     request of a slow round trip carries the same signal;
 //   - near the capacity at which the last rejection came (±1), growth is eight times slower, so
 //     the limit lingers just below the target's capacity instead of hitting it every few round
 //     trips (the plateau of TCP BIC/CUBIC); past it without a rejection, the memory is dropped;
@@ -130,11 +133,8 @@ func (l *Limiter) release(o outcome, rtt time.Duration) {
 	}
 	switch o {
 	case outcomeOverload:
-		// Every rejection counts: a rejected request comes back at once and its slot would be
-		// refilled at once, so an unpaced decrease is what stops the churn. The burst is bounded
-		// by the overshoot (limit − capacity), which is what the limit must shed anyway.
 		l.ceiling = float64(l.capacity())
-		l.decrease(now, false)
+		l.shed(now)
 	case outcomeSuccess:
 		if rtt <= 0 {
 			rtt = time.Microsecond
@@ -179,6 +179,20 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration) {
 	if now.Sub(l.windowStart) >= baselineWindow {
 		l.baseRTT, l.windowMin, l.windowStart = l.windowMin, 0, now
 	}
+}
+
+// shed reacts to a rejection: the first of a round trip multiplies the limit by Backoff, each
+// further one in the same round trip removes one slot (it is one more request over capacity).
+// A rejected request returns at once and its slot would be refilled at once, so every rejection
+// must shed; counting the later ones as one slot each keeps a burst from collapsing the limit.
+func (l *Limiter) shed(now time.Time) {
+	if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < max(l.srtt, time.Millisecond) {
+		l.decreases++
+		l.limit = max(float64(l.cfg.Min), l.limit-1)
+		l.ssthresh = l.limit
+		return
+	}
+	l.decrease(now, false)
 }
 
 // decrease applies the multiplicative decrease; paced, at most once per smoothed round trip

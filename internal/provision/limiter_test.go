@@ -45,9 +45,10 @@ func TestLimiterSlowStartThenOverload(t *testing.T) {
 	round(t, l, clk, 8, outcomeSuccess, 50*time.Millisecond)
 	assert.Equal(t, 16, l.Limit())
 
-	// Every 429 sheds: 16 × 0.9 × 0.9 = 12.96.
+	// The first 429 of a round trip multiplies by 0.9, the next ones shed a slot each:
+	// 16 × 0.9 − 1 = 13.4.
 	round(t, l, clk, 2, outcomeOverload, time.Millisecond)
-	assert.Equal(t, 12, l.Limit())
+	assert.Equal(t, 13, l.Limit())
 	assert.EqualValues(t, 2, l.decreases)
 	assert.EqualValues(t, 14, l.ceiling, "the capacity at the last rejection is remembered")
 	l.limit, l.ceiling = 14.5, 0
