@@ -611,6 +611,8 @@ func testServerErrorsRetried(t *testing.T, profile Profile) {
 	st := startTarget(t, profile, nil)
 	cfg := st.config()
 	cfg.Retry.Attempts = 8
+	// A 30% error rate is a sick target, not a dead one: keep the breaker out of this test.
+	cfg.Breaker = BreakerConfig{ConsecutiveFailures: 1000, MinRequests: 1000}
 	c := newClient(t, cfg)
 	createUser(t, c, "fivexx@example.com")
 	st.sim.SetFaults(cyberarksim.Faults{Error5xxRate: 0.3})
