@@ -82,3 +82,37 @@ func TestParallelWriters(t *testing.T) {
 	assert.Equal(t, writers*perWriter, st.Requests["POST /scim/v2/Users"])
 	assert.Zero(t, st.InFlight)
 }
+
+// TestResetDuringTraffic resets the store while requests run: no request may fail with a 5xx or
+// write into a collection that a reset discarded.
+func TestResetDuringTraffic(t *testing.T) {
+	t.Parallel()
+	s, c := setup(t, Config{})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := c.do(http.MethodPost, "/scim/v2/Users", user(fmt.Sprintf("r%d-%d@example.com", w, i)))
+				assert.Less(t, r.status, 500, "%s", r.raw)
+				assert.Less(t, c.do(http.MethodGet, "/scim/v2/Users?count=5", nil).status, 500)
+			}
+		}()
+	}
+	for range 20 {
+		s.Reset()
+	}
+	close(stop)
+	wg.Wait()
+	s.Reset()
+	c.create(Users, user("after@example.com"))
+	assert.Equal(t, 1, s.Len(Users))
+	assert.Len(t, s.Snapshot().Users, 1)
+}

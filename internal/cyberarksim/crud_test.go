@@ -1,7 +1,9 @@
 package cyberarksim
 
 import (
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -365,4 +367,42 @@ func TestPAMResources(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, c.do(http.MethodDelete, "/scim/v2/Containers/Finance", nil).status)
 	assert.Zero(t, s.Len(ContainerPermissions), "deleting a safe deletes its members")
 	assert.Zero(t, s.Len(PrivilegedData), "and its accounts")
+}
+
+func TestTLSTestServer(t *testing.T) {
+	t.Parallel()
+	get := func(ts *httptest.Server, minV, maxV uint16) error {
+		tr := ts.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.MinVersion, tr.TLSClientConfig.MaxVersion = minV, maxV
+		resp, err := (&http.Client{Transport: tr}).Get(ts.URL + "/scim/v2/ServiceProviderConfig")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	_, old := NewTLSTestServer(t, Config{}, tls.VersionTLS10, tls.VersionTLS11)
+	assert.Error(t, get(old, tls.VersionTLS12, tls.VersionTLS13), "a TLS 1.2+ client refuses a server capped at TLS 1.1")
+	assert.NoError(t, get(old, tls.VersionTLS10, tls.VersionTLS11), "the capped server does speak TLS 1.0/1.1")
+	_, modern := NewTLSTestServer(t, Config{}, tls.VersionTLS12, tls.VersionTLS13)
+	assert.NoError(t, get(modern, tls.VersionTLS12, tls.VersionTLS13))
+	assert.True(t, strings.HasPrefix(modern.URL, "https://"))
+}
+
+func TestContainerImmutability(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, Config{})
+	c.create(Containers, map[string]any{"schemas": []any{containerURN}, "name": "Ops"})
+	r := c.do(http.MethodPut, "/scim/v2/Containers/Ops", map[string]any{"schemas": []any{containerURN}, "name": "Ops2"})
+	requireSCIMError(t, r, http.StatusBadRequest, scimMutability)
+	r = c.do(http.MethodPut, "/scim/v2/Containers/Ops", map[string]any{"schemas": []any{containerURN}, "name": "Ops", "description": "d"})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
+	assert.Equal(t, "d", r.body["description"])
+	c.create(Containers, map[string]any{"schemas": []any{containerURN}, "name": "Other"})
+	c.create(Users, user("m@example.com"))
+	pd := c.create(PrivilegedData, map[string]any{"schemas": []any{privDataURN}, "name": "acct", "container": map[string]any{"value": "Ops"}})
+	r = c.do(http.MethodPut, "/scim/v2/PrivilegedData/"+pd, map[string]any{"schemas": []any{privDataURN}, "name": "acct", "container": map[string]any{"value": "Other"}})
+	requireSCIMError(t, r, http.StatusBadRequest, scimMutability)
+	requireSCIMError(t, c.do(http.MethodPost, "/scim/v2/PrivilegedData", map[string]any{"schemas": []any{privDataURN}, "name": "x", "container": map[string]any{"value": "Nowhere"}}), 400, scimInvalidValue)
+	requireSCIMError(t, c.do(http.MethodPost, "/scim/v2/ContainerPermissions", map[string]any{"schemas": []any{containerPermURN}, "container": map[string]any{"value": "Ops"}, "rights": []any{"ListAccounts"}}), 400, scimInvalidValue)
+	requireSCIMError(t, c.do(http.MethodPatch, "/scim/v2/ContainerPermissions/Ops:m@example.com", patchBody(op("add", "rights", []any{"UseAccounts"}))), 405, "")
 }

@@ -18,7 +18,11 @@ const maxCount = 1000
 // routeSCIM dispatches a SCIM request that passed faults and authentication.
 func (s *Server) routeSCIM(w http.ResponseWriter, r *http.Request) {
 	if err := s.dispatchSCIM(w, r); err != nil {
-		writeSCIMError(w, asSCIMError(err))
+		se := asSCIMError(err)
+		if se.status >= 500 {
+			s.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("internal error")
+		}
+		writeSCIMError(w, se)
 	}
 }
 

@@ -112,7 +112,8 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// store is the whole in-memory directory. The Server's mutex guards it.
+// store is the whole in-memory directory. The Server's mutex guards it, except cols, which is
+// never modified after newStore.
 type store struct {
 	cols map[string]*collection // by endpoint
 	// memberOf maps a member id (User or Group) to the set of Groups it is a direct member of.
@@ -295,8 +296,12 @@ func (s *store) memberKind(id string) (string, *record) {
 	return "", nil
 }
 
-// reset drops every resource.
+// reset drops every resource. Collections are emptied in place: handlers look them up before
+// taking the lock, so the *collection values must stay the same.
 func (s *store) reset() {
-	fresh := newStore()
-	s.cols, s.memberOf, s.seq = fresh.cols, fresh.memberOf, 0
+	for _, c := range s.cols {
+		*c = *newCollection(c.rt)
+	}
+	s.memberOf = map[string]map[string]struct{}{}
+	s.seq = 0
 }
