@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/ohler55/ojg/jp"
 )
 
 // Resolve finds the id of the resource matching every condition: Omada's Resolve Object ID
@@ -40,13 +42,20 @@ func (c *Client) lookup(ctx context.Context, resource string, match []Match) (st
 	if err != nil {
 		return "", false, err
 	}
-	fail := func(format string, args ...any) error {
-		return &Error{Class: ClassPermanent, Method: http.MethodGet, Path: ResourcePath(resource), Status: resp.Status,
-			Detail: fmt.Sprintf("resolve %s with filter %s: ", resource, filter) + fmt.Sprintf(format, args...)}
-	}
-	doc, err := decodeJSON(resp.Body)
+	id, found, err := readLookup(resp.Body, c.root, c.cfg.RootResourcePath)
 	if err != nil {
-		return "", false, fail("answer is not JSON: %v", err)
+		return "", false, &Error{Class: ClassPermanent, Method: http.MethodGet, Path: ResourcePath(resource), Status: resp.Status,
+			Detail: fmt.Sprintf("resolve %s with filter %s: %v", resource, filter, err)}
+	}
+	return id, found, nil
+}
+
+// readLookup reads a query answer: the id of the resource at root, whether there is one, and
+// an error when the answer is not JSON, holds several resources or a resource without id.
+func readLookup(body []byte, root jp.Expr, rootText string) (string, bool, error) {
+	doc, err := decodeJSON(body)
+	if err != nil {
+		return "", false, fmt.Errorf("answer is not JSON: %v", err)
 	}
 	if top, ok := doc.(map[string]any); ok {
 		n := -1
@@ -57,16 +66,16 @@ func (c *Client) lookup(ctx context.Context, resource string, match []Match) (st
 			n = len(rs)
 		}
 		if n > 1 {
-			return "", false, fail("ambiguous: %d resources match; the key must identify one object", n)
+			return "", false, fmt.Errorf("ambiguous: %d resources match; the key must identify one object", n)
 		}
 	}
-	hits := c.root.Get(doc)
+	hits := root.Get(doc)
 	if len(hits) == 0 || hits[0] == nil {
 		return "", false, nil
 	}
 	obj, ok := hits[0].(map[string]any)
 	if !ok {
-		return "", false, fail("%s is not an object", c.cfg.RootResourcePath)
+		return "", false, fmt.Errorf("%s is not an object", rootText)
 	}
 	switch id := obj["id"].(type) {
 	case string:
@@ -76,7 +85,7 @@ func (c *Client) lookup(ctx context.Context, resource string, match []Match) (st
 	case json.Number:
 		return id.String(), true, nil
 	}
-	return "", false, fail("the resource at %s has no id", c.cfg.RootResourcePath)
+	return "", false, fmt.Errorf("the resource at %s has no id", rootText)
 }
 
 // Forget drops the cached id of a lookup: after the object was deleted (staleID ""), or when
