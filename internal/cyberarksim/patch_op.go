@@ -3,6 +3,8 @@ package cyberarksim
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -214,12 +216,17 @@ func applyOne(rt *resourceType, res map[string]any, op patchOp) error {
 		if !ok {
 			return badRequest(scimInvalidValue, "%s without a path needs an object of attributes as value", op.op)
 		}
-		for k, v := range obj {
+		for _, k := range slices.Sorted(maps.Keys(obj)) { // sorted: deterministic errors
+			v := obj[k]
 			if strings.EqualFold(k, "schemas") {
 				continue
 			}
+			o := op.op
+			if v == nil {
+				o = "remove" // null means unassigned (RFC 7643 §2.5)
+			}
 			if _, ext := rt.extension(k); ext != nil {
-				if err := applyOne(rt, res, patchOp{op: op.op, path: &patchPath{text: ext.id, extOnly: ext}, value: v, hasValue: true}); err != nil {
+				if err := applyOne(rt, res, patchOp{op: o, path: &patchPath{text: ext.id, extOnly: ext}, value: v, hasValue: v != nil}); err != nil {
 					return err
 				}
 				continue
@@ -232,7 +239,7 @@ func applyOne(rt *resourceType, res map[string]any, op patchOp) error {
 			if err != nil {
 				return badRequest(scimInvalidSyntax, "value: %v", err)
 			}
-			if err := applyOne(rt, res, patchOp{op: op.op, path: &patchPath{text: k, target: target}, value: v, hasValue: true}); err != nil {
+			if err := applyOne(rt, res, patchOp{op: o, path: &patchPath{text: k, target: target}, value: v, hasValue: v != nil}); err != nil {
 				return err
 			}
 		}
@@ -313,7 +320,12 @@ func applyExtension(rt *resourceType, res map[string]any, op patchOp) error {
 	if !ok {
 		return badRequest(scimInvalidValue, "the value for extension %q must be an object", ext.id)
 	}
-	for k, v := range obj {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		v := obj[k]
+		o := op.op
+		if v == nil {
+			o = "remove"
+		}
 		var target attrPath
 		if ext.schemaless {
 			if !isAttrName(k) {
@@ -327,7 +339,7 @@ func applyExtension(rt *resourceType, res map[string]any, op patchOp) error {
 			}
 			target = attrPath{ext: ext, attr: a, name: a.name}
 		}
-		if err := applyOne(rt, res, patchOp{op: op.op, path: &patchPath{text: ext.id + ":" + k, target: target}, value: v, hasValue: true}); err != nil {
+		if err := applyOne(rt, res, patchOp{op: o, path: &patchPath{text: ext.id + ":" + k, target: target}, value: v, hasValue: v != nil}); err != nil {
 			return err
 		}
 	}

@@ -97,6 +97,11 @@ func TestPatchUser(t *testing.T) {
 			check: func(t *testing.T, r response) {
 				assert.Equal(t, []any{map[string]any{"value": "only@example.com"}}, emails(r))
 			}},
+		{name: "null in a pathless value unassigns", ops: []map[string]any{op("add", "", map[string]any{"title": nil, "nickName": "N"})},
+			check: func(t *testing.T, r response) {
+				assert.NotContains(t, r.body, "title")
+				assert.Equal(t, "N", r.body["nickName"])
+			}},
 		{name: "replace missing attribute adds it", ops: []map[string]any{op("replace", "locale", "en-GB")},
 			check: func(t *testing.T, r response) { assert.Equal(t, "en-GB", r.body["locale"]) }},
 		{name: "enterprise manager by path", ops: []map[string]any{op("add", enterpriseURN+":manager", map[string]any{"value": mgr})},

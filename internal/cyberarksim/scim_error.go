@@ -21,7 +21,6 @@ const (
 // scimType values defined by RFC 7644 §3.12, table 9.
 const (
 	scimInvalidFilter = "invalidFilter"
-	scimTooMany       = "tooMany"
 	scimUniqueness    = "uniqueness"
 	scimMutability    = "mutability"
 	scimInvalidSyntax = "invalidSyntax"

@@ -34,6 +34,7 @@ type collection struct {
 	byID    map[string]*record
 	order   creationOrder
 	paths   []attrPath     // resolved rt.indexed
+	keys    []string       // paths[i].key(), precomputed
 	indexes []*sortedIndex // parallel to paths
 }
 
@@ -49,31 +50,31 @@ func newCollection(rt *resourceType) *collection {
 			panic(fmt.Sprintf("cyberarksim: bad index path %q: %v", p, err)) // static definition
 		}
 		c.paths = append(c.paths, ap)
+		c.keys = append(c.keys, ap.key())
 		c.indexes = append(c.indexes, &sortedIndex{})
 	}
 	return c
 }
 
 // index returns the sorted index for path, or nil when the path is not indexed.
-func (c *collection) index(p attrPath) *sortedIndex {
-	k := p.key()
-	for i, ip := range c.paths {
-		if ip.key() == k {
+func (c *collection) index(p attrPath) *sortedIndex { return c.indexByKey(p.key()) }
+
+// indexOn returns the index of a path as written in rt.indexed; other paths are a programming
+// error.
+func (c *collection) indexOn(path string) *sortedIndex {
+	if ix := c.indexByKey(path); ix != nil {
+		return ix
+	}
+	panic("cyberarksim: " + c.rt.endpoint + " has no index on " + path)
+}
+
+func (c *collection) indexByKey(key string) *sortedIndex {
+	for i, k := range c.keys {
+		if k == key {
 			return c.indexes[i]
 		}
 	}
 	return nil
-}
-
-// indexOn returns the index of a path named in rt.indexed; it panics for other paths, which is a
-// programming error.
-func (c *collection) indexOn(path string) *sortedIndex {
-	for i, ip := range c.paths {
-		if ip.key() == path {
-			return c.indexes[i]
-		}
-	}
-	panic("cyberarksim: " + c.rt.endpoint + " has no index on " + path)
 }
 
 // indexKey is the key under which value v of path p is indexed.
