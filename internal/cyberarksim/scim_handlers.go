@@ -527,7 +527,8 @@ func (s *Server) indexRank(c *collection, t *compiledTerm) int {
 	switch {
 	case t.path.attr == idAttr && t.op == opEq:
 		return 0
-	case t.op == opEq && t.path.subName == "value" && (c.rt == groupType && t.path.name == "members" || c.rt == userType && t.path.name == "groups"):
+	case t.op == opEq && t.path.ext == nil && t.path.subName == "value" &&
+		(c.rt == groupType && t.path.name == "members" || c.rt == userType && t.path.name == "groups"):
 		return 1
 	case t.implied || !t.leaf.isString():
 		return 99
