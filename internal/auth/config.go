@@ -44,54 +44,54 @@ const (
 // Config selects and configures the authentication mode. The zero value is mode "none".
 type Config struct {
 	// Mode is none (default), basic, bearer or oauth2.
-	Mode Mode
+	Mode Mode `yaml:"mode"`
 	// Basic holds the credentials of mode basic.
-	Basic BasicConfig
+	Basic BasicConfig `yaml:"basic"`
 	// Bearer holds the static token of mode bearer.
-	Bearer BearerConfig
+	Bearer BearerConfig `yaml:"bearer"`
 	// OAuth2 configures mode oauth2.
-	OAuth2 OAuth2Config
+	OAuth2 OAuth2Config `yaml:"oauth2"`
 }
 
 // BasicConfig holds HTTP Basic credentials.
 type BasicConfig struct {
-	Username string
-	Password Secret
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
 }
 
 // BearerConfig holds a static bearer token.
 type BearerConfig struct {
-	Token Secret
+	Token Secret `yaml:"token"`
 }
 
 // OAuth2Config configures the oauth2 mode.
 type OAuth2Config struct {
 	// GrantType is client_credentials (default) or password.
-	GrantType string
+	GrantType string `yaml:"grantType"`
 	// TokenURL is the token endpoint, e.g. https://tenant.id.cyberark.cloud/oauth2/token/<app-id>.
-	TokenURL string
+	TokenURL string `yaml:"tokenURL"`
 	// ClientID and ClientSecret authenticate the client. ClientSecret may be empty for a public
 	// client using the password grant.
-	ClientID     string
-	ClientSecret Secret
+	ClientID     string `yaml:"clientID"`
+	ClientSecret Secret `yaml:"clientSecret"`
 	// Scopes are sent space-separated as "scope" (CyberArk: ["scim"]).
-	Scopes []string
+	Scopes []string `yaml:"scopes"`
 	// Resource is sent as the RFC 8707 "resource" parameter when set; it must be an absolute URI.
-	Resource string
+	Resource string `yaml:"resource"`
 	// RevokeURL is the RFC 7009 revocation endpoint; Authorizer.Close revokes the token there.
-	RevokeURL string
+	RevokeURL string `yaml:"revokeURL"`
 	// TokenCache is always (default), interval or never.
-	TokenCache string
+	TokenCache string `yaml:"tokenCache"`
 	// TokenCacheSeconds is how long a token is reused with TokenCache interval (required there).
-	TokenCacheSeconds int
+	TokenCacheSeconds int `yaml:"tokenCacheSeconds"`
 	// Username and Password are the resource owner's credentials for the password grant.
-	Username string
-	Password Secret
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
 	// ClientAuth is how the client authenticates at the token endpoint: header (default, HTTP
 	// Basic) or body (client_id and client_secret form parameters).
-	ClientAuth string
+	ClientAuth string `yaml:"clientAuth"`
 	// Timeout bounds one token or revocation request; default 30s.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // withDefaults returns the config with every zero value replaced by its default.

@@ -13,15 +13,16 @@ import (
 type TLSConfig struct {
 	// MinVersion is "1.2" (default) or "1.3". Anything lower is refused: TLS 1.0 and 1.1 are
 	// deprecated (RFC 8996) and the Omada connector requires "TLS 1.2 or higher".
-	MinVersion string
+	MinVersion string `yaml:"minVersion"`
 	// CAFile is a PEM bundle of the CAs trusted for the target. When set it replaces the system
 	// roots: a private deployment pins its own CA instead of also trusting every public one.
-	CAFile string
+	CAFile string `yaml:"caFile"`
 	// CertFile and KeyFile are a PEM client certificate and key for mutual TLS; both or neither.
-	CertFile, KeyFile string
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
 	// InsecureSkipVerify is always refused by Validate. It exists so that a config asking for it
 	// fails loudly instead of being silently ignored; trust a private CA with CAFile instead.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
 }
 
 // tlsVersions maps the accepted MinVersion spellings.

@@ -34,50 +34,51 @@ const (
 // Config configures a Client for one target. The zero value of every field means its default.
 type Config struct {
 	// Profile is generic (default) or cyberark.
-	Profile Profile
+	Profile Profile `yaml:"profile"`
 	// BaseURI is the server address, e.g. https://tenant.id.cyberark.cloud/scim/v2. When entities
 	// and queries live at the same address, it carries the full address and EntityRoot and
 	// QueryAddress stay empty (Omada's rule).
-	BaseURI string
+	BaseURI string `yaml:"baseURI"`
 	// EntityRoot is a relative path appended to BaseURI for entity requests ("v2" makes
 	// https://host/v2/Users). Empty: entities live at BaseURI.
-	EntityRoot string
+	EntityRoot string `yaml:"entityRoot"`
 	// QueryAddress is a relative path appended to BaseURI for queries (Resolve, List, test
 	// query): "query" makes https://host/query/Users?filter=... Empty: queries go to the entity base.
-	QueryAddress string
+	QueryAddress string `yaml:"queryAddress"`
 	// RootResourcePath is the JSONPath (ojg) to the first matching resource in a query answer;
 	// the id is read from its "id". Default $.Resources[0].
-	RootResourcePath string
+	RootResourcePath string `yaml:"rootResourcePath"`
 	// ContentType and Accept are the request headers; default application/scim+json.
-	ContentType, Accept string
+	ContentType string `yaml:"contentType"`
+	Accept      string `yaml:"accept"`
 	// UseNumericValues is carried for reconcile, which coerces int, long and reference values
 	// when it builds bodies; provision ignores it.
-	UseNumericValues bool
+	UseNumericValues bool `yaml:"useNumericValues"`
 	// TestConnection makes the worker run Check at start and refuse to start when it fails.
-	TestConnection bool
+	TestConnection bool `yaml:"testConnection"`
 	// TestQuery is a query relative to the query base, e.g. "Users?count=1", run by Check.
-	TestQuery string
+	TestQuery string `yaml:"testQuery"`
 	// Timeout bounds one attempt (connect, send, read the answer); default 30s. A caller's
 	// earlier deadline wins.
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes bounds a response body; default 32 MiB.
-	MaxResponseBytes int64
+	MaxResponseBytes int64 `yaml:"maxResponseBytes"`
 	// MaxPageSize caps List's count; default 1000 for cyberark, unlimited for generic.
-	MaxPageSize int
+	MaxPageSize int `yaml:"maxPageSize"`
 	// AllowHTTP permits a plain-http BaseURI for a host other than loopback. Off by default:
 	// credentials would travel in clear.
-	AllowHTTP bool
+	AllowHTTP bool `yaml:"allowHTTP"`
 	// Auth and TLS configure authentication and TLS (internal/auth).
-	Auth auth.Config
-	TLS  auth.TLSConfig
+	Auth auth.Config    `yaml:"auth"`
+	TLS  auth.TLSConfig `yaml:"tls"`
 	// Breaker, Concurrency and Retry tune resilience; see each type for defaults.
-	Breaker     BreakerConfig
-	Concurrency ConcurrencyConfig
-	Retry       RetryConfig
+	Breaker     BreakerConfig     `yaml:"breaker"`
+	Concurrency ConcurrencyConfig `yaml:"concurrency"`
+	Retry       RetryConfig       `yaml:"retry"`
 	// IDCache, when set, caches key → id for Resolve (see IDCache).
-	IDCache IDCache
+	IDCache IDCache `yaml:"-"`
 	// Logger receives the client's logs; secrets, tokens and bodies are never logged.
-	Logger zerolog.Logger
+	Logger zerolog.Logger `yaml:"-"`
 }
 
 // BreakerConfig configures the target's circuit breaker (sony/gobreaker v2). Failures are
@@ -86,44 +87,47 @@ type Config struct {
 // not counted); a 4xx answer proves the target is up and counts as a success.
 type BreakerConfig struct {
 	// ConsecutiveFailures opens the breaker after this many failures in a row; default 10.
-	ConsecutiveFailures uint32
+	ConsecutiveFailures uint32 `yaml:"consecutiveFailures"`
 	// FailureRatio opens the breaker when at least MinRequests were seen in Window and this
 	// fraction of them failed; default 0.5 with MinRequests 20.
-	FailureRatio float64
-	MinRequests  uint32
+	FailureRatio float64 `yaml:"failureRatio"`
+	MinRequests  uint32  `yaml:"minRequests"`
 	// Window is the rolling window of the closed state's counts; default 30s (in 10 buckets).
-	Window time.Duration
+	Window time.Duration `yaml:"window"`
 	// OpenTimeout is how long the breaker stays open before it lets probes through; default 30s.
-	OpenTimeout time.Duration
+	OpenTimeout time.Duration `yaml:"openTimeout"`
 	// HalfOpenProbes is how many requests the half-open breaker lets through; default 1.
-	HalfOpenProbes uint32
+	HalfOpenProbes uint32 `yaml:"halfOpenProbes"`
 	// OnStateChange, when set, is called on every transition ("closed", "open", "half-open").
-	OnStateChange func(from, to string)
+	OnStateChange func(from, to string) `yaml:"-"`
 }
 
 // ConcurrencyConfig configures the adaptive concurrency limiter shared by all requests to the
 // target (see Limiter).
 type ConcurrencyConfig struct {
 	// Min and Max bound the limit; defaults 1 and 64. Initial is the starting limit; default 4.
-	Min, Max, Initial int
+	Min     int `yaml:"min"`
+	Max     int `yaml:"max"`
+	Initial int `yaml:"initial"`
 	// Tolerance is how much slower than the best recent round trip a response may be before it
 	// counts as congestion; default 2.0 (twice the baseline).
-	Tolerance float64
+	Tolerance float64 `yaml:"tolerance"`
 	// Backoff is the multiplicative decrease on overload (429, 503, timeout); default 0.9.
-	Backoff float64
+	Backoff float64 `yaml:"backoff"`
 	// Increase is the additive increase per round trip once past slow start; default 0.25.
-	Increase float64
+	Increase float64 `yaml:"increase"`
 }
 
 // RetryConfig configures in-call retries of retryable failures.
 type RetryConfig struct {
 	// Attempts is the number of attempts per call, the first included; default 3.
-	Attempts int
+	Attempts int `yaml:"attempts"`
 	// BaseBackoff and MaxBackoff bound the exponential backoff with jitter; defaults 200ms and 5s.
-	BaseBackoff, MaxBackoff time.Duration
+	BaseBackoff time.Duration `yaml:"baseBackoff"`
+	MaxBackoff  time.Duration `yaml:"maxBackoff"`
 	// MaxRetryAfter is the longest Retry-After the call waits for itself; a longer one is
 	// returned in Error.RetryAfter for the caller to defer; default 30s.
-	MaxRetryAfter time.Duration
+	MaxRetryAfter time.Duration `yaml:"maxRetryAfter"`
 }
 
 // withDefaults fills every zero value.

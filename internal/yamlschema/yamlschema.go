@@ -76,19 +76,20 @@ func (d *Document) Decode(out any) error {
 	return nil
 }
 
-// Line returns the line of the value at the dotted field path (as Problem.Field prints it), or 0.
+// Line returns the line where the dotted field path (as Problem.Field prints it) is named: its key
+// for a mapping entry, the element itself in a sequence; 0 when the field is absent.
 func (d *Document) Line(field string) int {
-	n := d.Root
+	n, line := d.Root, d.Root.Line
 	if field == "" {
-		return n.Line
+		return line
 	}
 	for _, tok := range splitField(field) {
-		n = child(n, tok)
+		n, line = child(n, tok)
 		if n == nil {
 			return 0
 		}
 	}
-	return n.Line
+	return line
 }
 
 // Problem builds a problem about field of this document, with its line.
@@ -262,20 +263,22 @@ func toValue(n *yaml.Node) (any, error) {
 	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
 }
 
-// lineAt follows a JSON-pointer path through the node tree and returns the line it ends on; when
-// the path leaves the tree (a missing property), the line of the deepest node reached.
+// lineAt follows a JSON-pointer path through the node tree and returns the line where it ends;
+// when the path leaves the tree (a missing property), the line of the deepest field reached.
 func lineAt(n *yaml.Node, path []string) int {
+	line := n.Line
 	for _, tok := range path {
-		c := child(n, tok)
+		c, l := child(n, tok)
 		if c == nil {
 			break
 		}
-		n = c
+		n, line = c, l
 	}
-	return n.Line
+	return line
 }
 
-func child(n *yaml.Node, tok string) *yaml.Node {
+// child returns the value under tok and the line that names it (the key's line in a mapping).
+func child(n *yaml.Node, tok string) (*yaml.Node, int) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -283,16 +286,16 @@ func child(n *yaml.Node, tok string) *yaml.Node {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == tok {
-				return n.Content[i+1]
+				return n.Content[i+1], n.Content[i].Line
 			}
 		}
 	case yaml.SequenceNode:
 		i, err := strconv.Atoi(tok)
 		if err == nil && i >= 0 && i < len(n.Content) {
-			return n.Content[i]
+			return n.Content[i], n.Content[i].Line
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // fieldPath renders JSON-pointer tokens as a dotted path with [i] for array indexes.

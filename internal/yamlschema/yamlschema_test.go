@@ -40,7 +40,7 @@ func TestParseMissingPropertyPointsAtParent(t *testing.T) {
 	src := "specversion: \"1.0\"\nid: e1\nsource: /t\ntype: identity.user.create\ndata:\n  object: User\n  operation: Create\n"
 	_, err := Parse("ev.yaml", []byte(src), schema, Options{})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ev.yaml:6: data: missing property 'key'")
+	assert.Contains(t, err.Error(), "ev.yaml:5: data: missing property 'key'")
 }
 
 func TestParseSyntaxError(t *testing.T) {

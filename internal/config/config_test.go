@@ -1,0 +1,212 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/auth"
+	"github.com/scimflow/scimflow/internal/provision"
+	"github.com/scimflow/scimflow/internal/yamlschema"
+)
+
+const minimal = `target:
+  profile: cyberark
+  baseURI: https://tenant.id.cyberark.cloud/scim/v2
+  auth:
+    mode: oauth2
+    oauth2:
+      tokenURL: https://tenant.id.cyberark.cloud/oauth2/token/scimflow
+      clientID: ${CLIENT_ID}
+      clientSecret: ${CLIENT_SECRET}
+      scopes: [scim]
+model: model.yaml
+`
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+var secrets = env(map[string]string{"CLIENT_ID": "cid", "CLIENT_SECRET": "s3cret"})
+
+// write puts a config and an (empty) model file in a fresh folder.
+func write(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "model.yaml"), []byte("objects: []\n"), 0o600))
+	file := filepath.Join(dir, "scimflow.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(text), 0o600))
+	return file
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	file := write(t, minimal)
+	c, err := Load(file, Options{LookupEnv: secrets})
+	require.NoError(t, err)
+	dir := filepath.Dir(file)
+	assert.True(t, c.NATS.Embedded())
+	assert.Equal(t, "127.0.0.1:4222", c.NATS.Listen)
+	assert.Equal(t, "nats://127.0.0.1:4222", c.NATS.ClientURL())
+	assert.Equal(t, filepath.Join(dir, "data/nats"), c.NATS.StoreDir, "relative to the config file")
+	assert.Equal(t, "always", c.NATS.SyncInterval)
+	assert.Zero(t, c.NATS.SyncEvery())
+	assert.Equal(t, 32, c.NATS.Partitions)
+	assert.Equal(t, filepath.Join(dir, "model.yaml"), c.Model)
+	assert.Equal(t, "@every 15m", c.SyncWindow.Schedule)
+	assert.Equal(t, 3, c.SyncWindow.MaxWindows)
+	assert.Equal(t, 64, c.Worker.Lanes)
+	assert.Equal(t, provision.ProfileCyberArk, c.Target.Profile)
+	assert.Equal(t, auth.ModeOAuth2, c.Target.Auth.Mode)
+	assert.Equal(t, "cid", c.Target.Auth.OAuth2.ClientID)
+	assert.Equal(t, "s3cret", c.Target.Auth.OAuth2.ClientSecret.Reveal())
+	assert.Equal(t, []string{"scim"}, c.Target.Auth.OAuth2.Scopes)
+	sch, err := c.SyncWindow.Parsed()
+	require.NoError(t, err)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, now.Add(15*time.Minute), sch.Next(now))
+}
+
+func TestLoadEverySection(t *testing.T) {
+	t.Parallel()
+	text := minimal + `nats:
+  url: nats://a:4222,nats://b:4222
+  user: w
+  password: ${NATS_PASSWORD}
+  partitions: 16
+  replicas: 3
+  syncInterval: 10s
+  duplicateWindow: 2h
+syncWindow:
+  schedule: "0 */2 * * *"
+  maxWindows: 5
+worker:
+  lanes: 8
+  partitions: [0, 1, 15]
+  ackWait: 5m
+http:
+  listen: ":9100"
+log:
+  level: debug
+  format: console
+`
+	text = strings.Replace(text, "  profile: cyberark\n", `  profile: cyberark
+  timeout: 10s
+  tls:
+    minVersion: "1.3"
+    caFile: ca.pem
+  breaker:
+    consecutiveFailures: 5
+    openTimeout: 1m
+  concurrency:
+    max: 20
+  retry:
+    attempts: 2
+`, 1)
+	file := write(t, text)
+	c, err := Load(file, Options{LookupEnv: env(map[string]string{"CLIENT_ID": "cid", "CLIENT_SECRET": "x", "NATS_PASSWORD": "np"})})
+	require.NoError(t, err)
+	assert.False(t, c.NATS.Embedded())
+	assert.Equal(t, "np", c.NATS.Password.Reveal())
+	assert.Equal(t, 10*time.Second, c.NATS.SyncEvery())
+	assert.Equal(t, 2*time.Hour, c.NATS.DuplicateWindow)
+	assert.Equal(t, []int{0, 1, 15}, c.Worker.Partitions)
+	assert.Equal(t, 5*time.Minute, c.Worker.AckWait)
+	assert.Equal(t, 10*time.Second, c.Target.Timeout)
+	assert.Equal(t, "1.3", c.Target.TLS.MinVersion)
+	assert.Equal(t, filepath.Join(filepath.Dir(file), "ca.pem"), c.Target.TLS.CAFile)
+	assert.EqualValues(t, 5, c.Target.Breaker.ConsecutiveFailures)
+	assert.Equal(t, time.Minute, c.Target.Breaker.OpenTimeout)
+	assert.Equal(t, 20, c.Target.Concurrency.Max)
+	assert.Equal(t, 2, c.Target.Retry.Attempts)
+	assert.Len(t, c.NATS.ClientOptions(), 1)
+}
+
+// problems loads text and returns the problems as "line: field: message" strings.
+func problems(t *testing.T, text string, lookup func(string) (string, bool)) []string {
+	t.Helper()
+	_, err := Load(write(t, text), Options{LookupEnv: lookup})
+	require.Error(t, err)
+	var ye *yamlschema.Error
+	require.True(t, errors.As(err, &ye), "%T: %v", err, err)
+	var out []string
+	for _, p := range ye.Problems {
+		assert.Equal(t, "scimflow.yaml", filepath.Base(p.File))
+		out = append(out, strings.TrimPrefix(p.String(), p.File+":"))
+	}
+	return out
+}
+
+func TestLoadErrorsNameLineAndField(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		edit   func(string) string
+		lookup func(string) (string, bool)
+		want   string
+	}{
+		{"unknown key", func(s string) string { return s + "workers: 3\n" }, secrets, "1: additional properties 'workers' not allowed"},
+		{"unknown auth mode", func(s string) string { return strings.Replace(s, "mode: oauth2", "mode: kerberos", 1) }, secrets,
+			"5: target.auth.mode: value must be one of"},
+		{"unset env", func(s string) string { return s }, env(map[string]string{"CLIENT_ID": "x"}),
+			"9: target.auth.oauth2.clientSecret: environment variable CLIENT_SECRET is not set"},
+		{"TLS below 1.2", func(s string) string {
+			return strings.Replace(s, "  profile: cyberark\n", "  profile: cyberark\n  tls:\n    minVersion: \"1.1\"\n", 1)
+		}, secrets, "4: target.tls.minVersion: \"1.1\" is refused: TLS below 1.2 is deprecated"},
+		{"missing token URL", func(s string) string {
+			return strings.Replace(s, "      tokenURL: https://tenant.id.cyberark.cloud/oauth2/token/scimflow\n", "", 1)
+		}, secrets, "6: target.auth.oauth2.tokenURL: required with mode oauth2"},
+		{"bad duration", func(s string) string { return s + "worker:\n  ackWait: soon\n" }, secrets, "13: worker.ackWait: 'soon' does not match pattern"},
+		{"bad schedule", func(s string) string { return s + "syncWindow:\n  schedule: every tuesday\n" }, secrets, "13: syncWindow.schedule: \"every tuesday\""},
+		{"partition out of range", func(s string) string { return s + "worker:\n  partitions: [40]\n" }, secrets,
+			"13: worker.partitions[0]: 40 is not a partition of 0..31"},
+		{"missing model file", func(s string) string { return strings.Replace(s, "model: model.yaml", "model: nope.yaml", 1) }, secrets,
+			"11: model: stat"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := problems(t, tc.edit(minimal), tc.lookup)
+			found := false
+			for _, p := range got {
+				if strings.HasPrefix(p, tc.want) {
+					found = true
+				}
+			}
+			assert.True(t, found, "want a problem starting %q, got %q", tc.want, got)
+		})
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	t.Parallel()
+	c, err := Load(write(t, minimal), Options{LookupEnv: secrets})
+	require.NoError(t, err)
+	for _, s := range []string{
+		strings.Join([]string{c.Target.Auth.OAuth2.ClientSecret.String()}, ""),
+		strings.TrimSpace(fmtAll(c)),
+	} {
+		assert.NotContains(t, s, "s3cret")
+	}
+}
+
+func fmtAll(c *Config) string { return strings.ReplaceAll(strings.ReplaceAll(sprint(c), "\n", " "), "\t", " ") }
+
+func TestLoadNATSIgnoresTargetSecrets(t *testing.T) {
+	t.Parallel()
+	file := write(t, minimal+"nats:\n  url: nats://n:4222\n  token: ${NATS_TOKEN}\n")
+	n, err := LoadNATS(file, Options{LookupEnv: env(map[string]string{"NATS_TOKEN": "t"})})
+	require.NoError(t, err, "the target's secrets are not needed to reach NATS")
+	assert.Equal(t, "nats://n:4222", n.ClientURL())
+	assert.Equal(t, "t", n.Token.Reveal())
+
+	_, err = LoadNATS(file, Options{LookupEnv: env(nil)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nats: environment variable NATS_TOKEN is not set")
+}
