@@ -196,7 +196,9 @@ func TestSecretsNeverPrint(t *testing.T) {
 	}
 }
 
-func fmtAll(c *Config) string { return strings.ReplaceAll(strings.ReplaceAll(sprint(c), "\n", " "), "\t", " ") }
+func fmtAll(c *Config) string {
+	return strings.ReplaceAll(strings.ReplaceAll(sprint(c), "\n", " "), "\t", " ")
+}
 
 func TestLoadNATSIgnoresTargetSecrets(t *testing.T) {
 	t.Parallel()
