@@ -1,0 +1,80 @@
+package reconcile
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Plan is what one identity change turns into: the requests to send, in order, and why.
+type Plan struct {
+	Object    string
+	Resource  string
+	Operation Operation
+	ObjectID  string    // resolved id; "" when creating or when the object is absent
+	Requests  []Request // in order; empty when nothing needs sending
+	Skipped   string    // why nothing is sent (delete of an absent object, already in the desired state, ...)
+	Notes     []string  // e.g. "object exists: Create converges it with an update"
+}
+
+// Request is one HTTP request of a plan.
+type Request struct {
+	Method  string   // POST, PATCH, PUT, DELETE
+	Path    string   // relative to the entity base: "Users" or "Users/<id>" (id path-escaped)
+	Body    []byte   // JSON; nil for DELETE
+	Sources []Source // which rule produced each part of the body
+}
+
+// Source names the rule behind one part of a request body.
+type Source struct {
+	Pointer string // JSON pointer into Body; "" for the whole body
+	Rule    string // e.g. `task mapping "name.givenName" (modify, Update)`, `template UpdateRequest`
+}
+
+// Render writes what `worker plan` prints: each request (method, path, indented body) and the rule
+// behind each part of its body, then the notes.
+func (p *Plan) Render(w io.Writer) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s (resource %s)", p.Operation, p.Object, p.Resource)
+	if p.ObjectID != "" {
+		fmt.Fprintf(&b, ", object id %s", p.ObjectID)
+	}
+	b.WriteString("\n")
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	if len(p.Requests) == 0 {
+		fmt.Fprintf(&b, "no request: %s\n", p.Skipped)
+	}
+	for i, r := range p.Requests {
+		fmt.Fprintf(&b, "\nrequest %d: %s %s\n", i+1, r.Method, r.Path)
+		if r.Body == nil {
+			continue
+		}
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, r.Body, "", "  "); err != nil {
+			return fmt.Errorf("render request %d: %w", i+1, err)
+		}
+		b.Write(pretty.Bytes())
+		b.WriteString("\n")
+		if len(r.Sources) > 0 {
+			b.WriteString("rules:\n")
+			tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+			for _, s := range r.Sources {
+				ptr := s.Pointer
+				if ptr == "" {
+					ptr = "(body)"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\n", ptr, strings.ReplaceAll(s.Rule, "\t", " "))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
