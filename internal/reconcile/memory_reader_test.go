@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/stretchr/testify/require"
 )
@@ -26,11 +26,20 @@ type memoryReader struct {
 	resolves []resolveCall
 	gets     []string
 	fail     error // returned by every call when set
+	failGet  error // returned by Get when set
 }
 
 type resolveCall struct {
 	Resource string
 	Match    []Match
+}
+
+// tb is what the helpers need of a test: *testing.T and *rapid.T both fit.
+type tb interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	FailNow()
 }
 
 // scimError is what the fake returns for HTTP errors.
@@ -48,7 +57,7 @@ func newMemoryReader() *memoryReader {
 var _ Reader = (*memoryReader)(nil)
 
 // add stores obj (JSON text) in resource, assigning an id when it has none, and returns the id.
-func (m *memoryReader) add(t testing.TB, resource, obj string) string {
+func (m *memoryReader) add(t tb, resource, obj string) string {
 	t.Helper()
 	var v map[string]any
 	require.NoError(t, json.Unmarshal([]byte(obj), &v))
@@ -98,8 +107,8 @@ func (m *memoryReader) Get(_ context.Context, resource, id string) (map[string]a
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gets = append(m.gets, resource+"/"+id)
-	if m.fail != nil {
-		return nil, m.fail
+	if err := cmp.Or(m.fail, m.failGet); err != nil {
+		return nil, err
 	}
 	i := m.index(resource, id)
 	if i < 0 {
@@ -116,7 +125,7 @@ func (m *memoryReader) index(resource, id string) int {
 }
 
 // object returns the stored object (a copy, without meta) for assertions.
-func (m *memoryReader) object(t testing.TB, resource, id string) map[string]any {
+func (m *memoryReader) object(t tb, resource, id string) map[string]any {
 	t.Helper()
 	o, err := m.Get(context.Background(), resource, id)
 	require.NoError(t, err)
@@ -157,7 +166,7 @@ func valuesAt(o map[string]any, attr string) []any {
 }
 
 // apply performs a planned request the way a SCIM server would.
-func (m *memoryReader) apply(t testing.TB, req Request) {
+func (m *memoryReader) apply(t tb, req Request) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -192,7 +201,7 @@ func (m *memoryReader) apply(t testing.TB, req Request) {
 }
 
 // applyPatchOp implements the subset of RFC 7644 §3.5.2 that plans produce.
-func applyPatchOp(t testing.TB, obj map[string]any, op map[string]any) {
+func applyPatchOp(t tb, obj map[string]any, op map[string]any) {
 	t.Helper()
 	path, _ := op["path"].(string)
 	filter := ""

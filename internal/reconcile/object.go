@@ -12,7 +12,7 @@ type Object struct {
 	templates         map[string]map[string]any // by detail name, e.g. CreateRequest
 	reconcileOnUpdate bool
 	reconcileOnDelete bool
-	updateMethod      string                        // "patch" or "put"
+	updateMethod      string                       // "patch" or "put"
 	mappings          map[Operation][]*TaskMapping // only the operations the model defines
 	onMissing         map[Operation]string
 	ignoreUnmapped    bool
