@@ -299,3 +299,20 @@ func TestConsumerAbandonsAtDrainDeadline(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, ci.NumPending+uint64(ci.NumAckPending)+uint64(ci.NumRedelivered), "the event must not be acknowledged")
 }
+
+func TestTopologyEnsureConcurrently(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- (Topology{Partitions: 8}).Ensure(ctx, s.JS) }()
+	}
+	for range 4 {
+		require.NoError(t, <-errs, "replicas starting together must all come up")
+	}
+	info, err := s.JS.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	assert.Contains(t, info.CachedInfo().Config.SubjectTransform.Destination, "partition(8,2)")
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -131,9 +132,34 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 			}
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+		if err := createOrUpdate(ctx, js, cfg); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// createOrUpdate creates or updates one stream. Replicas starting together on a fresh cluster race
+// to create the same streams; the loser's request can time out while the cluster is busy with the
+// winner's, so a timeout or a name clash is retried with backoff for up to 30 seconds.
+func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	deadline := time.Now().Add(30 * time.Second)
+	wait := 200 * time.Millisecond
+	for {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		if err == nil {
+			return nil
+		}
+		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) ||
+			errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat)
+		if !retry || ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("create or update stream %s: %w", cfg.Name, ctx.Err())
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }

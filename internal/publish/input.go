@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,9 @@ import (
 type Item struct {
 	// Line is the 1-based line (JSONL) or record (CSV) number.
 	Line int
+	// Batch counts the "#wait" lines before this item: with --wait, a batch is published only when
+	// every event of the batches before it has its outcome.
+	Batch int
 	// ID is the event id, used as Nats-Msg-Id; derived from the line when the event has none.
 	ID string
 	// Subject is where the event is published.
@@ -36,21 +40,31 @@ type Item struct {
 	Invalid error
 }
 
-// ReadJSONL reads one event per non-blank line. An event that fails validation is still returned,
+// waitLine marks a barrier in a JSONL file: "#wait", optionally followed by a note.
+var waitLine = regexp.MustCompile(`^#\s*wait\b`)
+
+// ReadJSONL reads one event per non-blank line; lines starting with # are comments, and a "#wait"
+// comment starts a new batch (see Item.Batch). An event that fails validation is still returned,
 // with Invalid set and a best-effort subject, so that the caller decides whether to publish it
 // (the worker dead-letters it with its reason) or to stop.
 func ReadJSONL(r io.Reader) ([]Item, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
 	var items []Item
-	line := 0
+	line, batch := 0, 0
 	for sc.Scan() {
 		line++
 		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) > 0 && raw[0] == '#' && waitLine.Match(raw) {
+			batch++
+			continue
+		}
 		if len(raw) == 0 || raw[0] == '#' {
 			continue
 		}
-		items = append(items, itemFor(line, append([]byte(nil), raw...)))
+		it := itemFor(line, append([]byte(nil), raw...))
+		it.Batch = batch
+		items = append(items, it)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("line %d: %w", line+1, err)

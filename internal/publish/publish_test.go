@@ -3,7 +3,9 @@ package publish
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +119,56 @@ func TestRunWaitsForOutcomes(t *testing.T) {
 	assert.Equal(t, 0, rep2.Published)
 	assert.Len(t, rep2.Duplicates, 5)
 	assert.True(t, rep2.OK(), "nothing to wait for")
+}
+
+func TestWaitLinesHoldBackLaterBatches(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	topo := events.Topology{Partitions: 8}
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	var mu sync.Mutex
+	var order []string
+	h := events.HandlerFunc(func(ctx context.Context, d *events.Delivery) events.Result {
+		if strings.HasPrefix(d.Event.ID, "a") {
+			time.Sleep(50 * time.Millisecond) // the first batch is slow: without the barrier, b would overtake it
+		}
+		mu.Lock()
+		order = append(order, d.Event.ID)
+		mu.Unlock()
+		return events.Result{Outcome: events.Outcome{Status: events.StatusSucceeded}}
+	})
+	c := events.NewConsumer(s.JS, topo, events.ConsumerConfig{Logger: zerolog.Nop()}, h)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = c.Run(cctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var src strings.Builder
+	line := func(id, user string) {
+		fmt.Fprintf(&src, `{"specversion":"1.0","id":%q,"source":"/t","type":"identity.user.create","data":{"object":"User","operation":"Create","key":{"userName":%q}}}`+"\n", id, user)
+	}
+	for i := range 4 {
+		line(fmt.Sprintf("a%d", i), fmt.Sprintf("a%d@x", i))
+	}
+	src.WriteString("#wait: joiners first\n")
+	for i := range 4 {
+		line(fmt.Sprintf("b%d", i), fmt.Sprintf("b%d@x", i))
+	}
+	items, err := ReadJSONL(strings.NewReader(src.String()))
+	require.NoError(t, err)
+	require.Len(t, items, 8)
+	assert.Equal(t, 0, items[3].Batch)
+	assert.Equal(t, 1, items[4].Batch)
+	assert.Equal(t, 6, items[4].Line)
+
+	rep, err := Run(ctx, s.JS, items, Options{Wait: true, Timeout: 20 * time.Second})
+	require.NoError(t, err)
+	require.True(t, rep.OK())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, order, 8)
+	for _, id := range order[:4] {
+		assert.True(t, strings.HasPrefix(id, "a"), "batch order broken: %v", order)
+	}
 }

@@ -15,7 +15,8 @@ import (
 
 // Options configure Run.
 type Options struct {
-	// Wait for every published event's final outcome.
+	// Wait for every published event's final outcome. With Wait, a "#wait" line in the input
+	// (Item.Batch) holds back the events after it until those before it have their outcomes.
 	Wait bool
 	// Timeout bounds the wait for outcomes; default 2 minutes.
 	Timeout time.Duration
@@ -116,10 +117,51 @@ func Run(ctx context.Context, js jetstream.JetStream, items []Item, opt Options)
 		window = window[:0]
 		return nil
 	}
+	deadline := time.NewTimer(opt.Timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	// waitOutcomes waits until every published event has its final outcome, or the timeout.
+	timedOut := false
+	waitOutcomes := func() {
+		for !timedOut {
+			mu.Lock()
+			done := 0
+			for id := range waitFor {
+				if _, ok := rep.Outcomes[id]; ok {
+					done++
+				}
+			}
+			total := len(waitFor)
+			mu.Unlock()
+			if opt.Progress != nil {
+				progressLine(opt.Progress, "outcomes", done, total, time.Since(start))
+			}
+			if done == total {
+				return
+			}
+			select {
+			case <-arrived:
+			case <-tick.C:
+			case <-deadline.C:
+				timedOut = true
+			case <-ctx.Done():
+				timedOut = true
+			}
+		}
+	}
+
 	for i, it := range items {
 		if it.Invalid != nil && opt.SkipInvalid {
 			rep.Skipped = append(rep.Skipped, it)
 			continue
+		}
+		if opt.Wait && i > 0 && it.Batch != items[i-1].Batch {
+			// A #wait line: the events before it must be done before the next batch goes out.
+			if err := settle(); err != nil {
+				return nil, err
+			}
+			waitOutcomes()
 		}
 		msg := nats.NewMsg(it.Subject)
 		msg.Data = it.Raw
@@ -142,36 +184,7 @@ func Run(ctx context.Context, js jetstream.JetStream, items []Item, opt Options)
 	}
 
 	if opt.Wait {
-		deadline := time.NewTimer(opt.Timeout)
-		defer deadline.Stop()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-	wait:
-		for {
-			mu.Lock()
-			done := 0
-			for id := range waitFor {
-				if _, ok := rep.Outcomes[id]; ok {
-					done++
-				}
-			}
-			total := len(waitFor)
-			mu.Unlock()
-			if opt.Progress != nil {
-				progressLine(opt.Progress, "outcomes", done, total, time.Since(start))
-			}
-			if done == total {
-				break
-			}
-			select {
-			case <-arrived:
-			case <-tick.C:
-			case <-deadline.C:
-				break wait
-			case <-ctx.Done():
-				break wait
-			}
-		}
+		waitOutcomes()
 		mu.Lock()
 		for _, it := range items {
 			if _, ok := waitFor[it.ID]; ok {

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/scimflow/scimflow/internal/config"
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/pipeline"
+	"github.com/scimflow/scimflow/internal/provision"
+	"github.com/scimflow/scimflow/internal/reconcile"
+)
+
+// idCacheBucket is the JetStream key-value bucket of the key → id cache.
+const idCacheBucket = "IDM_IDCACHE"
+
+// app is a wired worker: NATS (embedded or remote), the streams, the connector, the data model and
+// the consume loop.
+type app struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	embedded *events.EmbeddedServer
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	target   *provision.Client
+	consumer *events.Consumer
+}
+
+func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "scimflow-worker").Logger()
+}
+
+// loadModel loads the data model the configuration names.
+func loadModel(cfg *config.Config) (*reconcile.Model, error) {
+	m, err := reconcile.LoadModel(cfg.Model)
+	if err != nil {
+		return nil, fmt.Errorf("load data model: %w", err)
+	}
+	return m, nil
+}
+
+// newTarget builds the connector from the target section.
+func newTarget(cfg *config.Config, log zerolog.Logger, cache provision.IDCache) (*provision.Client, error) {
+	tc := cfg.Target
+	tc.Logger = log.With().Str("component", "connector").Logger()
+	tc.IDCache = cache
+	c, err := provision.New(tc)
+	if err != nil {
+		return nil, fmt.Errorf("connector: %w", err)
+	}
+	return c, nil
+}
+
+// startApp wires everything and leaves the consume loop ready to Run.
+func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close(context.WithoutCancel(ctx))
+		}
+	}()
+	model, err := loadModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	url := cfg.NATS.URL
+	if cfg.NATS.Embedded() {
+		if err := os.MkdirAll(cfg.NATS.StoreDir, 0o750); err != nil {
+			return nil, fmt.Errorf("nats.storeDir: %w", err)
+		}
+		a.embedded, err = events.StartEmbedded(events.EmbeddedConfig{
+			Listen: cfg.NATS.Listen, StoreDir: cfg.NATS.StoreDir, SyncInterval: cfg.NATS.SyncEvery(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		url = a.embedded.ClientURL()
+		log.Info().Str("url", url).Str("storeDir", cfg.NATS.StoreDir).Str("sync", cfg.NATS.SyncInterval).Msg("embedded JetStream started")
+	}
+	opts := append([]nats.Option{
+		nats.Name("scimflow-worker " + cfg.Worker.Name),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("NATS disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrl()).Msg("NATS reconnected") }),
+	}, cfg.NATS.ClientOptions()...)
+	a.nc, err = nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	a.js, err = jetstream.New(a.nc)
+	if err != nil {
+		return nil, err
+	}
+	topo := topology(cfg)
+	if err := topo.Ensure(ctx, a.js); err != nil {
+		return nil, err
+	}
+	kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: idCacheBucket, Description: "scimflow key → target id cache", History: 1,
+		Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", idCacheBucket, err)
+	}
+	a.target, err = newTarget(cfg, log, provision.NewKVIDCache(kv))
+	if err != nil {
+		return nil, err
+	}
+	windows, err := cfg.SyncWindow.Parsed()
+	if err != nil {
+		return nil, err
+	}
+	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
+	proc := pipeline.New(planner, a.target, pipeline.Config{
+		Windows: windows, MaxWindows: cfg.SyncWindow.MaxWindows,
+		ReferenceRetries: cfg.SyncWindow.ReferenceRetries, ReferenceBackoff: cfg.SyncWindow.ReferenceBackoff,
+		Logger: log.With().Str("component", "pipeline").Logger(),
+	})
+	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
+		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
+		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
+		Logger: log.With().Str("component", "consumer").Logger(),
+	}, proc)
+	return a, nil
+}
+
+func topology(cfg *config.Config) events.Topology {
+	return events.Topology{
+		Partitions: cfg.NATS.Partitions, Replicas: cfg.NATS.Replicas,
+		EventsMaxAge: cfg.NATS.EventsMaxAge, OutcomesMaxAge: cfg.NATS.OutcomesMaxAge,
+		DLQMaxAge: cfg.NATS.DLQMaxAge, DuplicateWindow: cfg.NATS.DuplicateWindow,
+	}
+}
+
+// natsURL is where other clients (the publisher, the demo) reach this worker's NATS.
+func (a *app) natsURL() string {
+	if a.embedded != nil {
+		return a.embedded.ClientURL()
+	}
+	return a.cfg.NATS.URL
+}
+
+// close shuts down in order: the connector (revoking its token), then NATS (flushing pending
+// publishes), then the embedded server.
+func (a *app) close(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if a.target != nil {
+		if err := a.target.Close(ctx); err != nil {
+			a.log.Warn().Err(err).Msg("closing the connector")
+		}
+	}
+	if a.nc != nil {
+		if err := a.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			a.log.Warn().Err(err).Msg("draining the NATS connection")
+		}
+		for !a.nc.IsClosed() && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if a.embedded != nil {
+		a.embedded.Shutdown()
+	}
+}
+
+// serve runs the worker until ctx is cancelled: the HTTP endpoints and the consume loop.
+func (a *app) serve(ctx context.Context) error {
+	var httpDone <-chan error
+	if a.cfg.HTTP.Listen != "" {
+		srv, addr, err := startHTTP(a)
+		if err != nil {
+			return err
+		}
+		a.log.Info().Str("addr", addr).Msg("health, status and metrics served")
+		done := make(chan error, 1)
+		httpDone = done
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			done <- srv.Shutdown(sctx)
+		}()
+	}
+	err := a.consumer.Run(ctx)
+	if httpDone != nil {
+		<-httpDone
+	}
+	return err
+}

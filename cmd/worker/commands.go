@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/scimflow/scimflow/internal/config"
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/pipeline"
+	"github.com/scimflow/scimflow/internal/reconcile"
+)
+
+// cmdRun is `worker run`: consume, provision, publish outcomes, until SIGINT or SIGTERM.
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs, cfgFile := flags("run", stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	cfg, err := config.Load(*cfgFile, config.Options{})
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	a, err := startApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close(context.WithoutCancel(ctx))
+	if cfg.Target.TestConnection {
+		rep := a.target.Check(ctx)
+		if !rep.OK() {
+			rep.Render(stderr)
+			return errors.New("the connection test failed (target.testConnection is true): the worker does not start")
+		}
+		log.Info().Msg("connection test passed")
+	}
+	return a.serve(ctx)
+}
+
+// cmdCheck is `worker check`: obtain a token, read ServiceProviderConfig, run the test query.
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFile := flags("check", stderr)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	cfg, err := config.Load(*cfgFile, config.Options{})
+	if err != nil {
+		return err
+	}
+	target, err := newTarget(cfg, newLogger(cfg.Log, stderr), nil)
+	if err != nil {
+		return err
+	}
+	defer target.Close(context.WithoutCancel(ctx))
+	rep := target.Check(ctx)
+	rep.Render(stdout)
+	if !rep.OK() {
+		return exitError(1)
+	}
+	return nil
+}
+
+// cmdPlan is `worker plan`: resolve read-only and print the exact requests an event would cause.
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFile := flags("plan", stderr)
+	eventFile := fs.String("event", "", "event file (a CloudEvent, or just its data object); - reads stdin")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if *eventFile == "" {
+		fmt.Fprintln(stderr, "worker plan: --event is required")
+		return exitError(2)
+	}
+	cfg, err := config.Load(*cfgFile, config.Options{})
+	if err != nil {
+		return err
+	}
+	change, err := readChange(*eventFile)
+	if err != nil {
+		return err
+	}
+	model, err := loadModel(cfg)
+	if err != nil {
+		return err
+	}
+	target, err := newTarget(cfg, newLogger(cfg.Log, stderr), nil)
+	if err != nil {
+		return err
+	}
+	defer target.Close(context.WithoutCancel(ctx))
+	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
+	plan, err := planner.Plan(ctx, pipeline.ReaderFor(target), change)
+	if err != nil {
+		return fmt.Errorf("plan %s: %w", *eventFile, err)
+	}
+	return plan.Render(stdout)
+}
+
+// readChange reads an event file: a whole CloudEvent (validated like the worker validates it) or
+// only its data object.
+func readChange(file string) (reconcile.Change, error) {
+	var raw []byte
+	var err error
+	if file == "-" {
+		raw, err = io.ReadAll(os.Stdin)
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return reconcile.Change{}, err
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return reconcile.Change{}, fmt.Errorf("%s: not a JSON object: %w", file, err)
+	}
+	var data events.Change
+	if _, ok := probe["specversion"]; ok {
+		ev, err := events.Decode(raw)
+		if err != nil {
+			return reconcile.Change{}, fmt.Errorf("%s: %w", file, err)
+		}
+		data = ev.Data
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&data); err != nil {
+			return reconcile.Change{}, fmt.Errorf("%s: %w", file, err)
+		}
+		// Validate the data the way intake does, inside a synthetic envelope.
+		ev := events.NewEvent("plan", "/worker/plan", data)
+		enc, _ := ev.Encode()
+		if _, err := events.Decode(enc); err != nil {
+			return reconcile.Change{}, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return reconcile.Change{
+		Object: data.Object, Operation: reconcile.Operation(data.Operation),
+		Key: data.Key, Attributes: data.Attributes, Actions: data.Actions,
+	}, nil
+}
+
+// cmdModel is `worker model import --omada FILE.xml [--out FILE.yaml]`.
+func cmdModel(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "import" {
+		fmt.Fprintln(stderr, "usage: worker model import --omada FILE.xml [--out FILE.yaml]")
+		return exitError(2)
+	}
+	fs, _ := flags("model import", stderr)
+	omada := fs.String("omada", "", "Omada data model XML to import")
+	out := fs.String("out", "", "write the YAML model here instead of stdout")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitError(2)
+	}
+	if *omada == "" {
+		fmt.Fprintln(stderr, "worker model import: --omada is required")
+		return exitError(2)
+	}
+	f, err := os.Open(*omada)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := reconcile.ImportOmada(f, *omada)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := m.WriteYAML(&buf); err != nil {
+		return err
+	}
+	// What we write must load: check it the way the worker will.
+	if _, err := reconcile.ParseModel(*omada+" (imported)", buf.Bytes()); err != nil {
+		return fmt.Errorf("the imported model does not load: %w", err)
+	}
+	if *out == "" {
+		_, err = stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", *out)
+	return nil
+}
