@@ -1,0 +1,275 @@
+// Package pipeline processes one identity event end to end (DESIGN.md §4): it plans the SCIM
+// requests with the data model, sends them through the connector, and classifies the result into
+// the outcome the consume loop publishes: succeeded, skipped, deferred to the next sync window, or
+// dead-lettered with its reason.
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/provision"
+	"github.com/scimflow/scimflow/internal/reconcile"
+)
+
+// TargetReader is the read side of the connector: Resolve Object ID / Reference Property and GET.
+type TargetReader interface {
+	Resolve(ctx context.Context, resource string, match []provision.Match) (id string, found bool, err error)
+	Get(ctx context.Context, resource, id string) (map[string]any, error)
+}
+
+// Target is the part of the connector the pipeline uses; *provision.Client implements it.
+type Target interface {
+	TargetReader
+	Do(ctx context.Context, req provision.Request) (*provision.Response, error)
+}
+
+var _ Target = (*provision.Client)(nil)
+
+// Schedule says when the next sync window starts; robfig/cron schedules implement it.
+type Schedule interface {
+	Next(time.Time) time.Time
+}
+
+// Config configures a Processor. The zero value is the documented default.
+type Config struct {
+	// Windows says when deferred events are tried again. Default: every 15 minutes.
+	Windows Schedule
+	// MaxWindows is how many sync windows a deferred event is retried in before it is
+	// dead-lettered. Default 3.
+	MaxWindows int
+	// ReferenceRetries is how many times a change whose reference does not resolve yet (a member
+	// created by an event on another key, still in flight) is re-planned in process before it is
+	// deferred. Default 4.
+	ReferenceRetries int
+	// ReferenceBackoff is the first wait between those attempts; it doubles. Default 250ms.
+	ReferenceBackoff time.Duration
+	Logger           zerolog.Logger
+}
+
+type every time.Duration
+
+func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
+
+// Every is a Schedule of fixed-length windows.
+func Every(d time.Duration) Schedule { return every(d) }
+
+// Processor is the events.Handler of the worker.
+type Processor struct {
+	planner *reconcile.Planner
+	target  Target
+	cfg     Config
+	log     zerolog.Logger
+	now     func() time.Time
+}
+
+var _ events.Handler = (*Processor)(nil)
+
+// New returns a Processor planning with planner and sending to target.
+func New(planner *reconcile.Planner, target Target, cfg Config) *Processor {
+	if cfg.Windows == nil {
+		cfg.Windows = Every(15 * time.Minute)
+	}
+	cfg.MaxWindows = cmp.Or(cfg.MaxWindows, 3)
+	cfg.ReferenceRetries = cmp.Or(cfg.ReferenceRetries, 4)
+	cfg.ReferenceBackoff = cmp.Or(cfg.ReferenceBackoff, 250*time.Millisecond)
+	return &Processor{planner: planner, target: target, cfg: cfg, log: cfg.Logger, now: time.Now}
+}
+
+// Handle processes one event and returns its outcome.
+func (p *Processor) Handle(ctx context.Context, d *events.Delivery) events.Result {
+	ctx, trace := provision.WithTrace(ctx)
+	res := p.handle(ctx, d)
+	for _, c := range trace.Calls() {
+		res.Outcome.Requests = append(res.Outcome.Requests, events.Call{
+			Method: c.Method, Path: c.Path, Status: c.Status, Attempt: c.Attempt, Error: c.Err,
+			DurationMs: float64(c.Duration.Microseconds()) / 1000,
+		})
+	}
+	return res
+}
+
+func (p *Processor) handle(ctx context.Context, d *events.Delivery) events.Result {
+	ev := d.Event
+	ch := reconcile.Change{
+		Object:     ev.Data.Object,
+		Operation:  reconcile.Operation(ev.Data.Operation),
+		Key:        ev.Data.Key,
+		Attributes: ev.Data.Attributes,
+		Actions:    ev.Data.Actions,
+		// A redelivered Create may have reached the target before a crash: look before creating.
+		ResolveFirst: d.Attempt > 1,
+	}
+	reader := ReaderFor(p.target)
+	var (
+		conflictRetried, notFoundRetried bool
+		refAttempts                      int
+	)
+	for {
+		plan, err := p.planner.Plan(ctx, reader, ch)
+		if err != nil {
+			var unresolved *reconcile.UnresolvedReferenceError
+			if errors.As(err, &unresolved) && refAttempts < p.cfg.ReferenceRetries {
+				if !sleep(ctx, p.cfg.ReferenceBackoff<<refAttempts) {
+					return events.Result{Abandon: true}
+				}
+				refAttempts++
+				continue
+			}
+			return p.failed(ctx, d, "plan", err)
+		}
+		if len(plan.Requests) == 0 {
+			return events.Result{Outcome: events.Outcome{
+				Status: events.StatusSkipped, TargetID: plan.ObjectID,
+				Reason: cmp.Or(plan.Skipped, "nothing to send"),
+			}}
+		}
+		targetID, err := p.execute(ctx, plan)
+		switch {
+		case err == nil:
+			return events.Result{Outcome: events.Outcome{
+				Status: events.StatusSucceeded, TargetID: targetID, Reason: strings.Join(plan.Notes, "; "),
+			}}
+		case provision.ClassOf(err) == provision.ClassConflict && !conflictRetried && ch.Operation != reconcile.OpDelete:
+			// 409 on create: the object exists (created by an earlier delivery or by someone else):
+			// resolve it by key and converge it instead.
+			conflictRetried, ch.ResolveFirst = true, true
+			continue
+		case provision.ClassOf(err) == provision.ClassNotFound && !notFoundRetried:
+			// The id we held is gone (the connector invalidated its cache): resolve again, once.
+			notFoundRetried = true
+			continue
+		default:
+			return p.failed(ctx, d, "send", err)
+		}
+	}
+}
+
+// execute sends the plan's requests in order and returns the target object's id.
+func (p *Processor) execute(ctx context.Context, plan *reconcile.Plan) (string, error) {
+	id := plan.ObjectID
+	for _, r := range plan.Requests {
+		resp, err := p.target.Do(ctx, provision.Request{Method: r.Method, Path: r.Path, Body: r.Body})
+		if err != nil {
+			if r.Method == "DELETE" && provision.ClassOf(err) == provision.ClassNotFound {
+				continue // already absent: the delete's intent holds
+			}
+			return id, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
+		}
+		if r.Method == "POST" && id == "" && resp != nil {
+			var created struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(resp.Body, &created) == nil {
+				id = created.ID
+			}
+		}
+	}
+	return id, nil
+}
+
+// failed turns an error into a deferral or a dead letter.
+func (p *Processor) failed(ctx context.Context, d *events.Delivery, stage string, err error) events.Result {
+	if ctx.Err() != nil {
+		return events.Result{Abandon: true}
+	}
+	oe := classify(err)
+	out := events.Outcome{Error: oe}
+	if oe.Class != "retryable" && oe.Class != "unresolved" {
+		out.Status = events.StatusDeadLettered
+		out.Reason = fmt.Sprintf("%s failed permanently: %s", stage, oe.Message)
+		return events.Result{Outcome: out}
+	}
+	if d.Attempt > p.cfg.MaxWindows {
+		out.Status = events.StatusDeadLettered
+		out.Error = &events.OutcomeError{Class: "exhausted", Status: oe.Status, ScimType: oe.ScimType,
+			Message: fmt.Sprintf("still failing after %d sync windows: %s", p.cfg.MaxWindows, oe.Message)}
+		out.Reason = out.Error.Message
+		return events.Result{Outcome: out}
+	}
+	now := p.now()
+	next := p.cfg.Windows.Next(now)
+	var pe *provision.Error
+	if errors.As(err, &pe) && pe.RetryAfter > 0 && now.Add(pe.RetryAfter).After(next) {
+		next = now.Add(pe.RetryAfter)
+	}
+	out.Status = events.StatusDeferred
+	out.NextAttemptAt = next.UTC()
+	out.Reason = fmt.Sprintf("%s failed, deferred to the next sync window (%d of %d): %s", stage, d.Attempt, p.cfg.MaxWindows, oe.Message)
+	return events.Result{Outcome: out, RetryAt: next}
+}
+
+// classify maps an error onto the outcome's error classes, in one place (STYLE.md).
+func classify(err error) *events.OutcomeError {
+	oe := &events.OutcomeError{Message: err.Error()}
+	var unresolved *reconcile.UnresolvedReferenceError
+	var pe *provision.Error
+	switch {
+	case errors.Is(err, reconcile.ErrInvalidChange):
+		oe.Class = "invalid"
+	case errors.Is(err, reconcile.ErrModel):
+		oe.Class = "config"
+	case errors.Is(err, reconcile.ErrObjectNotFound):
+		oe.Class = "not_found"
+	case errors.As(err, &unresolved):
+		oe.Class = "unresolved"
+	case errors.As(err, &pe):
+		oe.Status, oe.ScimType = pe.Status, pe.ScimType
+		switch pe.Class {
+		case provision.ClassRetryable:
+			oe.Class = "retryable"
+		case provision.ClassConflict:
+			oe.Class = "conflict"
+		case provision.ClassNotFound:
+			oe.Class = "not_found"
+		case provision.ClassConfig:
+			oe.Class = "config"
+		default:
+			oe.Class = "permanent"
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+		oe.Class = "retryable"
+	default:
+		// Unknown failures are retried in the next window rather than lost; after MaxWindows
+		// windows they are dead-lettered with this message.
+		oe.Class = "retryable"
+	}
+	return oe
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ReaderFor gives the planner the target's reads and nothing else: `worker plan` uses it to plan
+// without writing.
+func ReaderFor(t TargetReader) reconcile.Reader { return reader{t} }
+
+type reader struct{ t TargetReader }
+
+func (r reader) Resolve(ctx context.Context, resource string, match []reconcile.Match) (string, bool, error) {
+	pm := make([]provision.Match, len(match))
+	for i, m := range match {
+		pm[i] = provision.Match{Attr: m.Attr, Value: m.Value}
+	}
+	return r.t.Resolve(ctx, resource, pm)
+}
+
+func (r reader) Get(ctx context.Context, resource, id string) (map[string]any, error) {
+	return r.t.Get(ctx, resource, id)
+}
