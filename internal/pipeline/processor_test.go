@@ -1,0 +1,198 @@
+package pipeline
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/auth"
+	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/provision"
+	"github.com/scimflow/scimflow/internal/reconcile"
+)
+
+// fixture is a processor wired to a real simulator over HTTP with OAuth 2.0, the real connector and
+// the shipped generic data model.
+type fixture struct {
+	sim  *cyberarksim.Server
+	proc *Processor
+	now  time.Time
+}
+
+func setup(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: true})
+	client, err := provision.New(provision.Config{
+		BaseURI: srv.URL + "/scim/v2",
+		Auth: auth.Config{Mode: auth.ModeOAuth2, OAuth2: auth.OAuth2Config{
+			TokenURL: srv.URL + "/oauth2/token/scimflow", ClientID: "scimflow-client",
+			ClientSecret: "scimflow-secret", Scopes: []string{"scim"},
+		}},
+		Retry:  provision.RetryConfig{Attempts: 2, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		Logger: zerolog.Nop(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	model, err := reconcile.LoadModel(filepath.Join("..", "..", "deploy", "examples", "models", "scim-generic.yaml"))
+	require.NoError(t, err)
+	cfg.Windows = Every(time.Minute)
+	cfg.ReferenceBackoff = time.Millisecond
+	f := &fixture{sim: sim, proc: New(reconcile.NewPlanner(model, reconcile.Options{}), client, cfg), now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	f.proc.now = func() time.Time { return f.now }
+	return f
+}
+
+func delivery(attempt int, op string, object string, key, attrs map[string]any) *events.Delivery {
+	return &events.Delivery{Attempt: attempt, Event: events.NewEvent("e1", "/test",
+		events.Change{Object: object, Operation: op, Key: key, Attributes: attrs})}
+}
+
+func user(name string) map[string]any { return map[string]any{"userName": name} }
+
+func (f *fixture) users() []map[string]any { return f.sim.Snapshot().Users }
+
+func TestCreateSucceedsAndNamesTheObject(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	res := f.proc.Handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	require.False(t, res.Abandon)
+	o := res.Outcome
+	require.Equal(t, events.StatusSucceeded, o.Status, "%+v", o.Error)
+	require.Len(t, f.users(), 1)
+	assert.Equal(t, f.users()[0]["id"], o.TargetID)
+	assert.Equal(t, "CTO", f.users()[0]["title"])
+	require.NotEmpty(t, o.Requests)
+	last := o.Requests[len(o.Requests)-1]
+	assert.Equal(t, "POST", last.Method)
+	assert.Equal(t, 201, last.Status)
+	assert.Equal(t, 1, f.sim.Stats().Requests["POST /scim/v2/Users"], "a first delivery posts without looking first")
+}
+
+func TestRedeliveredCreateNeverDuplicates(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	ctx := context.Background()
+	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"})).Outcome.Status)
+	// The worker crashed before acking: the same event comes again.
+	res := f.proc.Handle(ctx, delivery(2, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	assert.Contains(t, []events.Status{events.StatusSucceeded, events.StatusSkipped}, res.Outcome.Status, "%+v", res.Outcome)
+	assert.Len(t, f.users(), 1)
+	assert.Equal(t, 1, f.sim.Stats().Requests["POST /scim/v2/Users"], "the redelivery looked the user up instead of posting")
+}
+
+func TestCreateMeetingConflictConverges(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "ada@x", "title": "Engineer"}))
+	res := f.proc.Handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome.Error)
+	require.Len(t, f.users(), 1)
+	assert.Equal(t, "CTO", f.users()[0]["title"], "409 on create resolves the user and updates it")
+	var statuses []int
+	for _, c := range res.Outcome.Requests {
+		statuses = append(statuses, c.Status)
+	}
+	assert.Contains(t, statuses, 409)
+}
+
+func TestPermanentFailuresAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		d     *events.Delivery
+		class string
+	}{
+		{"unknown property", delivery(1, "Create", "User", user("a@x"), map[string]any{"shoeSize": "42"}), "invalid"},
+		{"unknown object", delivery(1, "Create", "Printer", map[string]any{"name": "p"}, nil), "invalid"},
+		{"update of a missing user", delivery(1, "Update", "User", user("ghost@x"), map[string]any{"title": "x"}), "not_found"},
+		{"target refuses the value", delivery(1, "Create", "User", user("b@x"), map[string]any{"active": "maybe"}), "invalid"},
+	}
+	for _, tc := range cases {
+		res := f.proc.Handle(ctx, tc.d)
+		assert.Equal(t, events.StatusDeadLettered, res.Outcome.Status, tc.name)
+		if assert.NotNil(t, res.Outcome.Error, tc.name) {
+			assert.Equal(t, tc.class, res.Outcome.Error.Class, "%s: %s", tc.name, res.Outcome.Error.Message)
+		}
+	}
+}
+
+func TestDeleteOfAnAbsentUserIsSkipped(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	res := f.proc.Handle(context.Background(), delivery(1, "Delete", "User", user("gone@x"), nil))
+	assert.Equal(t, events.StatusSkipped, res.Outcome.Status)
+	assert.NotEmpty(t, res.Outcome.Reason)
+}
+
+func TestUnresolvedMemberIsRetriedThenDeferredThenExhausted(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{MaxWindows: 2, ReferenceRetries: 2})
+	ctx := context.Background()
+	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
+	add := func(attempt int) events.Result {
+		return f.proc.Handle(ctx, delivery(attempt, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
+			map[string]any{"members[].value": []any{"nobody@x"}}))
+	}
+	before := f.sim.Stats().Requests["GET /scim/v2/Users"]
+	res := add(1)
+	assert.Equal(t, events.StatusDeferred, res.Outcome.Status)
+	assert.Equal(t, "unresolved", res.Outcome.Error.Class)
+	assert.Equal(t, f.now.Add(time.Minute), res.RetryAt, "deferred to the next window")
+	assert.Equal(t, f.now.Add(time.Minute), res.Outcome.NextAttemptAt)
+	assert.Equal(t, 3, f.sim.Stats().Requests["GET /scim/v2/Users"]-before, "looked up once and retried twice in process")
+
+	assert.Equal(t, events.StatusDeferred, add(2).Outcome.Status, "second window")
+	res = add(3)
+	assert.Equal(t, events.StatusDeadLettered, res.Outcome.Status, "after maxWindows windows")
+	assert.Equal(t, "exhausted", res.Outcome.Error.Class)
+	assert.Contains(t, res.Outcome.Error.Message, "nobody@x")
+}
+
+func TestMemberCreatedMeanwhileIsFoundByTheInProcessRetry(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{ReferenceRetries: 5})
+	f.proc.cfg.ReferenceBackoff = 20 * time.Millisecond
+	ctx := context.Background()
+	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		_ = f.sim.Seed("Users", map[string]any{"userName": "late@x"})
+	}()
+	res := f.proc.Handle(ctx, delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
+		map[string]any{"members[].value": []any{"late@x"}}))
+	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome.Error)
+	g := f.sim.Snapshot().Groups[0]
+	assert.Len(t, g["members"], 1)
+}
+
+func TestOutageDefersUntilRetryAfterWhenLongerThanTheWindow(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	f.sim.SetFaults(cyberarksim.Faults{RateLimit429: 1, RetryAfter: 10 * time.Minute})
+	res := f.proc.Handle(context.Background(), delivery(1, "Create", "User", user("a@x"), nil))
+	require.Equal(t, events.StatusDeferred, res.Outcome.Status, "%+v", res.Outcome)
+	assert.Equal(t, "retryable", res.Outcome.Error.Class)
+	assert.Equal(t, 429, res.Outcome.Error.Status)
+	assert.Equal(t, f.now.Add(10*time.Minute), res.RetryAt, "Retry-After beyond the window wins")
+	assert.Empty(t, f.users())
+}
+
+func TestShutdownDuringBackoffAbandons(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{ReferenceRetries: 5})
+	f.proc.cfg.ReferenceBackoff = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	res := f.proc.Handle(ctx, delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
+		map[string]any{"members[].value": []any{"nobody@x"}}))
+	assert.True(t, res.Abandon, "an interrupted event is redelivered, not given an outcome")
+}
