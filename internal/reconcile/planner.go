@@ -544,6 +544,11 @@ func (run *planRun) write(ws writeSpec) (*Plan, error) {
 	case ws.reconcile:
 		return run.plan, run.writeReconciled(steps, path, ws.put)
 	case ws.put:
+		if len(rules) == 0 && len(run.jsonAttrs) == 0 {
+			run.plan.Skipped = "nothing to change: no task mapping of the event applies"
+			return run.plan, nil
+		}
+		run.note("%s PUTs without reconciliation: the body built from the event replaces the whole object", run.obj.name)
 		base, where := run.base(ws.template)
 		d := newDocument(base, templateOrigin(where))
 		run.ensureObjectSchemas(d)

@@ -103,7 +103,7 @@ func TestPlanPatchDerivation(t *testing.T) {
 			model:  plannerModel("", ""),
 			store:  users,
 			change: change(OpUpdate, "jdoe", map[string]any{"emails[].value": []any{"a@example.org", "b@example.org"}, "emails[].type": []any{"work", "home"}}),
-			want: []wantRequest{{"PATCH", "Users/u1", patchBody(`{"op":"add","path":"emails","value":[{"value":"a@example.org","type":"work"},{"value":"b@example.org","type":"home"}]}`)}},
+			want:   []wantRequest{{"PATCH", "Users/u1", patchBody(`{"op":"add","path":"emails","value":[{"value":"a@example.org","type":"work"},{"value":"b@example.org","type":"home"}]}`)}},
 		},
 		{
 			name:    "a multivalue group whose value lists differ in length is refused",
@@ -587,4 +587,31 @@ func TestPlanSourcesNameEveryRule(t *testing.T) {
 	require.NoError(t, p.Render(&b))
 	assert.Contains(t, b.String(), "request 1: POST Users\n")
 	assert.Contains(t, b.String(), `/name/givenName`)
+}
+
+func TestPlanUnreconciledPut(t *testing.T) {
+	t.Parallel()
+	cases := []planCase{
+		{
+			name:   "a PUT without reconciliation says it replaces the whole object",
+			model:  plannerModel("{UpdateMethod: put}", ""),
+			store:  users,
+			change: change(OpUpdate, "jdoe", map[string]any{"title": "Engineer"}),
+			notes:  []string{"User PUTs without reconciliation: the body built from the event replaces the whole object"},
+			want:   []wantRequest{{"PUT", "Users/u1", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"jdoe","title":"Engineer"}`}},
+		},
+		{
+			name:    "a PUT without reconciliation and without any rule sends nothing rather than wiping the object",
+			model:   plannerModel("{UpdateMethod: put}", ""),
+			store:   users,
+			change:  change(OpUpdate, "jdoe", nil),
+			skipped: "nothing to change",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			runPlanCase(t, c)
+		})
+	}
 }

@@ -268,7 +268,7 @@ func TestSeedSentences(t *testing.T) {
 			name:   `JSONPath: "If you don't use reconciliation, add other properties to build localization of this JSON Path." (title creates the field $.title then updates)`,
 			model:  userModel("", ""),
 			change: Change{Object: "User", Operation: OpCreate, Key: map[string]any{"userName": "jsmith"}, Attributes: map[string]any{"title": "Engineer", "$.title": "Staff Engineer"}},
-			want: []wantRequest{{"POST", "Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"jsmith","title":"Staff Engineer"}`}},
+			want:   []wantRequest{{"POST", "Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"jsmith","title":"Staff Engineer"}`}},
 		},
 		{
 			name:    `JSONPath: "If you don't use reconciliation, add other properties to build localization of this JSON Path." (without title there is nothing to update)`,
@@ -483,7 +483,7 @@ func TestSeedSentences(t *testing.T) {
 			model:  userModel(reconcilePUT, `[{name: "emails[].value", action: add}, {name: "emails[].type", action: add}]`),
 			store:  users,
 			change: userUpdate(map[string]any{"emails[].value": "j.doe@example.org", "emails[].type": "home"}),
-			want: []wantRequest{{"PUT", "Users/u1", jdoeAfter(`,"emails":[{"value":"jdoe@example.com","type":"work","primary":true},{"value":"j.doe@example.org"},{"type":"home"}]`)}},
+			want:   []wantRequest{{"PUT", "Users/u1", jdoeAfter(`,"emails":[{"value":"jdoe@example.com","type":"work","primary":true},{"value":"j.doe@example.org"},{"type":"home"}]`)}},
 		},
 		{
 			name:   `Task Mappings: "In the entity taken from an external system, the task mapping name attribute points to a JSON property. The dot character (“.”) indicates a child of a parent property."`,
@@ -597,9 +597,9 @@ func TestSeedSentences(t *testing.T) {
 
 		// ---- Task Mappings: Deletion ----
 		{
-			name:  `Deletion: "In this action attribute, the SCIM 2.0 Connector searches for a property on the existing structure. If the parent property is array, it searches for an array element with the property that matches the value. If the SCIM 2.0 Connector finds the array element, it removes the entire entry."`,
-			model: userModel(reconcilePUT, `[{name: "emails[].value", action: remove}]`),
-			store: map[string][]string{"Users": {`{"id":"u1","userName":"jdoe","emails":[{"value":"a@example.org","type":"work"},{"value":"b@example.org","type":"home","primary":true}]}`}},
+			name:   `Deletion: "In this action attribute, the SCIM 2.0 Connector searches for a property on the existing structure. If the parent property is array, it searches for an array element with the property that matches the value. If the SCIM 2.0 Connector finds the array element, it removes the entire entry."`,
+			model:  userModel(reconcilePUT, `[{name: "emails[].value", action: remove}]`),
+			store:  map[string][]string{"Users": {`{"id":"u1","userName":"jdoe","emails":[{"value":"a@example.org","type":"work"},{"value":"b@example.org","type":"home","primary":true}]}`}},
 			change: userUpdate(map[string]any{"emails[].value": "b@example.org"}),
 			want:   []wantRequest{{"PUT", "Users/u1", `{"id":"u1","userName":"jdoe","emails":[{"value":"a@example.org","type":"work"}]}`}},
 			notes:  []string{`removed /emails/1 {"primary":true,"type":"home","value":"b@example.org"}`},
