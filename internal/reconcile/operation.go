@@ -18,8 +18,8 @@ const (
 	OpRemoveAssignment Operation = "RemoveAssignment"
 )
 
-// Operations lists every operation in a stable order.
-var Operations = []Operation{OpCreate, OpUpdate, OpDelete, OpUpsert, OpAddAssignment, OpRemoveAssignment}
+// operations lists every operation in a stable order.
+var operations = []Operation{OpCreate, OpUpdate, OpDelete, OpUpsert, OpAddAssignment, OpRemoveAssignment}
 
 // mappingOperations are the operations that carry task mappings and request templates. Upsert uses
 // Create's or Update's, depending on whether the object exists.
@@ -27,12 +27,12 @@ var mappingOperations = []Operation{OpCreate, OpUpdate, OpDelete, OpAddAssignmen
 
 // ParseOperation accepts an operation name in its exact spelling.
 func ParseOperation(s string) (Operation, error) {
-	for _, op := range Operations {
+	for _, op := range operations {
 		if string(op) == s {
 			return op, nil
 		}
 	}
-	return "", fmt.Errorf("unknown operation %q: want one of %s", s, joinOps(Operations))
+	return "", fmt.Errorf("unknown operation %q: want one of %s", s, joinOps(operations))
 }
 
 func (op Operation) valid() bool {

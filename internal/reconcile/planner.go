@@ -97,7 +97,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 		return nil, invalid("unknown object %q (the data model has %s)", ch.Object, p.m.objectNames())
 	}
 	if !ch.Operation.valid() {
-		return nil, invalid("unknown operation %q: want one of %s", ch.Operation, joinOps(Operations))
+		return nil, invalid("unknown operation %q: want one of %s", ch.Operation, joinOps(operations))
 	}
 	run := &planRun{
 		opt: p.opt, obj: obj, ch: ch,

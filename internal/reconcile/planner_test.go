@@ -615,3 +615,45 @@ func TestPlanUnreconciledPut(t *testing.T) {
 		})
 	}
 }
+
+// TestPlannerIsSafeForConcurrentUse shares one planner and model across goroutines (run with -race).
+func TestPlannerIsSafeForConcurrentUse(t *testing.T) {
+	t.Parallel()
+	m := loadExample(t, "scim-generic.yaml")
+	p := NewPlanner(m, Options{UseNumericValues: true})
+	r := newMemoryReader()
+	r.add(t, "Users", `{"id":"1","userName":"boss@example.com"}`)
+	r.add(t, "Users", `{"id":"2","userName":"jdoe@example.com","emails":[{"value":"a@example.org"}]}`)
+	r.add(t, "Groups", `{"id":"3","displayName":"Admins"}`)
+	changes := []Change{
+		change(OpCreate, "new@example.com", map[string]any{"emails[].value": []any{"n@example.org"}, "emails[].type": "work", enterpriseURN + ":manager.value": "boss@example.com"}),
+		change(OpUpdate, "jdoe@example.com", map[string]any{"title": "x", "emails[].value": "b@example.org"}),
+		groupChange(OpAddAssignment, "jdoe@example.com", "boss@example.com"),
+	}
+	want := make([]*Plan, len(changes))
+	for i, ch := range changes {
+		plan, err := p.Plan(t.Context(), r, ch)
+		require.NoError(t, err)
+		want[i] = plan
+	}
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			var err error
+			for i := range 20 {
+				k := (g + i) % len(changes)
+				var plan *Plan
+				if plan, err = p.Plan(t.Context(), r, changes[k]); err == nil && !assert.ObjectsAreEqual(want[k].Requests, plan.Requests) {
+					err = errors.New("a concurrent plan differs")
+				}
+				if err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-done)
+	}
+}

@@ -317,6 +317,14 @@ func TestSeedSentences(t *testing.T) {
 				"Operations":[{"op":"replace","path":"title","value":"Principal Engineer"}]}`}},
 		},
 		{
+			name:   `JSONPath: "This feature is useful for reconciliation or when utilizing request template object details." (reconciliation: a field of the current object)`,
+			model:  userModel(reconcilePUT, ""),
+			store:  users,
+			change: userUpdate(map[string]any{"$.title": "Chief Technology Officer"}),
+			gets:   []string{"Users/u1"},
+			want:   []wantRequest{{"PUT", "Users/u1", jdoeAfter(`,"title":"Chief Technology Officer"`)}},
+		},
+		{
 			name:  `JSONPath: the seed's properties example (<property name="$.added[0].roles" multiValued="true" />, sampleArray)`,
 			model: sampleUserModel,
 			change: Change{Object: "SampleUser", Operation: OpCreate, Attributes: map[string]any{
