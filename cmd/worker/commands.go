@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"time"
 
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/pipeline"
+	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
 
@@ -94,11 +97,23 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer target.Close(context.WithoutCancel(ctx))
 	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
-	plan, err := planner.Plan(ctx, pipeline.ReaderFor(target), change)
+	traced, trace := provision.WithTrace(ctx)
+	plan, err := planner.Plan(traced, pipeline.ReaderFor(target), change)
+	if reads := trace.Calls(); len(reads) > 0 {
+		fmt.Fprintln(stdout, "reads made while planning (nothing is written):")
+		for _, c := range reads {
+			target := c.Path
+			if q, err := url.QueryUnescape(c.Query); err == nil && q != "" {
+				target += "?" + q
+			}
+			fmt.Fprintf(stdout, "  %s %s → %d (%s)\n", c.Method, target, c.Status, c.Duration.Round(time.Microsecond))
+		}
+		fmt.Fprintln(stdout)
+	}
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", *eventFile, err)
 	}
-	return plan.Render(stdout)
+	return plan.RenderAt(stdout, target.EntityBase())
 }
 
 // readChange reads an event file: a whole CloudEvent (validated like the worker validates it) or

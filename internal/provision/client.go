@@ -298,7 +298,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 		e := c.transportError(ctx, method, rel, err, "obtain token")
 		done(breakerOutcome(ctx, e))
 		if trace != nil {
-			trace.add(Call{Method: method, Path: rel, Attempt: n, Err: e.Detail})
+			trace.add(Call{Method: method, Path: rel, Query: u.RawQuery, Attempt: n, Err: e.Detail})
 		}
 		return nil, e
 	}
@@ -340,7 +340,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 		c.auth.Invalidate(hreq.Header.Get("Authorization"))
 	}
 	if trace != nil {
-		call := Call{Method: method, Path: rel, Duration: dur, Attempt: n}
+		call := Call{Method: method, Path: rel, Query: u.RawQuery, Duration: dur, Attempt: n}
 		if resp != nil {
 			call.Status = resp.StatusCode
 		}

@@ -6,11 +6,13 @@ import (
 	"time"
 )
 
-// Call is one HTTP attempt made for a traced context. It never holds bodies, headers or query
-// strings: outcome events carry it, and filters hold key values.
+// Call is one HTTP attempt made for a traced context. It never holds bodies or headers. Query is
+// kept apart from Path because filters hold key values: outcome events carry Path only, while
+// `worker plan` shows the whole request.
 type Call struct {
 	Method   string
 	Path     string // relative to the entity or query base, without the query string
+	Query    string // the raw query string, e.g. filter=userName%20eq%20%22x%22
 	Status   int    // 0 when no answer arrived
 	Duration time.Duration
 	Attempt  int    // 1 for the first attempt of a call, 2 for its first retry...

@@ -36,7 +36,11 @@ type Source struct {
 
 // Render writes what `worker plan` prints: each request (method, path, indented body) and the rule
 // behind each part of its body, then the notes.
-func (p *Plan) Render(w io.Writer) error {
+func (p *Plan) Render(w io.Writer) error { return p.RenderAt(w, "") }
+
+// RenderAt is Render with each request's path joined to base (the target's entity base URL), so
+// that the output shows the exact URL each request goes to.
+func (p *Plan) RenderAt(w io.Writer, base string) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %s (resource %s)", p.Operation, p.Object, p.Resource)
 	if p.ObjectID != "" {
@@ -50,7 +54,11 @@ func (p *Plan) Render(w io.Writer) error {
 		fmt.Fprintf(&b, "no request: %s\n", p.Skipped)
 	}
 	for i, r := range p.Requests {
-		fmt.Fprintf(&b, "\nrequest %d: %s %s\n", i+1, r.Method, r.Path)
+		target := r.Path
+		if base != "" {
+			target = strings.TrimSuffix(base, "/") + "/" + r.Path
+		}
+		fmt.Fprintf(&b, "\nrequest %d: %s %s\n", i+1, r.Method, target)
 		if r.Body == nil {
 			continue
 		}
