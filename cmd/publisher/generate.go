@@ -12,8 +12,9 @@ import (
 	"github.com/scimflow/scimflow/internal/events"
 )
 
-// runGenerate writes synthetic HR events: users joining (with a manager), groups, memberships,
-// then changes, leavers (disabled) and deletions, in an order a real feed could produce.
+// runGenerate writes synthetic HR events in four phases separated by #wait lines: users joining
+// (with a manager) and groups, memberships, movers, then leavers (disabled, removed from their
+// groups, deleted).
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -68,6 +69,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// #wait lines separate the phases, as days separate them in a real feed: with --wait the
+	// publisher sends a phase only when the one before it is done (see publish.ReadJSONL).
+	fmt.Fprintln(w, "#wait memberships")
 	memberOf := map[string][]string{}
 	if *groups > 0 {
 		for _, u := range userNames {
@@ -84,6 +88,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	fmt.Fprintln(w, "#wait movers")
 	for _, u := range userNames {
 		if g.rnd.Float64() < *changes {
 			if err := g.emit(events.Change{Object: "User", Operation: events.OpUpdate, Key: map[string]any{"userName": u},
@@ -92,6 +97,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	fmt.Fprintln(w, "#wait leavers")
 	for _, u := range userNames {
 		if g.rnd.Float64() >= *leavers {
 			continue
