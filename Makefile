@@ -3,10 +3,6 @@ GO      ?= go
 PKG     ?= ./...
 T       ?=
 BIN     := bin
-MODULE  := github.com/scimflow/scimflow
-# Packages with concurrency run under the race detector in `make test`; the rest run without it.
-RACE_PKGS = $(addprefix $(MODULE)/,internal/events internal/pipeline internal/provision internal/auth \
-            internal/cyberarksim internal/publish cmd/worker cmd/publisher cmd/cyberark-sim)
 
 .DEFAULT_GOAL := help
 
@@ -27,13 +23,12 @@ demo: build ## run the whole product in process on the sample events and print t
 	./$(BIN)/worker demo --config deploy/examples/config.yaml --events deploy/examples/events.jsonl
 
 .PHONY: test
-test: deps ## the whole suite: gofmt and vet checks, every test, the race detector on concurrent packages (T=Name PKG=./internal/x/... for one)
+test: deps ## the whole suite: gofmt and vet checks, then every test under the race detector (T=Name PKG=./internal/x/... for one)
 ifeq ($(T)$(PKG),./...)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 8m $(filter-out $(RACE_PKGS),$(shell $(GO) list ./...))
-	$(GO) test -race -count=1 -timeout 8m $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 9m ./...
 else
 	$(GO) test -race -count=1 -timeout 8m $(if $(T),-run '$(T)') $(PKG)
 endif
