@@ -24,14 +24,14 @@ import (
 )
 
 // repo is the repository root, where the example files live.
-func repo(t *testing.T) string {
+func repo(t testing.TB) string {
 	t.Helper()
 	abs, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	return abs
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -68,7 +68,12 @@ type worker struct {
 }
 
 // startWorker writes a config for the given target section and model and runs `worker run` on it.
-func startWorker(t *testing.T, target, model string) *worker {
+func startWorker(t testing.TB, target, model string) *worker {
+	return startWorkerLogging(t, target, model, "debug")
+}
+
+// startWorkerLogging is startWorker with a log level (benchmarks log less).
+func startWorkerLogging(t testing.TB, target, model, level string) *worker {
 	t.Helper()
 	dir := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
@@ -84,11 +89,12 @@ syncWindow:
   maxWindows: 2
 worker:
   drainTimeout: 5s
+
 http:
   listen: %s
 log:
-  level: debug
-`, natsAddr, filepath.Join(dir, "nats"), indent(target, "  "), model, httpAddr)
+  level: %s
+`, natsAddr, filepath.Join(dir, "nats"), indent(target, "  "), model, httpAddr, level)
 	file := filepath.Join(dir, "scimflow.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(cfg), 0o600))
 
@@ -111,7 +117,7 @@ log:
 	return w
 }
 
-func (w *worker) stop(t *testing.T) {
+func (w *worker) stop(t testing.TB) {
 	if w.cancel == nil {
 		return
 	}

@@ -127,7 +127,7 @@ func (s SyncWindow) Parsed() (cron.Schedule, error) {
 type Worker struct {
 	// Name identifies this replica in outcomes; default the host name.
 	Name string `yaml:"name"`
-	// Lanes is how many events are processed at once; default 64.
+	// Lanes is how many events are processed at once; default 256.
 	Lanes int `yaml:"lanes"`
 	// AckWait before JetStream redelivers an unacknowledged event; default 2m.
 	AckWait time.Duration `yaml:"ackWait"`
@@ -287,7 +287,7 @@ func (c *Config) applyDefaults() {
 	if c.Worker.Name == "" {
 		c.Worker.Name, _ = os.Hostname()
 	}
-	c.Worker.Lanes = cmp.Or(c.Worker.Lanes, 64)
+	c.Worker.Lanes = cmp.Or(c.Worker.Lanes, 256)
 	c.Worker.AckWait = cmp.Or(c.Worker.AckWait, 2*time.Minute)
 	c.Worker.DrainTimeout = cmp.Or(c.Worker.DrainTimeout, 30*time.Second)
 	c.Log.Level = cmp.Or(c.Log.Level, "info")

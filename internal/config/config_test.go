@@ -61,7 +61,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, "model.yaml"), c.Model)
 	assert.Equal(t, "@every 15m", c.SyncWindow.Schedule)
 	assert.Equal(t, 3, c.SyncWindow.MaxWindows)
-	assert.Equal(t, 64, c.Worker.Lanes)
+	assert.Equal(t, 256, c.Worker.Lanes)
 	assert.Equal(t, provision.ProfileCyberArk, c.Target.Profile)
 	assert.Equal(t, auth.ModeOAuth2, c.Target.Auth.Mode)
 	assert.Equal(t, "cid", c.Target.Auth.OAuth2.ClientID)

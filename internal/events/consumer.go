@@ -56,7 +56,7 @@ type ConsumerConfig struct {
 	// Partitions this worker consumes; nil means every partition of the topology.
 	Partitions []int
 	// Lanes is how many events are processed at once. Events of one object key always share a
-	// lane, which keeps them in order. Default 64.
+	// lane, which keeps them in order. Default 256.
 	Lanes int
 	// LaneQueue is how many events may wait for a lane. Default 16.
 	LaneQueue int
@@ -76,7 +76,7 @@ type ConsumerConfig struct {
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	c.Name = cmp.Or(c.Name, "scimflow")
-	c.Lanes = cmp.Or(c.Lanes, 64)
+	c.Lanes = cmp.Or(c.Lanes, 256)
 	c.LaneQueue = cmp.Or(c.LaneQueue, 16)
 	c.AckWait = cmp.Or(c.AckWait, 2*time.Minute)
 	c.MaxAckPending = cmp.Or(c.MaxAckPending, 1000)
