@@ -6,11 +6,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -103,26 +106,65 @@ func Validate(name string, v any) ([]Violation, error) {
 }
 
 // Violations flattens a validation error into its leaves: the deepest causes, which name the exact
-// value and keyword at fault.
+// value and keyword at fault. An unknown property and a missing required one are reported at
+// their own path ("unknown field", "required field is missing"), one violation each.
 func Violations(ve *jsonschema.ValidationError) []Violation {
 	var out []Violation
+	add := func(path []string, msg string) {
+		path = append([]string(nil), path...)
+		out = append(out, Violation{Pointer: pointer(path), Path: path, Message: msg})
+	}
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 {
-			out = append(out, Violation{
-				Pointer: pointer(e.InstanceLocation),
-				Path:    append([]string(nil), e.InstanceLocation...),
-				Message: e.ErrorKind.LocalizedString(printer),
-			})
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
 			return
 		}
-		for _, c := range e.Causes {
-			walk(c)
+		at := e.InstanceLocation
+		switch k := e.ErrorKind.(type) {
+		case *kind.AdditionalProperties:
+			for _, p := range k.Properties {
+				add(append(slices.Clip(at), p), "unknown field")
+			}
+		case *kind.Required:
+			for _, m := range k.Missing {
+				add(append(slices.Clip(at), m), "required field is missing")
+			}
+		default:
+			add(at, describe(e.ErrorKind))
 		}
 	}
 	walk(ve)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Pointer < out[j].Pointer })
 	return out
+}
+
+// describe says what a keyword wants, naming the value that failed it.
+func describe(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = fmt.Sprint(w)
+		}
+		return fmt.Sprintf("must be one of %s (got %s)", strings.Join(want, ","), show(k.Got))
+	case *kind.Const:
+		return fmt.Sprintf("must be %s (got %s)", show(k.Want), show(k.Got))
+	case *kind.Type:
+		return fmt.Sprintf("must be %s, not %s", strings.Join(k.Want, " or "), k.Got)
+	case *kind.Pattern:
+		return fmt.Sprintf("%s does not match %s", show(k.Got), k.Want)
+	}
+	return k.LocalizedString(printer)
+}
+
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }
 
 func pointer(tokens []string) string {

@@ -4,11 +4,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/scimflow/scimflow/internal/cli"
 )
 
 func main() {
@@ -18,18 +19,7 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	if e, ok := err.(exitError); ok {
-		return int(e)
-	}
-	fmt.Fprintln(stderr, "publisher:", err)
-	return 1
-}
+func exitCode(err error, stderr io.Writer) int { return cli.ExitCode("publisher", err, stderr) }
 
 // exitError ends the program with a status after the output already said why.
-type exitError int
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+type exitError = cli.ExitError

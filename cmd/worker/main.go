@@ -6,12 +6,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/scimflow/scimflow/internal/cli"
 )
 
 func main() {
@@ -21,19 +21,7 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	var e exitError
-	if errors.As(err, &e) {
-		return int(e)
-	}
-	fmt.Fprintln(stderr, "worker:", err)
-	return 1
-}
+func exitCode(err error, stderr io.Writer) int { return cli.ExitCode("worker", err, stderr) }
 
 // exitError ends the program with a status after the output already said why.
-type exitError int
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+type exitError = cli.ExitError

@@ -233,11 +233,9 @@ func expectDemoOutcomes(t *testing.T, rep *publish.Report) {
 	}
 }
 
-// TestRunEndToEnd drives the real pipeline in process: `worker run` with an embedded JetStream, the
-// CyberArk simulator over HTTP with OAuth 2.0, and the sample events published and awaited.
-func TestRunEndToEnd(t *testing.T) {
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
-	target := fmt.Sprintf(`profile: cyberark
+// cyberarkTarget is the target section for the CyberArk simulator at url.
+func cyberarkTarget(url string) string {
+	return fmt.Sprintf(`profile: cyberark
 baseURI: %[1]s/scim/v2
 auth:
   mode: oauth2
@@ -249,8 +247,14 @@ auth:
     scopes: [scim]
 testConnection: true
 testQuery: Users?count=1
-`, srv.URL)
-	w := startWorker(t, target, filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
+`, url)
+}
+
+// TestRunEndToEnd drives the real pipeline in process: `worker run` with an embedded JetStream, the
+// CyberArk simulator over HTTP with OAuth 2.0, and the sample events published and awaited.
+func TestRunEndToEnd(t *testing.T) {
+	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	w := startWorker(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
 	rep := publishFile(t, w, filepath.Join(repo(t), "deploy/examples/events.jsonl"))
 	expectDemoOutcomes(t, rep)
 	expectDemoState(t, sim)

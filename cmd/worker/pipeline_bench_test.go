@@ -34,16 +34,7 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
 				sim, srv := cyberarksim.NewTestServer(b, cyberarksim.Config{Faults: tc.faults})
-				w := startWorkerLogging(b, fmt.Sprintf(`profile: cyberark
-baseURI: %[1]s/scim/v2
-auth:
-  mode: oauth2
-  oauth2:
-    tokenURL: %[1]s/oauth2/token/scimflow
-    clientID: scimflow-client
-    clientSecret: scimflow-secret
-    scopes: [scim]
-`, srv.URL), filepath.Join(repo(b), "deploy/examples/models/cyberark.yaml"), "warn")
+				w := startWorkerLogging(b, cyberarkTarget(srv.URL), filepath.Join(repo(b), "deploy/examples/models/cyberark.yaml"), "warn")
 				var src strings.Builder
 				for i := range tc.events {
 					ev := events.NewEvent(fmt.Sprintf("b%d", i), "/bench", events.Change{Object: "User", Operation: events.OpCreate,

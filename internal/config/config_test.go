@@ -151,9 +151,9 @@ func TestLoadErrorsNameLineAndField(t *testing.T) {
 		lookup func(string) (string, bool)
 		want   string
 	}{
-		{"unknown key", func(s string) string { return s + "workers: 3\n" }, secrets, "1: additional properties 'workers' not allowed"},
+		{"unknown key", func(s string) string { return s + "workers: 3\n" }, secrets, "12: workers: unknown field"},
 		{"unknown auth mode", func(s string) string { return strings.Replace(s, "mode: oauth2", "mode: kerberos", 1) }, secrets,
-			"5: target.auth.mode: value must be one of"},
+			`5: target.auth.mode: must be one of none,basic,bearer,oauth2 (got "kerberos")`},
 		{"unset env", func(s string) string { return s }, env(map[string]string{"CLIENT_ID": "x"}),
 			"9: target.auth.oauth2.clientSecret: environment variable CLIENT_SECRET is not set"},
 		{"TLS below 1.2", func(s string) string {
@@ -162,7 +162,7 @@ func TestLoadErrorsNameLineAndField(t *testing.T) {
 		{"missing token URL", func(s string) string {
 			return strings.Replace(s, "      tokenURL: https://tenant.id.cyberark.cloud/oauth2/token/scimflow\n", "", 1)
 		}, secrets, "6: target.auth.oauth2.tokenURL: required with mode oauth2"},
-		{"bad duration", func(s string) string { return s + "worker:\n  ackWait: soon\n" }, secrets, "13: worker.ackWait: 'soon' does not match pattern"},
+		{"bad duration", func(s string) string { return s + "worker:\n  ackWait: soon\n" }, secrets, `13: worker.ackWait: "soon" does not match`},
 		{"bad schedule", func(s string) string { return s + "syncWindow:\n  schedule: every tuesday\n" }, secrets, "13: syncWindow.schedule: \"every tuesday\""},
 		{"partition out of range", func(s string) string { return s + "worker:\n  partitions: [40]\n" }, secrets,
 			"13: worker.partitions[0]: 40 is not a partition of 0..31"},

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ohler55/ojg/jp"
+
+	"github.com/scimflow/scimflow/internal/yamlschema"
 )
 
 // datamodelSchema is the embedded JSON Schema every data-model file must satisfy.
@@ -35,13 +37,14 @@ func LoadModel(path string) (*Model, error) {
 
 // ParseModel is LoadModel for data already read; name is used in error messages.
 func ParseModel(name string, data []byte) (*Model, error) {
-	root, _, err := validateYAML(name, data, datamodelSchema)
+	root, err := validateYAML(name, data, datamodelSchema)
 	if err != nil {
 		return nil, err
 	}
 	var mf modelFile
 	if err := root.Decode(&mf); err != nil {
-		return nil, &FieldError{File: name, Line: yamlErrorLine(err), Message: err.Error()}
+		p := yamlschema.YAMLProblem(name, err)
+		return nil, &p
 	}
 	return compileModel(name, mf, func(at fieldPath) int { return yamlLine(root, at.tokens()) })
 }

@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
+
+	"github.com/scimflow/scimflow/internal/yamlschema"
 )
 
 // ImportOmada reads an Omada data model in the XML shapes the seed shows and returns the equivalent
@@ -516,29 +517,15 @@ func (im *omadaImporter) validate(mf modelFile) error {
 	if err != nil {
 		return fmt.Errorf("import %s: %w", im.source, err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("import %s: %w", im.source, err)
-	}
-	value, err := yamlToJSON(im.source, doc.Content[0], nil, 0)
-	if err != nil {
+	_, err = yamlschema.Parse(im.source, raw, datamodelSchema, yamlschema.Options{})
+	var ye *yamlschema.Error
+	if !errors.As(err, &ye) {
 		return err
 	}
-	sch, err := compileEmbeddedSchema(datamodelSchema)
-	if err != nil {
-		return fmt.Errorf("import %s: %w", im.source, err)
-	}
-	verr := sch.Validate(value)
-	if verr == nil {
-		return nil
-	}
-	var ve *jsonschema.ValidationError
-	if !errors.As(verr, &ve) {
-		return fmt.Errorf("import %s: %w", im.source, verr)
-	}
-	errs := schemaFieldErrors(im.source, doc.Content[0], ve)
-	for _, e := range errs {
-		e.Line = im.line(e.Field)
+	errs := make([]*FieldError, len(ye.Problems))
+	for i := range ye.Problems {
+		errs[i] = &ye.Problems[i]
+		errs[i].Line = im.line(errs[i].Field)
 	}
 	return joinFieldErrors(errs)
 }

@@ -3,11 +3,13 @@
 package yamlschema
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,9 +51,23 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// Error lists every problem found in a document.
+// Error makes a *Problem an error of its own.
+func (p *Problem) Error() string { return p.String() }
+
+// Error lists every problem found in a document, sorted by line then field, without repeats.
 type Error struct {
 	Problems []Problem
+}
+
+// NewError sorts and deduplicates problems; nil when there are none.
+func NewError(problems []Problem) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(problems, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Field, b.Field))
+	})
+	return &Error{Problems: slices.CompactFunc(problems, func(a, b Problem) bool { return a == b })}
 }
 
 func (e *Error) Error() string {
@@ -60,6 +76,15 @@ func (e *Error) Error() string {
 		parts[i] = p.String()
 	}
 	return strings.Join(parts, "\n")
+}
+
+// Unwrap gives each problem to errors.As and errors.Is.
+func (e *Error) Unwrap() []error {
+	out := make([]error, len(e.Problems))
+	for i := range e.Problems {
+		out[i] = &e.Problems[i]
+	}
+	return out
 }
 
 // Document is a parsed, schema-valid YAML document.
@@ -111,10 +136,10 @@ func LoadFile(file, schemaName string, opt Options) (*Document, error) {
 func Parse(file string, data []byte, schemaName string, opt Options) (*Document, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Error{Problems: []Problem{yamlProblem(file, err)}}
+		return nil, &Error{Problems: []Problem{YAMLProblem(file, err)}}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, &Error{Problems: []Problem{{File: file, Line: 1, Message: "the document is empty"}}}
+		return nil, &Error{Problems: []Problem{{File: file, Message: "empty document"}}}
 	}
 	root := doc.Content[0]
 	if opt.ExpandEnv {
@@ -128,9 +153,10 @@ func Parse(file string, data []byte, schemaName string, opt Options) (*Document,
 			return nil, &Error{Problems: problems}
 		}
 	}
-	value, err := toValue(root)
-	if err != nil {
-		return nil, &Error{Problems: []Problem{{File: file, Line: root.Line, Message: err.Error()}}}
+	value, bad := toValue(root, nil, 0)
+	if bad != nil {
+		bad.File = file
+		return nil, &Error{Problems: []Problem{*bad}}
 	}
 	violations, err := schemas.Validate(schemaName, value)
 	if err != nil {
@@ -140,17 +166,18 @@ func Parse(file string, data []byte, schemaName string, opt Options) (*Document,
 	if len(violations) > 0 {
 		problems := make([]Problem, 0, len(violations))
 		for _, v := range violations {
-			field := fieldPath(v.Path)
-			problems = append(problems, Problem{File: file, Line: lineAt(root, v.Path), Field: field, Message: v.Message})
+			problems = append(problems, Problem{File: file, Line: LineAt(root, v.Path), Field: FieldPath(v.Path), Message: v.Message})
 		}
-		return nil, &Error{Problems: problems}
+		return nil, NewError(problems)
 	}
 	return d, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-func yamlProblem(file string, err error) Problem {
+// YAMLProblem turns an error of gopkg.in/yaml.v3 (a syntax error, or a decoding error) into a
+// problem with its line.
+func YAMLProblem(file string, err error) Problem {
 	msg := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
@@ -158,9 +185,9 @@ func yamlProblem(file string, err error) Problem {
 	}
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return Problem{File: file, Line: line, Message: m[2]}
+		return Problem{File: file, Line: line, Message: "not valid YAML: " + m[2]}
 	}
-	return Problem{File: file, Message: strings.TrimPrefix(msg, "yaml: ")}
+	return Problem{File: file, Message: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 var envRef = regexp.MustCompile(`\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -198,74 +225,86 @@ func expandEnv(n *yaml.Node, field, file string, lookup func(string) (string, bo
 	}
 }
 
-// toValue converts a node to the generic value the JSON Schema validator expects (numbers as
-// float64 or int64 representable values, maps with string keys).
-func toValue(n *yaml.Node) (any, error) {
+// maxDepth bounds nesting, so that a hostile document cannot exhaust the stack.
+const maxDepth = 200
+
+// toValue converts a node to the values encoding/json produces (objects, arrays, strings,
+// float64 numbers, booleans, null), refusing what JSON cannot hold: duplicate keys, merge keys,
+// NaN and infinities. at is the path of n, for problems.
+func toValue(n *yaml.Node, at []string, depth int) (any, *Problem) {
+	fail := func(line int, path []string, msg string) (any, *Problem) {
+		return nil, &Problem{Line: line, Field: FieldPath(path), Message: msg}
+	}
+	if depth > maxDepth {
+		return fail(n.Line, at, "nested too deeply")
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		return toValue(n.Alias)
+		return toValue(n.Alias, at, depth+1)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if k.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("line %d: mapping keys must be plain strings", k.Line)
+				return fail(k.Line, at, "keys must be plain scalars")
 			}
+			if k.Tag == "!!merge" {
+				return fail(k.Line, at, "YAML merge keys (<<) are not supported")
+			}
+			path := append(slices.Clip(at), k.Value)
 			if _, dup := m[k.Value]; dup {
-				return nil, fmt.Errorf("line %d: key %q appears twice", k.Line, k.Value)
+				return fail(k.Line, path, "duplicate key")
 			}
-			v, err := toValue(n.Content[i+1])
-			if err != nil {
-				return nil, err
+			v, p := toValue(n.Content[i+1], path, depth+1)
+			if p != nil {
+				return nil, p
 			}
 			m[k.Value] = v
 		}
 		return m, nil
 	case yaml.SequenceNode:
-		s := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := toValue(c)
-			if err != nil {
-				return nil, err
+		out := make([]any, 0, len(n.Content))
+		for i, c := range n.Content {
+			v, p := toValue(c, append(slices.Clip(at), strconv.Itoa(i)), depth+1)
+			if p != nil {
+				return nil, p
 			}
-			s = append(s, v)
+			out = append(out, v)
 		}
-		return s, nil
+		return out, nil
 	case yaml.ScalarNode:
-		switch n.Tag {
+		switch n.ShortTag() {
 		case "!!null":
 			return nil, nil
 		case "!!bool":
 			var b bool
 			if err := n.Decode(&b); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n.Line, err)
+				return fail(n.Line, at, err.Error())
 			}
 			return b, nil
-		case "!!int":
-			var i int64
-			if err := n.Decode(&i); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n.Line, err)
-			}
-			return float64(i), nil
-		case "!!float":
+		case "!!int", "!!float":
 			var f float64
 			if err := n.Decode(&f); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n.Line, err)
+				return fail(n.Line, at, err.Error())
 			}
 			if math.IsInf(f, 0) || math.IsNaN(f) {
-				return nil, fmt.Errorf("line %d: %s is not a JSON number", n.Line, n.Value)
+				return fail(n.Line, at, n.Value+" is not a JSON number")
 			}
 			return f, nil
 		default:
 			return n.Value, nil
 		}
 	}
-	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+	return fail(n.Line, at, "unsupported YAML node")
 }
 
-// lineAt follows a JSON-pointer path through the node tree and returns the line where it ends;
-// when the path leaves the tree (a missing property), the line of the deepest field reached.
-func lineAt(n *yaml.Node, path []string) int {
+// LineAt follows a JSON-pointer path through the node tree and returns the line where it ends
+// (the key's line for a mapping entry); when the path leaves the tree (a missing property), the
+// line of the deepest field reached.
+func LineAt(n *yaml.Node, path []string) int {
+	if n == nil {
+		return 0
+	}
 	line := n.Line
 	for _, tok := range path {
 		c, l := child(n, tok)
@@ -298,8 +337,9 @@ func child(n *yaml.Node, tok string) (*yaml.Node, int) {
 	return nil, 0
 }
 
-// fieldPath renders JSON-pointer tokens as a dotted path with [i] for array indexes.
-func fieldPath(path []string) string {
+// FieldPath renders JSON-pointer tokens as a dotted path with [i] for array indexes, the way
+// Problem.Field names a field: objects[0].properties[3].type.
+func FieldPath(path []string) string {
 	var b strings.Builder
 	for _, tok := range path {
 		if _, err := strconv.Atoi(tok); err == nil {

@@ -2,6 +2,7 @@ package yamlschema
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,7 +33,10 @@ data:
 	assert.Equal(t, "ev.yaml", p.File)
 	assert.Equal(t, 7, p.Line)
 	assert.Equal(t, "data.operation", p.Field)
-	assert.Contains(t, err.Error(), "ev.yaml:7: data.operation: value must be one of")
+	var pe *Problem
+	require.True(t, errors.As(err, &pe), "each problem is an error of its own")
+	assert.Equal(t, 7, pe.Line)
+	assert.Contains(t, err.Error(), `ev.yaml:7: data.operation: must be one of Create,Update,Delete,Upsert,AddAssignment,RemoveAssignment (got "Promote")`)
 }
 
 func TestParseMissingPropertyPointsAtParent(t *testing.T) {
@@ -40,7 +44,7 @@ func TestParseMissingPropertyPointsAtParent(t *testing.T) {
 	src := "specversion: \"1.0\"\nid: e1\nsource: /t\ntype: identity.user.create\ndata:\n  object: User\n  operation: Create\n"
 	_, err := Parse("ev.yaml", []byte(src), schema, Options{})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ev.yaml:5: data: missing property 'key'")
+	assert.Contains(t, err.Error(), "ev.yaml:5: data.key: required field is missing")
 }
 
 func TestParseSyntaxError(t *testing.T) {
@@ -70,11 +74,21 @@ func TestExpandEnv(t *testing.T) {
 	assert.Contains(t, err.Error(), "c.yaml:1: id: environment variable NOPE is not set")
 }
 
-func TestDuplicateKeysAreRefused(t *testing.T) {
+func TestWhatJSONCannotHoldIsRefused(t *testing.T) {
 	t.Parallel()
-	_, err := Parse("d.yaml", []byte("id: a\nid: b\n"), schema, Options{})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "d.yaml")
+	cases := map[string]string{
+		"data:\n  key:\n    a: 1\n    a: 2\n":         "d.yaml:4: data.key.a: duplicate key",
+		"base: &b {x: 1}\ndata:\n  <<: *b\n":           "d.yaml:3: data: YAML merge keys (<<) are not supported",
+		"data:\n  n: .nan\n":                          "d.yaml:2: data.n: .nan is not a JSON number",
+		"a: b\n  c: : d\n":                            "d.yaml:2: not valid YAML:",
+		"":                                             "d.yaml: empty document",
+		strings.Repeat("- ", 300) + "x\n":             "nested too deeply",
+	}
+	for src, want := range cases {
+		_, err := Parse("d.yaml", []byte(src), schema, Options{})
+		require.Error(t, err, src)
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 func TestLineOfField(t *testing.T) {
