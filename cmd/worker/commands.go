@@ -33,7 +33,10 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.close(context.WithoutCancel(ctx))
+	defer func() {
+		a.close(context.WithoutCancel(ctx))
+		log.Info().Msg("stopped: in-flight events finished, outcomes flushed, token revoked")
+	}()
 	if cfg.Target.TestConnection {
 		rep := a.target.Check(ctx)
 		if !rep.OK() {

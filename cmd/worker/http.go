@@ -36,12 +36,15 @@ func startHTTP(a *app) (*http.Server, string, error) {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{
-			"worker":        a.cfg.Worker.Name,
-			"startedAt":     started.UTC(),
-			"nats":          map[string]any{"url": a.natsURL(), "connected": a.nc.IsConnected(), "embedded": a.embedded != nil},
-			"consumer":      a.consumer.Stats(),
-			"target":        map[string]any{"baseURI": a.cfg.Target.BaseURI, "breaker": a.target.BreakerState(), "concurrencyLimit": a.target.Limit()},
-			"syncWindow":    a.cfg.SyncWindow,
+			"worker":    a.cfg.Worker.Name,
+			"startedAt": started.UTC(),
+			"nats":      map[string]any{"url": a.natsURL(), "connected": a.nc.IsConnected(), "embedded": a.embedded != nil},
+			"consumer":  a.consumer.Stats(),
+			"target":    map[string]any{"baseURI": a.cfg.Target.BaseURI, "breaker": a.target.BreakerState(), "concurrencyLimit": a.target.Limit()},
+			"syncWindow": map[string]any{
+				"schedule": a.cfg.SyncWindow.Schedule, "maxWindows": a.cfg.SyncWindow.MaxWindows,
+				"referenceRetries": a.cfg.SyncWindow.ReferenceRetries, "referenceBackoff": a.cfg.SyncWindow.ReferenceBackoff.String(),
+			},
 			"partitions":    a.cfg.NATS.Partitions,
 			"ownPartitions": a.cfg.Worker.Partitions,
 		})
