@@ -30,6 +30,12 @@ type TargetReader interface {
 type Target interface {
 	TargetReader
 	Do(ctx context.Context, req provision.Request) (*provision.Response, error)
+	cacheForgetter
+}
+
+// cacheForgetter drops a cached key → id resolution (after a delete, or when the id answered 404).
+type cacheForgetter interface {
+	Forget(ctx context.Context, resource string, match []provision.Match, staleID string)
 }
 
 var _ Target = (*provision.Client)(nil)
@@ -108,13 +114,14 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery) events.Resul
 		// A redelivered Create may have reached the target before a crash: look before creating.
 		ResolveFirst: d.Attempt > 1,
 	}
-	reader := ReaderFor(p.target)
+	rd := &reader{t: p.target}
 	var (
-		conflictRetried, notFoundRetried bool
-		refAttempts                      int
+		conflictRetried, staleRetried bool
+		refAttempts                   int
 	)
 	for {
-		plan, err := p.planner.Plan(ctx, reader, ch)
+		rd.seen = rd.seen[:0]
+		plan, err := p.planner.Plan(ctx, rd, ch)
 		if err != nil {
 			var unresolved *reconcile.UnresolvedReferenceError
 			if errors.As(err, &unresolved) && refAttempts < p.cfg.ReferenceRetries {
@@ -135,6 +142,10 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery) events.Resul
 		targetID, err := p.execute(ctx, plan)
 		switch {
 		case err == nil:
+			if plan.ObjectID != "" && hasDelete(plan) {
+				// The object is gone: its key must not resolve to the old id from the cache.
+				rd.forget(ctx, p.target, func(id string) bool { return id == plan.ObjectID })
+			}
 			return events.Result{Outcome: events.Outcome{
 				Status: events.StatusSucceeded, TargetID: targetID, Reason: strings.Join(plan.Notes, "; "),
 			}}
@@ -143,14 +154,41 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery) events.Resul
 			// resolve it by key and converge it instead.
 			conflictRetried, ch.ResolveFirst = true, true
 			continue
-		case provision.ClassOf(err) == provision.ClassNotFound && !notFoundRetried:
-			// The id we held is gone (the connector invalidated its cache): resolve again, once.
-			notFoundRetried = true
+		case stale(err) && !staleRetried:
+			// An id this plan used may be stale (cached before the object was deleted, or deleted
+			// and created again by someone else): drop every cached id the plan used and plan
+			// once more from fresh lookups. A truly absent object then plans as absent.
+			staleRetried = true
+			rd.forget(ctx, p.target, func(string) bool { return true })
 			continue
+		case provision.ClassOf(err) == provision.ClassNotFound && hasDelete(plan):
+			// Fresh lookups found it, yet it is gone now: deleted meanwhile, which is what was asked.
+			return events.Result{Outcome: events.Outcome{
+				Status: events.StatusSucceeded, TargetID: plan.ObjectID, Reason: "already deleted by the time the request arrived",
+			}}
 		default:
 			return p.failed(ctx, d, "send", err)
 		}
 	}
+}
+
+// stale reports whether err may come from a stale id: 404 on the object, or a target refusing a
+// referenced id as an invalid value.
+func stale(err error) bool {
+	var pe *provision.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Class == provision.ClassNotFound || pe.Status == 400 && pe.ScimType == "invalidValue"
+}
+
+func hasDelete(plan *reconcile.Plan) bool {
+	for _, r := range plan.Requests {
+		if r.Method == "DELETE" {
+			return true
+		}
+	}
+	return false
 }
 
 // execute sends the plan's requests in order and returns the target object's id.
@@ -159,9 +197,6 @@ func (p *Processor) execute(ctx context.Context, plan *reconcile.Plan) (string, 
 	for _, r := range plan.Requests {
 		resp, err := p.target.Do(ctx, provision.Request{Method: r.Method, Path: r.Path, Body: r.Body})
 		if err != nil {
-			if r.Method == "DELETE" && provision.ClassOf(err) == provision.ClassNotFound {
-				continue // already absent: the delete's intent holds
-			}
 			return id, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
 		}
 		if r.Method == "POST" && id == "" && resp != nil {
@@ -258,18 +293,42 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // ReaderFor gives the planner the target's reads and nothing else: `worker plan` uses it to plan
 // without writing.
-func ReaderFor(t TargetReader) reconcile.Reader { return reader{t} }
+func ReaderFor(t TargetReader) reconcile.Reader { return &reader{t: t} }
 
-type reader struct{ t TargetReader }
+// reader remembers what it resolved, so that the pipeline can drop those cache entries when an id
+// turns out stale.
+type reader struct {
+	t    TargetReader
+	seen []resolution
+}
 
-func (r reader) Resolve(ctx context.Context, resource string, match []reconcile.Match) (string, bool, error) {
+type resolution struct {
+	resource string
+	match    []provision.Match
+	id       string
+}
+
+func (r *reader) Resolve(ctx context.Context, resource string, match []reconcile.Match) (string, bool, error) {
 	pm := make([]provision.Match, len(match))
 	for i, m := range match {
 		pm[i] = provision.Match{Attr: m.Attr, Value: m.Value}
 	}
-	return r.t.Resolve(ctx, resource, pm)
+	id, found, err := r.t.Resolve(ctx, resource, pm)
+	if found {
+		r.seen = append(r.seen, resolution{resource: resource, match: pm, id: id})
+	}
+	return id, found, err
 }
 
-func (r reader) Get(ctx context.Context, resource, id string) (map[string]any, error) {
+func (r *reader) Get(ctx context.Context, resource, id string) (map[string]any, error) {
 	return r.t.Get(ctx, resource, id)
+}
+
+// forget drops from f the cached resolutions of this plan whose id satisfies drop.
+func (r *reader) forget(ctx context.Context, f cacheForgetter, drop func(id string) bool) {
+	for _, s := range r.seen {
+		if drop(s.id) {
+			f.Forget(ctx, s.resource, s.match, s.id)
+		}
+	}
 }

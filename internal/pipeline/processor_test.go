@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,7 @@ import (
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/natstest"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
@@ -27,8 +29,15 @@ type fixture struct {
 
 func setup(t *testing.T, cfg Config) *fixture {
 	t.Helper()
+	return setupWithCache(t, cfg, nil)
+}
+
+// setupWithCache is setup with the connector's key → id cache in a real JetStream key-value bucket.
+func setupWithCache(t *testing.T, cfg Config, cache provision.IDCache) *fixture {
+	t.Helper()
 	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: true})
 	client, err := provision.New(provision.Config{
+		IDCache: cache,
 		BaseURI: srv.URL + "/scim/v2",
 		Auth: auth.Config{Mode: auth.ModeOAuth2, OAuth2: auth.OAuth2Config{
 			TokenURL: srv.URL + "/oauth2/token/scimflow", ClientID: "scimflow-client",
@@ -195,4 +204,59 @@ func TestShutdownDuringBackoffAbandons(t *testing.T) {
 	res := f.proc.Handle(ctx, delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
 		map[string]any{"members[].value": []any{"nobody@x"}}))
 	assert.True(t, res.Abandon, "an interrupted event is redelivered, not given an outcome")
+}
+
+func kvCache(t *testing.T) provision.IDCache {
+	t.Helper()
+	s := natstest.MustStart(t)
+	kv, err := s.JS.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "IDM_IDCACHE"})
+	require.NoError(t, err)
+	return provision.NewKVIDCache(kv)
+}
+
+func TestDeleteThenRecreateNeverUsesTheOldID(t *testing.T) {
+	t.Parallel()
+	f := setupWithCache(t, Config{}, kvCache(t))
+	ctx := context.Background()
+	ok := func(res events.Result) {
+		t.Helper()
+		require.Contains(t, []events.Status{events.StatusSucceeded, events.StatusSkipped}, res.Outcome.Status, "%+v", res.Outcome.Error)
+	}
+	ok(f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil)))
+	ok(f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "A"}))) // caches the id
+	ok(f.proc.Handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil)))
+	ok(f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil))) // rehired: a new id
+	res := f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
+	ok(res)
+	require.Len(t, f.users(), 1)
+	assert.Equal(t, "B", f.users()[0]["title"])
+	assert.Equal(t, f.users()[0]["id"], res.Outcome.TargetID)
+	for _, c := range res.Outcome.Requests {
+		assert.NotEqual(t, 404, c.Status, "the deleted id was dropped from the cache when the worker deleted it")
+	}
+}
+
+func TestStaleCachedIDIsResolvedAgain(t *testing.T) {
+	t.Parallel()
+	f := setupWithCache(t, Config{}, kvCache(t))
+	ctx := context.Background()
+	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil)).Outcome.Status)
+	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "A"})).Outcome.Status)
+	// Someone else deletes Ada and creates her again behind the worker's back.
+	f.sim.Reset()
+	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "ada@x", "title": "A"}))
+	res := f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
+	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome.Error)
+	assert.Equal(t, "B", f.users()[0]["title"])
+	var statuses []int
+	for _, c := range res.Outcome.Requests {
+		statuses = append(statuses, c.Status)
+	}
+	assert.Contains(t, statuses, 404, "the cached id answered 404 first")
+	// A delete through a stale id finds the new object instead of calling it already absent.
+	f.sim.Reset()
+	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "ada@x"}))
+	res = f.proc.Handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil))
+	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
+	assert.Empty(t, f.users())
 }
