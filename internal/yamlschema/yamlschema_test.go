@@ -77,12 +77,12 @@ func TestExpandEnv(t *testing.T) {
 func TestWhatJSONCannotHoldIsRefused(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
-		"data:\n  key:\n    a: 1\n    a: 2\n":         "d.yaml:4: data.key.a: duplicate key",
-		"base: &b {x: 1}\ndata:\n  <<: *b\n":           "d.yaml:3: data: YAML merge keys (<<) are not supported",
-		"data:\n  n: .nan\n":                          "d.yaml:2: data.n: .nan is not a JSON number",
-		"a: b\n  c: : d\n":                            "d.yaml:2: not valid YAML:",
-		"":                                             "d.yaml: empty document",
-		strings.Repeat("- ", 300) + "x\n":             "nested too deeply",
+		"data:\n  key:\n    a: 1\n    a: 2\n": "d.yaml:4: data.key.a: duplicate key",
+		"base: &b {x: 1}\ndata:\n  <<: *b\n":  "d.yaml:3: data: YAML merge keys (<<) are not supported",
+		"data:\n  n: .nan\n":                  "d.yaml:2: data.n: .nan is not a JSON number",
+		"a: b\n  c: : d\n":                    "d.yaml:2: not valid YAML:",
+		"":                                    "d.yaml: empty document",
+		strings.Repeat("- ", 300) + "x\n":     "nested too deeply",
 	}
 	for src, want := range cases {
 		_, err := Parse("d.yaml", []byte(src), schema, Options{})
