@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/natstest"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
 
@@ -137,4 +140,30 @@ func TestUsage(t *testing.T) {
 	_, errOut, err = runCmd(t, "frobnicate")
 	assert.Equal(t, 2, exitCode(err, &bytes.Buffer{}))
 	assert.Contains(t, errOut, `unknown command "frobnicate"`)
+}
+
+// TestRunConnectsToAConfiguredNATS shows that with nats.url set the worker uses that server, and
+// starts no embedded one.
+func TestRunConnectsToAConfiguredNATS(t *testing.T) {
+	t.Parallel()
+	ns := natstest.MustStart(t)
+	_, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	dir := t.TempDir()
+	embeddedAddr := freePort(t)
+	cfg := fmt.Sprintf("nats:\n  url: %s\n  listen: %s\n  partitions: 4\ntarget:\n%s\nmodel: %s\nhttp:\n  listen: \"\"\n",
+		ns.URL, embeddedAddr, indent(cyberarkTarget(srv.URL), "  "), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
+	file := filepath.Join(dir, "scimflow.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(cfg), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() { done <- run(ctx, []string{"run", "--config", file}, &logs, &logs) }()
+	require.Eventually(t, func() bool {
+		_, err := ns.JS.Consumer(context.Background(), "IDM_EVENTS", "scimflow-p3")
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond, "the worker did not set up its streams on the configured server:\n%s", logs.String())
+	_, err := net.DialTimeout("tcp", embeddedAddr, 200*time.Millisecond)
+	assert.Error(t, err, "no embedded server listens when nats.url is set")
+	cancel()
+	require.NoError(t, <-done, logs.String())
 }
