@@ -4,20 +4,6 @@
 // docs/simulator.md describes it.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "github.com/scimflow/scimflow/internal/cli"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cyberark-sim:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("cyberark-sim", run) }

@@ -3,9 +3,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 )
 
 // ExitError ends a command with a status after its output already said why (a usage error is 2, a
@@ -26,4 +30,17 @@ func ExitCode(prog string, err error, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, prog+":", err)
 	return 1
+}
+
+// Run is the signature of a command's testable entry point: the arguments after the program name,
+// and where to write.
+type Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// Main runs a command as a process: a context cancelled by SIGINT or SIGTERM, the program's
+// arguments and standard streams, and the exit status ExitCode gives. It does not return.
+func Main(prog string, run Run) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(ExitCode(prog, err, os.Stderr))
 }
