@@ -301,7 +301,9 @@ func (s *store) memberKind(id string) (string, *record) {
 // taking the lock, so the *collection values must stay the same.
 func (s *store) reset() {
 	for _, c := range s.cols {
-		*c = *newCollection(c.rt)
+		// Only the data changes: rt, paths and keys are read by handlers before they take the lock.
+		fresh := newCollection(c.rt)
+		c.byID, c.order, c.indexes = fresh.byID, fresh.order, fresh.indexes
 	}
 	s.memberOf = map[string]map[string]struct{}{}
 	s.seq = 0
