@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
@@ -182,27 +184,35 @@ func (a *app) close(ctx context.Context) {
 	}
 }
 
-// serve runs the worker until ctx is cancelled: the HTTP endpoints and the consume loop.
+// serve runs the worker until ctx is cancelled: the HTTP endpoints and the consume loop,
+// supervised together. A failure of either stops both and is returned, so that a worker that can
+// no longer consume exits non-zero instead of answering /healthz as if it worked.
 func (a *app) serve(ctx context.Context) error {
-	var httpDone <-chan error
+	g, gctx := errgroup.WithContext(ctx)
 	if a.cfg.HTTP.Listen != "" {
-		srv, addr, err := startHTTP(a)
+		srv, ln, err := listenHTTP(a)
 		if err != nil {
 			return err
 		}
-		a.log.Info().Str("addr", addr).Msg("health, status and metrics served")
-		done := make(chan error, 1)
-		httpDone = done
-		go func() {
-			<-ctx.Done()
+		a.log.Info().Str("addr", ln.Addr().String()).Msg("health, status and metrics served")
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			done <- srv.Shutdown(sctx)
-		}()
+			return srv.Shutdown(sctx)
+		})
 	}
-	err := a.consumer.Run(ctx)
-	if httpDone != nil {
-		<-httpDone
-	}
-	return err
+	g.Go(func() error {
+		if err := a.consumer.Run(gctx); err != nil {
+			return fmt.Errorf("consume: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
 }

@@ -12,12 +12,13 @@ import (
 	"github.com/scimflow/scimflow/internal/events"
 )
 
-// startHTTP serves /healthz (the process is up), /readyz (connected to NATS), /status (JSON) and
-// /metrics (Prometheus text format) on http.listen.
-func startHTTP(a *app) (*http.Server, string, error) {
+// listenHTTP prepares /healthz (the process is up), /readyz (connected to NATS, every partition's
+// consumer bound), /status (JSON) and /metrics (Prometheus text format) on http.listen; the caller
+// serves ln.
+func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
 	if err != nil {
-		return nil, "", fmt.Errorf("http.listen %s: %w", a.cfg.HTTP.Listen, err)
+		return nil, nil, fmt.Errorf("http.listen %s: %w", a.cfg.HTTP.Listen, err)
 	}
 	started := time.Now()
 	mux := http.NewServeMux()
@@ -27,6 +28,10 @@ func startHTTP(a *app) (*http.Server, string, error) {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.nc.IsConnected() {
 			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
+			return
+		}
+		if err := a.consumer.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))
@@ -54,8 +59,7 @@ func startHTTP(a *app) (*http.Server, string, error) {
 		writeMetrics(w, a)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return srv, ln.Addr().String(), nil
+	return srv, ln, nil
 }
 
 func writeMetrics(w interface{ Write([]byte) (int, error) }, a *app) {

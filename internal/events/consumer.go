@@ -5,7 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,24 +28,36 @@ type HandlerFunc func(ctx context.Context, d *Delivery) Result
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, d *Delivery) Result { return f(ctx, d) }
 
-// Delivery is one delivery of a valid event to the handler.
+// Delivery is one delivery of a valid event to the handler. The same Delivery is passed again when
+// the handler asked to resume (Result.Resume) and when a deferred event is tried in a later window.
 type Delivery struct {
 	Event     *Event
 	Subject   string // the stored subject, idm.part.<partition>.<object>.<keytoken>
 	Partition int
 	StreamSeq uint64
-	// Attempt counts deliveries of this event, from 1. Each sync window that redelivers a deferred
-	// event adds one, and so does a redelivery after a worker crash.
+	// Attempt counts the tries of this event, from 1: each sync window a deferred event is tried
+	// in adds one.
 	Attempt int
+	// Redelivered says JetStream delivered this event before (to a worker that crashed, stopped or
+	// handed its partition over): its effects may already have reached the target.
+	Redelivered bool
+	// State is the handler's own, kept across resumptions of this delivery (e.g. "created, its
+	// references still to set").
+	State any
 }
 
 // Result is the handler's verdict. Outcome.Status decides what the consume loop does:
 // succeeded, skipped or rejected: publish the outcome, ack; dead_lettered: publish the dead letter
-// and the outcome, ack; deferred: publish the progress outcome and redeliver at RetryAt.
+// and the outcome, ack; deferred: publish the progress outcome and try again at RetryAt, holding
+// the key's later events behind it.
 type Result struct {
 	Outcome Outcome
-	// RetryAt is when a deferred event is delivered again.
+	// RetryAt is when a deferred event is tried again.
 	RetryAt time.Time
+	// Resume, when set, says the event is not finished and publishes nothing: the loop calls the
+	// handler again with the same Delivery at that time, holding the key's later events behind it
+	// and giving the worker slot to other keys meanwhile.
+	Resume time.Time
 	// Abandon says processing was interrupted: no outcome, the event is redelivered at once.
 	Abandon bool
 }
@@ -55,15 +68,13 @@ type ConsumerConfig struct {
 	Name string
 	// Partitions this worker consumes; nil means every partition of the topology.
 	Partitions []int
-	// Lanes is how many events are processed at once. Events of one object key always share a
-	// lane, which keeps them in order. Default 256.
+	// Lanes is how many events are processed at once, each of a different key. Events of one object
+	// key run one at a time, in stream order; a key that waits frees its lane. Default 256.
 	Lanes int
-	// LaneQueue is how many events may wait for a lane. Default 16.
-	LaneQueue int
-	// AckWait is how long JetStream waits for an ack before redelivering; the loop extends it while
-	// an event is processed. Default 2 minutes.
+	// AckWait is how long JetStream waits for an ack before redelivering; the loop keeps every event
+	// it holds alive meanwhile. Default 2 minutes.
 	AckWait time.Duration
-	// MaxAckPending bounds unacknowledged events per partition. Default 1000.
+	// MaxAckPending bounds the events a partition's consumer holds unacknowledged. Default 1000.
 	MaxAckPending int
 	// PullBatch is how many events each partition buffers. Default 64.
 	PullBatch int
@@ -74,28 +85,47 @@ type ConsumerConfig struct {
 	Logger zerolog.Logger
 }
 
+// Defaults of ConsumerConfig (and of the worker configuration that fills it).
+const (
+	DefaultConsumerName  = "scimflow"
+	DefaultLanes         = 256
+	DefaultAckWait       = 2 * time.Minute
+	DefaultMaxAckPending = 1000
+	DefaultPullBatch     = 64
+	DefaultDrainTimeout  = 30 * time.Second
+)
+
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
-	c.Name = cmp.Or(c.Name, "scimflow")
-	c.Lanes = cmp.Or(c.Lanes, 256)
-	c.LaneQueue = cmp.Or(c.LaneQueue, 16)
-	c.AckWait = cmp.Or(c.AckWait, 2*time.Minute)
-	c.MaxAckPending = cmp.Or(c.MaxAckPending, 1000)
-	c.PullBatch = cmp.Or(c.PullBatch, 64)
-	c.DrainTimeout = cmp.Or(c.DrainTimeout, 30*time.Second)
+	c.Name = cmp.Or(c.Name, DefaultConsumerName)
+	c.Lanes = cmp.Or(c.Lanes, DefaultLanes)
+	c.AckWait = cmp.Or(c.AckWait, DefaultAckWait)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, DefaultMaxAckPending)
+	c.PullBatch = cmp.Or(c.PullBatch, DefaultPullBatch)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
 	return c
 }
 
-// ConsumerStats counts what the loop did since it started.
+// ConsumerStats counts what the loop did since it started and what it holds now.
 type ConsumerStats struct {
-	Received   int64            `json:"received"`
-	InFlight   int64            `json:"inFlight"`
-	ByStatus   map[Status]int64 `json:"byStatus"`
-	Abandoned  int64            `json:"abandoned"`
-	PublishErr int64            `json:"publishErrors"`
+	Received  int64            `json:"received"`
+	InFlight  int64            `json:"inFlight"`
+	ByStatus  map[Status]int64 `json:"byStatus"`
+	Abandoned int64            `json:"abandoned"`
+	// PublishErr counts outcomes or dead letters that could not be published (the event is
+	// redelivered).
+	PublishErr int64 `json:"publishErrors"`
+	// Held is how many events the loop holds (running, queued behind their key, or waiting).
+	Held int `json:"held"`
+	// Keys is how many object keys have held events; WaitingKeys how many of them wait (for a
+	// reference, or for the next sync window).
+	Keys        int `json:"keys"`
+	WaitingKeys int `json:"waitingKeys"`
+	// Partitions are the partitions whose consumers are bound now.
+	Partitions []int `json:"partitions"`
 }
 
 // Consumer consumes the events stream partition by partition, runs each event through the handler
-// on the lane of its object key, and publishes one outcome per event before acknowledging it.
+// in its object key's order, and publishes one outcome per event before acknowledging it.
 type Consumer struct {
 	js   jetstream.JetStream
 	topo Topology
@@ -103,10 +133,14 @@ type Consumer struct {
 	h    Handler
 	pub  *Publisher
 	log  zerolog.Logger
+	keys *keyScheduler
+	bg   sync.WaitGroup // recover goroutines
 
 	received, inFlight, abandoned, publishErr atomic.Int64
 	mu                                        sync.Mutex
 	byStatus                                  map[Status]int64
+	bound                                     map[int]bool
+	started                                   bool
 }
 
 // NewConsumer returns a consume loop; Run starts it.
@@ -116,7 +150,9 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		js: js, topo: topo, cfg: cfg, h: h,
 		pub:      NewPublisher(js),
 		log:      cfg.Logger,
+		keys:     newKeyScheduler(),
 		byStatus: map[Status]int64{},
+		bound:    map[int]bool{},
 	}
 }
 
@@ -127,11 +163,52 @@ func (c *Consumer) Stats() ConsumerStats {
 	for k, v := range c.byStatus {
 		by[k] = v
 	}
+	parts := c.boundPartitions()
 	c.mu.Unlock()
+	ks := c.keys.stats()
 	return ConsumerStats{
 		Received: c.received.Load(), InFlight: c.inFlight.Load(), ByStatus: by,
 		Abandoned: c.abandoned.Load(), PublishErr: c.publishErr.Load(),
+		Held: ks.Held, Keys: ks.Keys, WaitingKeys: ks.Waiting, Partitions: parts,
 	}
+}
+
+func (c *Consumer) boundPartitions() []int {
+	parts := make([]int, 0, len(c.bound))
+	for p, ok := range c.bound {
+		if ok {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	return parts
+}
+
+// Ready returns nil when the consumer of every partition this worker consumes is bound, and an
+// error naming the ones that are not otherwise.
+func (c *Consumer) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		return errors.New("the consume loop has not started")
+	}
+	var missing []int
+	for p, ok := range c.bound {
+		if !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("consumers of partitions %v are not bound (being recreated)", missing)
+	}
+	return nil
+}
+
+func (c *Consumer) setBound(p int, ok bool) {
+	c.mu.Lock()
+	c.bound[p] = ok
+	c.mu.Unlock()
 }
 
 // ConsumerName is the durable name of a partition's consumer.
@@ -139,144 +216,304 @@ func (c *Consumer) ConsumerName(partition int) string {
 	return c.cfg.Name + "-p" + strconv.Itoa(partition)
 }
 
-// Run consumes until ctx is cancelled, then shuts down in order: it stops pulling, lets in-flight
-// events finish within DrainTimeout (after which they are abandoned and redelivered), and returns.
+func (c *Consumer) partitions() []int {
+	if c.cfg.Partitions != nil {
+		return c.cfg.Partitions
+	}
+	all := make([]int, c.topo.PartitionCount())
+	for p := range all {
+		all[p] = p
+	}
+	return all
+}
+
+func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), lost chan<- int) (jetstream.ConsumeContext, error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+		Durable:       c.ConsumerName(p),
+		Description:   fmt.Sprintf("scimflow worker, partition %d", p),
+		FilterSubject: PartitionSubject(p),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: c.cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer for partition %d: %w", p, err)
+	}
+	if ci := cons.CachedInfo(); ci != nil && ci.NumAckPending > 0 {
+		// Events were delivered before (to a worker that stopped or died, or to this one before a
+		// restart) and are not acknowledged: they come back, in no guaranteed order, and newer
+		// events of their keys must not run before them.
+		c.keys.gate(p)
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			c.recover(ctx, cons, p, ci.Delivered.Stream, ci.NumAckPending)
+		}()
+	}
+	var once sync.Once
+	cc, err := cons.Consume(route,
+		jetstream.PullMaxMessages(c.cfg.PullBatch),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) {
+				once.Do(func() { lost <- p })
+				return
+			}
+			c.log.Warn().Err(err).Int("partition", p).Msg("consume")
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("consume partition %d: %w", p, err)
+	}
+	c.setBound(p, true)
+	return cc, nil
+}
+
+// Run consumes until ctx is cancelled, then shuts down in order: it stops pulling, lets the events
+// that are running finish within DrainTimeout (after which they are abandoned), hands every other
+// held event back to JetStream in key order, and returns. It returns an error only when the
+// consumers can't be created at the start; a consumer deleted later is recreated.
 func (c *Consumer) Run(ctx context.Context) error {
-	partitions := c.cfg.Partitions
-	if partitions == nil {
-		for p := range c.topo.PartitionCount() {
-			partitions = append(partitions, p)
-		}
+	partitions := c.partitions()
+	if len(partitions) == 0 {
+		return errors.New("no partition to consume")
 	}
 	// Work outlives ctx: in-flight events finish after a shutdown signal, until the drain deadline.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	lanes := make([]chan jetstream.Msg, c.cfg.Lanes)
 	var lanesDone sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan jetstream.Msg, c.cfg.LaneQueue)
+	for range c.cfg.Lanes {
 		lanesDone.Add(1)
-		go func(in <-chan jetstream.Msg) {
+		go func() {
 			defer lanesDone.Done()
-			for msg := range in {
-				c.process(workCtx, msg)
-			}
-		}(lanes[i])
+			c.lane(workCtx)
+		}()
 	}
-	closeLanes := func() {
-		for _, l := range lanes {
-			close(l)
-		}
-	}
-
+	stopKeepAlive := c.keepAlive()
 	route := func(msg jetstream.Msg) {
-		if workCtx.Err() != nil {
-			_ = msg.Nak()
-			return
-		}
 		c.received.Add(1)
-		select {
-		case lanes[laneOf(msg.Subject(), len(lanes))] <- msg:
-		case <-workCtx.Done():
-			_ = msg.Nak()
+		d := &Delivery{Subject: msg.Subject(), Attempt: 1}
+		if md, err := msg.Metadata(); err == nil {
+			d.StreamSeq = md.Sequence.Stream
+			d.Redelivered = md.NumDelivered > 1
 		}
+		p, _, _, _ := ParsePartitioned(d.Subject)
+		c.keys.add(&task{msg: msg, d: d, partition: p, received: time.Now()})
 	}
 
-	var running []jetstream.ConsumeContext
+	lost := make(chan int, len(partitions))
+	var mu sync.Mutex
+	running := map[int]jetstream.ConsumeContext{}
 	stopAll := func() {
+		mu.Lock()
+		ccs := make([]jetstream.ConsumeContext, 0, len(running))
 		for _, cc := range running {
+			ccs = append(ccs, cc)
+		}
+		mu.Unlock()
+		for _, cc := range ccs {
 			cc.Drain()
 		}
-		for _, cc := range running {
+		for _, cc := range ccs {
 			<-cc.Closed()
 		}
 	}
-	for _, p := range partitions {
-		cons, err := c.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
-			Durable:       c.ConsumerName(p),
-			Description:   fmt.Sprintf("scimflow worker, partition %d", p),
-			FilterSubject: PartitionSubject(p),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       c.cfg.AckWait,
-			MaxDeliver:    -1,
-			MaxAckPending: c.cfg.MaxAckPending,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
-		if err != nil {
-			stopAll()
-			closeLanes()
-			lanesDone.Wait()
-			return fmt.Errorf("create consumer for partition %d: %w", p, err)
-		}
-		cc, err := cons.Consume(route,
-			jetstream.PullMaxMessages(c.cfg.PullBatch),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrConsumerDeleted) {
-					c.log.Warn().Err(err).Int("partition", p).Msg("consume")
-				}
-			}))
-		if err != nil {
-			stopAll()
-			closeLanes()
-			lanesDone.Wait()
-			return fmt.Errorf("consume partition %d: %w", p, err)
-		}
-		running = append(running, cc)
+	// bindCtx ends the recover goroutines the binds start, also when the start fails.
+	bindCtx, cancelBind := context.WithCancel(ctx)
+	defer cancelBind()
+	shutdown := func() {
+		stopAll()
+		cancelBind()
+		c.bg.Wait()
+		c.keys.release()
+		c.keys.close()
+		lanesDone.Wait()
+		stopKeepAlive()
 	}
-	c.log.Info().Ints("partitions", partitions).Int("lanes", len(lanes)).Msg("consuming")
+	for _, p := range partitions {
+		c.setBound(p, false)
+	}
+	for _, p := range partitions {
+		cc, err := c.bind(bindCtx, p, route, lost)
+		if err != nil {
+			shutdown()
+			if ctx.Err() != nil {
+				return nil // stopped while starting: not a failure
+			}
+			return err
+		}
+		mu.Lock()
+		running[p] = cc
+		mu.Unlock()
+	}
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
+	c.log.Info().Ints("partitions", partitions).Int("lanes", c.cfg.Lanes).Msg("consuming")
+
+	// Supervise: a consumer deleted behind our back is recreated, with backoff.
+	var superDone sync.WaitGroup
+	superDone.Add(1)
+	go func() {
+		defer superDone.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case p := <-lost:
+				c.setBound(p, false)
+				c.log.Warn().Int("partition", p).Msg("the partition's consumer was deleted: recreating it")
+				mu.Lock()
+				old := running[p]
+				delete(running, p)
+				mu.Unlock()
+				if old != nil {
+					old.Stop()
+				}
+				for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+					cc, err := c.bind(bindCtx, p, route, lost)
+					if err == nil {
+						mu.Lock()
+						running[p] = cc
+						mu.Unlock()
+						c.log.Info().Int("partition", p).Msg("consumer recreated")
+						break
+					}
+					c.log.Warn().Err(err).Int("partition", p).Dur("retryIn", backoff).Msg("recreating the consumer failed")
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(backoff):
+					}
+				}
+			}
+		}
+	}()
 
 	<-ctx.Done()
-	c.log.Info().Dur("deadline", c.cfg.DrainTimeout).Msg("draining: intake stopped, finishing in-flight events")
+	superDone.Wait()
+	c.log.Info().Dur("deadline", c.cfg.DrainTimeout).Msg("draining: intake stopped, finishing in-flight events, handing the rest back")
 	deadline := time.AfterFunc(c.cfg.DrainTimeout, cancelWork)
 	defer deadline.Stop()
-	stopAll()
-	closeLanes()
-	lanesDone.Wait()
+	shutdown()
+	for _, p := range partitions {
+		c.setBound(p, false)
+	}
 	if workCtx.Err() != nil {
-		c.log.Warn().Int64("abandoned", c.abandoned.Load()).Msg("drain deadline passed: unfinished events will be redelivered")
+		c.log.Warn().Int64("abandoned", c.abandoned.Load()).Msg("drain deadline passed: unfinished events were handed back for redelivery")
 	}
 	return nil
 }
 
-func laneOf(subject string, n int) int {
-	h := fnv.New32a()
-	// Partition, object and key token identify the key; the whole subject does too.
-	h.Write([]byte(subject))
-	return int(h.Sum32() % uint32(n))
+// recover holds partition p until every event delivered before this worker bound it (stream
+// sequence up to delivered, pending of them unacknowledged then) is back in this worker's hands or
+// acknowledged, then lets it run with each key's events in stream order. JetStream redelivers in
+// no guaranteed order (a Nak'd event can go behind later ones), so this is what keeps a key's order
+// across crashes, shutdowns and ownership moves.
+func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, delivered uint64, pending int) {
+	log := c.log.With().Int("partition", p).Logger()
+	log.Info().Int("pending", pending).Uint64("upToSeq", delivered).Msg("waiting for events delivered earlier to come back before running newer ones")
+	started := time.Now()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		// Count what is held before asking the server: events delivered after the count make the
+		// estimate of what is still elsewhere larger, never smaller.
+		old, newer := c.keys.heldOf(p, delivered)
+		ci, err := cons.Info(ctx)
+		if err == nil {
+			elsewhere := ci.NumAckPending - newer - old
+			if elsewhere <= 0 || ci.AckFloor.Stream >= delivered {
+				log.Info().Int("recovered", old).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
+				c.keys.open(p)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.keys.open(p) // shutting down: let release hand everything back
+			return
+		case <-t.C:
+		}
+	}
 }
 
-// process runs one message through decode, the handler and the outcome publication, then acks.
-func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+// lane runs keys' head events until the scheduler closes.
+func (c *Consumer) lane(ctx context.Context) {
+	for {
+		k, t, release, ok := c.keys.next()
+		if !ok {
+			return
+		}
+		if release {
+			// Shutting down: hand the key's events back in order, so that its next owner runs them in
+			// the order they were published.
+			for _, t := range c.keys.dropAll(k) {
+				c.abandoned.Add(1)
+				_ = t.msg.Nak()
+			}
+			continue
+		}
+		disp, until := c.process(ctx, t)
+		c.keys.finish(k, disp, until)
+	}
+}
+
+// keepAlive tells JetStream, every third of AckWait, that every held event is still being worked
+// on, so that no event waiting behind its key is redelivered behind its successors.
+func (c *Consumer) keepAlive() (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	t := time.NewTicker(c.cfg.AckWait / 3)
+	go func() {
+		defer close(finished)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range c.keys.heldMessages() {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// process runs a key's head event through decode, the handler and the outcome publication, and
+// says what became of it.
+func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, until time.Time) {
 	c.inFlight.Add(1)
 	defer c.inFlight.Add(-1)
+	msg, d := t.msg, t.d
 	if ctx.Err() != nil {
 		c.abandoned.Add(1)
 		_ = msg.Nak()
-		return
+		return abandoned, time.Time{}
 	}
 	started := time.Now()
-	_ = msg.InProgress()
-	stopKeepAlive := keepAlive(msg, c.cfg.AckWait)
-	defer stopKeepAlive()
-
-	d := &Delivery{Subject: msg.Subject(), Attempt: 1}
-	if md, err := msg.Metadata(); err == nil {
-		d.StreamSeq = md.Sequence.Stream
-		d.Attempt = int(md.NumDelivered)
+	if !t.decoded {
+		t.decoded = true
+		d.Partition, t.object, t.keyToken, t.subjectErr = ParsePartitioned(msg.Subject())
+		t.ev, t.decodeErr = Decode(msg.Data())
+		if ev := t.ev; t.decodeErr == nil && t.subjectErr == nil && (SubjectToken(ev.Data.Object) != t.object || KeyToken(ev.Data.Key) != t.keyToken) {
+			t.decodeErr = &DecodeError{Reason: fmt.Sprintf("published on the subject of another object or key: subject says %s/%s, data says %s/%s",
+				t.object, t.keyToken, SubjectToken(ev.Data.Object), KeyToken(ev.Data.Key))}
+		}
 	}
-	partition, object, keyToken, subjErr := ParsePartitioned(msg.Subject())
-	d.Partition = partition
+	ev, object, keyToken := t.ev, t.object, t.keyToken
 	msgID := msg.Headers().Get(HeaderMsgID)
 
-	ev, decodeErr := Decode(msg.Data())
-	if decodeErr == nil && subjErr == nil && (SubjectToken(ev.Data.Object) != object || KeyToken(ev.Data.Key) != keyToken) {
-		decodeErr = &DecodeError{Reason: fmt.Sprintf("published on the subject of another object or key: subject says %s/%s, data says %s/%s",
-			object, keyToken, SubjectToken(ev.Data.Object), KeyToken(ev.Data.Key))}
-	}
 	var res Result
-	if decodeErr != nil || subjErr != nil {
-		err := cmp.Or(decodeErr, subjErr)
+	if t.unpublished != nil {
+		// The handler finished before but its outcome could not be published: publish it now
+		// rather than run the event again.
+		res = *t.unpublished
+	} else if t.decodeErr != nil || t.subjectErr != nil {
+		err := cmp.Or(t.decodeErr, t.subjectErr)
 		res = Result{Outcome: Outcome{
 			Status: StatusDeadLettered,
 			Error:  &OutcomeError{Class: "invalid", Message: err.Error()},
@@ -288,14 +525,18 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 		}
 	} else {
 		d.Event = ev
-		res = c.h.Handle(ctx, d)
+		res = c.handle(ctx, d)
 	}
 	if res.Abandon {
 		c.abandoned.Add(1)
 		_ = msg.Nak()
-		return
+		return abandoned, time.Time{}
+	}
+	if !res.Resume.IsZero() && res.Outcome.Status == "" {
+		return wait, res.Resume
 	}
 
+	t.unpublished = &res
 	o := &res.Outcome
 	o.InputID = cmp.Or(idOf(ev), msgID, "seq-"+strconv.FormatUint(d.StreamSeq, 10))
 	o.Object = cmp.Or(o.Object, objectOf(ev), object, UnknownObject)
@@ -326,66 +567,88 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			EventSubject: EventsPrefix + "." + object + "." + keyToken,
 			StreamSeq:    d.StreamSeq, Attempt: d.Attempt, Payload: msg.Data(),
 		}
-		if subjErr != nil {
+		if t.subjectErr != nil {
 			dl.EventSubject = ""
 		}
 		if o.Error != nil {
 			dl.ErrorClass, dl.Reason = o.Error.Class, o.Error.Message
 		}
 		if err := c.pub.DeadLetter(ctx, dl); err != nil {
-			c.publishFailed(msg, err)
-			return
+			return c.publishFailed(msg, err)
 		}
 	}
 	if err := c.pub.Outcome(ctx, o); err != nil {
-		c.publishFailed(msg, err)
-		return
+		return c.publishFailed(msg, err)
 	}
+	t.unpublished = nil
 	c.count(o.Status)
+	c.logOutcome(o)
 
 	if o.Status == StatusDeferred {
-		delay := time.Until(res.RetryAt)
-		if delay < time.Second {
-			delay = time.Second
-		}
-		_ = msg.NakWithDelay(delay)
-		return
+		// The event stays held, and its key's later events behind it, until the next window.
+		d.Attempt++
+		return wait, res.RetryAt
 	}
 	if err := msg.Ack(); err != nil {
 		c.log.Warn().Err(err).Str("event", o.InputID).Msg("ack failed: the event will be redelivered and its outcome deduplicated")
 	}
+	return done, time.Time{}
 }
 
-// publishFailed leaves the event to be redelivered: without its outcome it is not done.
-func (c *Consumer) publishFailed(msg jetstream.Msg, err error) {
+// handle calls the handler, turning a panic into a dead letter: an event that crashes the handler
+// would otherwise be redelivered forever.
+func (c *Consumer) handle(ctx context.Context, d *Delivery) (res Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error().Interface("panic", r).Str("event", d.Event.ID).Bytes("stack", debug.Stack()).Msg("the handler panicked: dead-lettering the event")
+			msg := fmt.Sprintf("the worker panicked processing this event: %v", r)
+			res = Result{Outcome: Outcome{
+				Status: StatusDeadLettered,
+				Error:  &OutcomeError{Class: "internal", Message: msg},
+				Reason: msg,
+			}}
+		}
+	}()
+	return c.h.Handle(ctx, d)
+}
+
+// logOutcome logs what an operator must see at info: deferrals and dead letters.
+func (c *Consumer) logOutcome(o *Outcome) {
+	var e *zerolog.Event
+	switch o.Status {
+	case StatusDeadLettered:
+		e = c.log.Warn()
+	case StatusDeferred, StatusHeld, StatusRejected:
+		e = c.log.Info()
+	default:
+		e = c.log.Debug()
+	}
+	if !e.Enabled() {
+		return
+	}
+	e = e.Str("event", o.InputID).Str("object", o.Object).Str("key", KeyString(o.Key)).
+		Str("operation", o.Operation).Str("status", string(o.Status)).Int("attempt", o.Attempt)
+	if o.Error != nil {
+		e = e.Str("class", o.Error.Class)
+	}
+	if !o.NextAttemptAt.IsZero() {
+		e = e.Time("nextAttemptAt", o.NextAttemptAt)
+	}
+	e.Msg(cmp.Or(o.Reason, string(o.Status)))
+}
+
+// publishFailed leaves the event to be redelivered: without its outcome it is not done. It is
+// retried in process shortly, still holding its key.
+func (c *Consumer) publishFailed(msg jetstream.Msg, err error) (disposition, time.Time) {
 	c.publishErr.Add(1)
-	c.log.Error().Err(err).Str("subject", msg.Subject()).Msg("publishing the outcome failed: the event will be redelivered")
-	_ = msg.NakWithDelay(time.Second)
+	c.log.Error().Err(err).Str("subject", msg.Subject()).Msg("publishing the outcome failed: trying again in a second")
+	return wait, time.Now().Add(time.Second)
 }
 
 func (c *Consumer) count(s Status) {
 	c.mu.Lock()
 	c.byStatus[s]++
 	c.mu.Unlock()
-}
-
-// keepAlive tells JetStream the message is still being worked on, every third of ackWait, until the
-// returned function is called.
-func keepAlive(msg jetstream.Msg, ackWait time.Duration) func() {
-	done := make(chan struct{})
-	t := time.NewTicker(ackWait / 3)
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 func idOf(ev *Event) string {

@@ -103,6 +103,24 @@ func collectOutcomes(t *testing.T, js jetstream.JetStream) func(n int, within ti
 	}
 }
 
+// waitAllAcked waits until every partition's consumer has nothing pending and nothing unacknowledged.
+func waitAllAcked(t *testing.T, js jetstream.JetStream, c *Consumer, topo Topology) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for p := range topo.PartitionCount() {
+			cons, err := js.Consumer(context.Background(), EventsStream, c.ConsumerName(p))
+			if err != nil {
+				return false
+			}
+			ci, err := cons.Info(context.Background())
+			if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "events still pending or unacknowledged")
+}
+
 func runConsumer(t *testing.T, js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Handler) (*Consumer, context.CancelFunc, <-chan error) {
 	t.Helper()
 	cfg.Logger = zerolog.Nop()
@@ -140,7 +158,7 @@ func TestConsumerOneOutcomePerEventInKeyOrder(t *testing.T) {
 		time.Sleep(time.Millisecond) // let lanes interleave
 		return Result{Outcome: Outcome{Status: StatusSucceeded, TargetID: "id-" + k}}
 	})
-	runConsumer(t, js, topo, ConsumerConfig{Lanes: 8}, h)
+	c, _, _ := runConsumer(t, js, topo, ConsumerConfig{Lanes: 8}, h)
 
 	ctx := context.Background()
 	pub := NewPublisher(js)
@@ -162,8 +180,11 @@ func TestConsumerOneOutcomePerEventInKeyOrder(t *testing.T) {
 
 	got := outcomes(n+2, 20*time.Second)
 	require.Len(t, got, n+2)
-	time.Sleep(200 * time.Millisecond)
-	require.Len(t, outcomes(n+3, 0), n+2, "no outcome beyond one per event")
+	// Once every event is acknowledged, the outcomes stream holds exactly one outcome per event.
+	waitAllAcked(t, js, c, topo)
+	info, err := js.Stream(ctx, OutcomesStream)
+	require.NoError(t, err)
+	require.EqualValues(t, n+2, info.CachedInfo().State.Msgs, "no outcome beyond one per event")
 
 	byInput := map[string]*Outcome{}
 	for _, o := range got {

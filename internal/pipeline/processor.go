@@ -90,20 +90,43 @@ func New(planner *reconcile.Planner, target Target, cfg Config) *Processor {
 	return &Processor{planner: planner, target: target, cfg: cfg, log: cfg.Logger, now: time.Now}
 }
 
-// Handle processes one event and returns its outcome.
+// progress is what the processor keeps of a delivery across its resumptions (events.Delivery.State):
+// a change waiting for a reference holds its key but not a worker slot.
+type progress struct {
+	refWaits int           // waits for an unresolved reference in this window
+	calls    []events.Call // requests made in this window so far
+}
+
+// Handle processes one event and returns its outcome, or asks to be resumed later (a reference
+// that does not resolve yet).
 func (p *Processor) Handle(ctx context.Context, d *events.Delivery) events.Result {
+	st, _ := d.State.(*progress)
+	if st == nil {
+		st = &progress{}
+		d.State = st
+	}
 	ctx, trace := provision.WithTrace(ctx)
-	res := p.handle(ctx, d)
+	res := p.handle(ctx, d, st)
 	for _, c := range trace.Calls() {
-		res.Outcome.Requests = append(res.Outcome.Requests, events.Call{
+		st.calls = append(st.calls, events.Call{
 			Method: c.Method, Path: c.Path, Status: c.Status, Attempt: c.Attempt, Error: c.Err,
 			DurationMs: float64(c.Duration.Microseconds()) / 1000,
 		})
 	}
+	if res.Resume.IsZero() && !res.Abandon {
+		// The outcome of this window: it carries every request the window made.
+		res.Outcome.Requests, st.calls, st.refWaits = st.calls, nil, 0
+	}
 	return res
 }
 
-func (p *Processor) handle(ctx context.Context, d *events.Delivery) events.Result {
+// referenceWait is how long to wait before planning again after the n-th unresolved reference
+// (from 1): ReferenceBackoff doubling, at most 5 seconds.
+func (p *Processor) referenceWait(n int) time.Duration {
+	return min(p.cfg.ReferenceBackoff<<(n-1), 5*time.Second)
+}
+
+func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress) events.Result {
 	ev := d.Event
 	ch := reconcile.Change{
 		Object:     ev.Data.Object,
@@ -111,25 +134,21 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery) events.Resul
 		Key:        ev.Data.Key,
 		Attributes: ev.Data.Attributes,
 		Actions:    ev.Data.Actions,
-		// A redelivered Create may have reached the target before a crash: look before creating.
-		ResolveFirst: d.Attempt > 1,
+		// A redelivered or retried Create may have reached the target before: look before creating.
+		ResolveFirst: d.Redelivered || d.Attempt > 1,
 	}
 	rd := &reader{t: p.target}
-	var (
-		conflictRetried, staleRetried bool
-		refAttempts                   int
-	)
+	var conflictRetried, staleRetried bool
 	for {
 		rd.seen = rd.seen[:0]
 		plan, err := p.planner.Plan(ctx, rd, ch)
 		if err != nil {
 			var unresolved *reconcile.UnresolvedReferenceError
-			if errors.As(err, &unresolved) && refAttempts < p.cfg.ReferenceRetries {
-				if !sleep(ctx, p.cfg.ReferenceBackoff<<refAttempts) {
-					return events.Result{Abandon: true}
-				}
-				refAttempts++
-				continue
+			if errors.As(err, &unresolved) && st.refWaits < p.cfg.ReferenceRetries {
+				// The referenced object is not there yet (created by an event of another key, still
+				// in flight): free the worker slot and plan again shortly, holding this key.
+				st.refWaits++
+				return events.Result{Resume: p.now().Add(p.referenceWait(st.refWaits))}
 			}
 			return p.failed(ctx, d, "plan", err)
 		}
@@ -278,17 +297,6 @@ func classify(err error) *events.OutcomeError {
 		oe.Class = "retryable"
 	}
 	return oe
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // ReaderFor gives the planner the target's reads and nothing else: `worker plan` uses it to plan

@@ -62,6 +62,18 @@ func delivery(attempt int, op string, object string, key, attrs map[string]any) 
 		events.Change{Object: object, Operation: op, Key: key, Attributes: attrs})}
 }
 
+// handle runs a delivery to its outcome the way the consume loop does: a Resume is honoured by
+// waiting the processor's backoff and handling the same delivery again.
+func (f *fixture) handle(ctx context.Context, d *events.Delivery) events.Result {
+	for {
+		res := f.proc.Handle(ctx, d)
+		if res.Resume.IsZero() {
+			return res
+		}
+		time.Sleep(f.proc.referenceWait(d.State.(*progress).refWaits))
+	}
+}
+
 func user(name string) map[string]any { return map[string]any{"userName": name} }
 
 func (f *fixture) users() []map[string]any { return f.sim.Snapshot().Users }
@@ -69,7 +81,7 @@ func (f *fixture) users() []map[string]any { return f.sim.Snapshot().Users }
 func TestCreateSucceedsAndNamesTheObject(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{})
-	res := f.proc.Handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	res := f.handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
 	require.False(t, res.Abandon)
 	o := res.Outcome
 	require.Equal(t, events.StatusSucceeded, o.Status, "%+v", o.Error)
@@ -87,9 +99,9 @@ func TestRedeliveredCreateNeverDuplicates(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{})
 	ctx := context.Background()
-	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"})).Outcome.Status)
+	require.Equal(t, events.StatusSucceeded, f.handle(ctx, delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"})).Outcome.Status)
 	// The worker crashed before acking: the same event comes again.
-	res := f.proc.Handle(ctx, delivery(2, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	res := f.handle(ctx, delivery(2, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
 	assert.Contains(t, []events.Status{events.StatusSucceeded, events.StatusSkipped}, res.Outcome.Status, "%+v", res.Outcome)
 	assert.Len(t, f.users(), 1)
 	assert.Equal(t, 1, f.sim.Stats().Requests["POST /scim/v2/Users"], "the redelivery looked the user up instead of posting")
@@ -99,7 +111,7 @@ func TestCreateMeetingConflictConverges(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{})
 	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "ada@x", "title": "Engineer"}))
-	res := f.proc.Handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	res := f.handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
 	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome.Error)
 	require.Len(t, f.users(), 1)
 	assert.Equal(t, "CTO", f.users()[0]["title"], "409 on create resolves the user and updates it")
@@ -125,7 +137,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 		{"target refuses the value", delivery(1, "Create", "User", user("b@x"), map[string]any{"active": "maybe"}), "invalid"},
 	}
 	for _, tc := range cases {
-		res := f.proc.Handle(ctx, tc.d)
+		res := f.handle(ctx, tc.d)
 		assert.Equal(t, events.StatusDeadLettered, res.Outcome.Status, tc.name)
 		if assert.NotNil(t, res.Outcome.Error, tc.name) {
 			assert.Equal(t, tc.class, res.Outcome.Error.Class, "%s: %s", tc.name, res.Outcome.Error.Message)
@@ -136,7 +148,7 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 func TestDeleteOfAnAbsentUserIsSkipped(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{})
-	res := f.proc.Handle(context.Background(), delivery(1, "Delete", "User", user("gone@x"), nil))
+	res := f.handle(context.Background(), delivery(1, "Delete", "User", user("gone@x"), nil))
 	assert.Equal(t, events.StatusSkipped, res.Outcome.Status)
 	assert.NotEmpty(t, res.Outcome.Reason)
 }
@@ -145,9 +157,9 @@ func TestUnresolvedMemberIsRetriedThenDeferredThenExhausted(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{MaxWindows: 2, ReferenceRetries: 2})
 	ctx := context.Background()
-	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
+	require.Equal(t, events.StatusSucceeded, f.handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
 	add := func(attempt int) events.Result {
-		return f.proc.Handle(ctx, delivery(attempt, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
+		return f.handle(ctx, delivery(attempt, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
 			map[string]any{"members[].value": []any{"nobody@x"}}))
 	}
 	before := f.sim.Stats().Requests["GET /scim/v2/Users"]
@@ -170,12 +182,12 @@ func TestMemberCreatedMeanwhileIsFoundByTheInProcessRetry(t *testing.T) {
 	f := setup(t, Config{ReferenceRetries: 5})
 	f.proc.cfg.ReferenceBackoff = 20 * time.Millisecond
 	ctx := context.Background()
-	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
+	require.Equal(t, events.StatusSucceeded, f.handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
 	go func() {
 		time.Sleep(30 * time.Millisecond)
 		_ = f.sim.Seed("Users", map[string]any{"userName": "late@x"})
 	}()
-	res := f.proc.Handle(ctx, delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
+	res := f.handle(ctx, delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
 		map[string]any{"members[].value": []any{"late@x"}}))
 	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome.Error)
 	g := f.sim.Snapshot().Groups[0]
@@ -186,7 +198,7 @@ func TestOutageDefersUntilRetryAfterWhenLongerThanTheWindow(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{})
 	f.sim.SetFaults(cyberarksim.Faults{RateLimit429: 1, RetryAfter: 10 * time.Minute})
-	res := f.proc.Handle(context.Background(), delivery(1, "Create", "User", user("a@x"), nil))
+	res := f.handle(context.Background(), delivery(1, "Create", "User", user("a@x"), nil))
 	require.Equal(t, events.StatusDeferred, res.Outcome.Status, "%+v", res.Outcome)
 	assert.Equal(t, "retryable", res.Outcome.Error.Class)
 	assert.Equal(t, 429, res.Outcome.Error.Status)
@@ -194,16 +206,19 @@ func TestOutageDefersUntilRetryAfterWhenLongerThanTheWindow(t *testing.T) {
 	assert.Empty(t, f.users())
 }
 
-func TestShutdownDuringBackoffAbandons(t *testing.T) {
+// A change waiting for a reference does not block its worker slot: Handle returns at once, asking
+// to be resumed after the backoff, with no outcome yet.
+func TestWaitingForAReferenceResumesInsteadOfBlocking(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{ReferenceRetries: 5})
 	f.proc.cfg.ReferenceBackoff = time.Hour
-	ctx, cancel := context.WithCancel(context.Background())
-	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
-	time.AfterFunc(50*time.Millisecond, cancel)
-	res := f.proc.Handle(ctx, delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
-		map[string]any{"members[].value": []any{"nobody@x"}}))
-	assert.True(t, res.Abandon, "an interrupted event is redelivered, not given an outcome")
+	ctx := context.Background()
+	require.Equal(t, events.StatusSucceeded, f.handle(ctx, delivery(1, "Create", "Group", map[string]any{"displayName": "Ops"}, nil)).Outcome.Status)
+	d := delivery(1, "AddAssignment", "Group", map[string]any{"displayName": "Ops"},
+		map[string]any{"members[].value": []any{"nobody@x"}})
+	res := f.proc.Handle(ctx, d)
+	assert.Empty(t, res.Outcome.Status, "no outcome while waiting")
+	assert.Equal(t, f.now.Add(5*time.Second), res.Resume, "resumed after the backoff, capped at 5 s")
 }
 
 func kvCache(t *testing.T) provision.IDCache {
@@ -222,11 +237,11 @@ func TestDeleteThenRecreateNeverUsesTheOldID(t *testing.T) {
 		t.Helper()
 		require.Contains(t, []events.Status{events.StatusSucceeded, events.StatusSkipped}, res.Outcome.Status, "%+v", res.Outcome.Error)
 	}
-	ok(f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil)))
-	ok(f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "A"}))) // caches the id
-	ok(f.proc.Handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil)))
-	ok(f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil))) // rehired: a new id
-	res := f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
+	ok(f.handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil)))
+	ok(f.handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "A"}))) // caches the id
+	ok(f.handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil)))
+	ok(f.handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil))) // rehired: a new id
+	res := f.handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
 	ok(res)
 	require.Len(t, f.users(), 1)
 	assert.Equal(t, "B", f.users()[0]["title"])
@@ -240,12 +255,12 @@ func TestStaleCachedIDIsResolvedAgain(t *testing.T) {
 	t.Parallel()
 	f := setupWithCache(t, Config{}, kvCache(t))
 	ctx := context.Background()
-	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil)).Outcome.Status)
-	require.Equal(t, events.StatusSucceeded, f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "A"})).Outcome.Status)
+	require.Equal(t, events.StatusSucceeded, f.handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil)).Outcome.Status)
+	require.Equal(t, events.StatusSucceeded, f.handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "A"})).Outcome.Status)
 	// Someone else deletes Ada and creates her again behind the worker's back.
 	f.sim.Reset()
 	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "ada@x", "title": "A"}))
-	res := f.proc.Handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
+	res := f.handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
 	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome.Error)
 	assert.Equal(t, "B", f.users()[0]["title"])
 	var statuses []int
@@ -256,7 +271,7 @@ func TestStaleCachedIDIsResolvedAgain(t *testing.T) {
 	// A delete through a stale id finds the new object instead of calling it already absent.
 	f.sim.Reset()
 	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "ada@x"}))
-	res = f.proc.Handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil))
+	res = f.handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil))
 	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
 	assert.Empty(t, f.users())
 }

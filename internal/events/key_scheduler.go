@@ -1,0 +1,304 @@
+package events
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// keyScheduler runs held events key by key: every object key has a FIFO queue of the events the
+// consume loop holds for it, at most one event of a key runs at a time, and a key whose head event
+// waits (a reference not created yet, a deferral to the next sync window) gives its worker slot to
+// other keys instead of blocking them. So one waiting key never holds back another, and the events
+// of one key run in stream order whatever waits in between.
+//
+// Every held message, running, queued or waiting, is kept alive against AckWait by one ticker
+// (keepAlive), so an event that waits behind its key is never redelivered behind its successors.
+type keyScheduler struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	keys  map[string]*keyQueue
+	ready []*keyQueue
+	held  int
+	// closed: intake has stopped; workers exit when no key is left.
+	closed bool
+	// releasing: the loop is shutting down; a waiting key is handed back to JetStream (Nak, in
+	// order) rather than kept until its wake-up time.
+	releasing bool
+	waiting   int
+	running   int
+	// gated partitions run nothing until the events delivered before this worker bound them have
+	// come back (see Consumer.recover); then each of their keys' queues is put in stream order.
+	gated map[int]bool
+}
+
+// keyQueue is one object key's held events, head first.
+type keyQueue struct {
+	subject   string
+	partition int
+	tasks     []*task
+	running   bool
+	timer     *time.Timer // set while the head waits
+	waitAt    time.Time
+	queued    bool // in the ready list
+	release   bool // hand every held event back to JetStream
+	gone      bool // removed from the scheduler
+}
+
+// task is one held delivery. Its Delivery persists across the handler's resumptions.
+type task struct {
+	msg       jetstream.Msg
+	d         *Delivery
+	partition int
+	received  time.Time
+	// decoded once, on the first run
+	decoded    bool
+	ev         *Event
+	decodeErr  error
+	object     string
+	keyToken   string
+	subjectErr error
+	// unpublished is a result whose outcome could not be published yet.
+	unpublished *Result
+}
+
+// disposition is what became of a key's head task after a run.
+type disposition int
+
+const (
+	done      disposition = iota // acknowledged (or left to redelivery): drop it
+	wait                         // not finished: run it again at the given time
+	abandoned                    // interrupted by shutdown: it was Naked; hand back the rest of the key too
+)
+
+func newKeyScheduler() *keyScheduler {
+	s := &keyScheduler{keys: map[string]*keyQueue{}, gated: map[int]bool{}}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// add holds a delivered message behind its key's earlier events. A redelivery of a message the
+// scheduler still holds (same stream sequence) is ignored: the held copy runs in its place.
+func (s *keyScheduler) add(t *task) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[t.d.Subject]
+	if k == nil {
+		k = &keyQueue{subject: t.d.Subject, partition: t.partition}
+		s.keys[t.d.Subject] = k
+	}
+	for _, h := range k.tasks {
+		if h.d.StreamSeq == t.d.StreamSeq && t.d.StreamSeq != 0 {
+			return false
+		}
+	}
+	k.tasks = append(k.tasks, t)
+	s.held++
+	if s.releasing {
+		k.release = true
+	}
+	s.schedule(k)
+	return true
+}
+
+// schedule puts k on the ready list when it has work and nothing stops it. Callers hold mu.
+func (s *keyScheduler) schedule(k *keyQueue) {
+	if k.gone || k.running || k.queued || len(k.tasks) == 0 {
+		return
+	}
+	if s.gated[k.partition] && !k.release {
+		return
+	}
+	if k.timer != nil && !k.release {
+		return
+	}
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+		s.waiting--
+	}
+	k.queued = true
+	s.ready = append(s.ready, k)
+	s.cond.Signal()
+}
+
+// next blocks until a key is ready and returns it with its head task, marking it running; ok is
+// false when the scheduler is closed and empty.
+func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ready) == 0 {
+		if s.closed && len(s.keys) == 0 {
+			return nil, nil, false, false
+		}
+		s.cond.Wait()
+	}
+	k = s.ready[0]
+	s.ready[0] = nil
+	s.ready = s.ready[1:]
+	k.queued = false
+	k.running = true
+	s.running++
+	return k, k.tasks[0], k.release, true
+}
+
+// finish records what became of k's head task and reschedules k.
+func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k.running = false
+	s.running--
+	switch disp {
+	case done:
+		k.tasks[0] = nil
+		k.tasks = k.tasks[1:]
+		s.held--
+	case abandoned:
+		k.tasks[0] = nil
+		k.tasks = k.tasks[1:]
+		s.held--
+		k.release = true
+	case wait:
+		if !k.release {
+			k.waitAt = until
+			s.waiting++
+			k.timer = time.AfterFunc(time.Until(until), func() { s.wake(k) })
+		}
+	}
+	if len(k.tasks) == 0 {
+		if k.timer != nil {
+			k.timer.Stop()
+			k.timer = nil
+			s.waiting--
+		}
+		k.gone = true
+		delete(s.keys, k.subject)
+		s.cond.Broadcast()
+		return
+	}
+	s.schedule(k)
+}
+
+// dropAll removes the running key k with every task it holds and returns them, head first, for
+// the caller to hand back to JetStream in order.
+func (s *keyScheduler) dropAll(k *keyQueue) []*task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rest := k.tasks
+	k.tasks = nil
+	s.held -= len(rest)
+	k.running = false
+	s.running--
+	if k.timer != nil {
+		k.timer.Stop()
+		k.timer = nil
+		s.waiting--
+	}
+	k.gone = true
+	delete(s.keys, k.subject)
+	s.cond.Broadcast()
+	return rest
+}
+
+func (s *keyScheduler) wake(k *keyQueue) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k.timer == nil || k.gone {
+		return
+	}
+	k.timer = nil
+	s.waiting--
+	s.schedule(k)
+}
+
+// release starts a shutdown: every waiting key, and every key that waits from now on, is handed
+// back to JetStream instead of waiting.
+func (s *keyScheduler) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releasing = true
+	for _, k := range s.keys {
+		k.release = true
+		s.schedule(k)
+	}
+}
+
+// close says no more tasks will be added; workers return once every key is done.
+func (s *keyScheduler) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// heldMessages returns every held message, for the keep-alive.
+func (s *keyScheduler) heldMessages() []jetstream.Msg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]jetstream.Msg, 0, s.held)
+	for _, k := range s.keys {
+		for _, t := range k.tasks {
+			out = append(out, t.msg)
+		}
+	}
+	return out
+}
+
+// gate stops partition p from running anything until open(p).
+func (s *keyScheduler) gate(p int) {
+	s.mu.Lock()
+	s.gated[p] = true
+	s.mu.Unlock()
+}
+
+// open lets partition p run again, each of its keys' events in stream order.
+func (s *keyScheduler) open(p int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.gated[p] {
+		return
+	}
+	delete(s.gated, p)
+	for _, k := range s.keys {
+		if k.partition != p {
+			continue
+		}
+		if !k.running {
+			slices.SortStableFunc(k.tasks, func(a, b *task) int { return cmp.Compare(a.d.StreamSeq, b.d.StreamSeq) })
+		}
+		s.schedule(k)
+	}
+}
+
+// heldOf counts the events of partition p the scheduler holds, split at stream sequence upTo.
+func (s *keyScheduler) heldOf(p int, upTo uint64) (old, newer int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keys {
+		if k.partition != p {
+			continue
+		}
+		for _, t := range k.tasks {
+			if t.d.StreamSeq <= upTo {
+				old++
+			} else {
+				newer++
+			}
+		}
+	}
+	return old, newer
+}
+
+// schedulerStats is a snapshot of the scheduler.
+type schedulerStats struct {
+	Held, Keys, Waiting, Running int
+}
+
+func (s *keyScheduler) stats() schedulerStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return schedulerStats{Held: s.held, Keys: len(s.keys), Waiting: s.waiting, Running: s.running}
+}
