@@ -48,7 +48,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 			"target":    map[string]any{"baseURI": a.cfg.Target.BaseURI, "breaker": a.target.BreakerState(), "concurrencyLimit": a.target.Limit()},
 			"syncWindow": map[string]any{
 				"schedule": a.cfg.SyncWindow.Schedule, "maxWindows": a.cfg.SyncWindow.MaxWindows,
-				"referenceRetries": a.cfg.SyncWindow.ReferenceRetries, "referenceBackoff": a.cfg.SyncWindow.ReferenceBackoff.String(),
+				"referenceRetries": max(a.cfg.SyncWindow.ReferenceRetries, 0), "referenceBackoff": a.cfg.SyncWindow.ReferenceBackoff.String(),
 			},
 			"partitions":    a.cfg.NATS.Partitions,
 			"ownPartitions": a.cfg.Worker.Partitions,

@@ -18,12 +18,23 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/scimflow/scimflow/internal/auth"
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/yamlschema"
 )
 
 // SchemaName is the embedded schema of the configuration file.
 const SchemaName = "config.schema.json"
+
+// Defaults that belong to no other package; the others are the owning package's constants
+// (events.DefaultLanes, pipeline.DefaultMaxWindows, ...). schemas/config.schema.json states each
+// default with the "default" keyword, and a test checks that they agree.
+const (
+	DefaultNATSListen = "127.0.0.1:4222"
+	DefaultHTTPListen = "127.0.0.1:9090"
+	DefaultSchedule   = "@every 15m"
+)
 
 // Config is the worker configuration.
 type Config struct {
@@ -107,10 +118,11 @@ type SyncWindow struct {
 	// MaxWindows is how many windows a failing event is retried in before it is dead-lettered.
 	// Default 3.
 	MaxWindows int `yaml:"maxWindows"`
-	// ReferenceRetries is how often a change whose reference does not resolve yet is re-planned
-	// in process before it is deferred; default 4.
+	// ReferenceRetries is how often a change whose reference does not resolve yet is planned again
+	// in process (without holding a worker slot) before it is deferred; default 8, 0 for none.
 	ReferenceRetries int `yaml:"referenceRetries"`
-	// ReferenceBackoff is the first wait between those attempts (it doubles); default 250ms.
+	// ReferenceBackoff is the first wait between those attempts (it doubles, up to 5s); default
+	// 250ms.
 	ReferenceBackoff time.Duration `yaml:"referenceBackoff"`
 }
 
@@ -133,13 +145,13 @@ type Worker struct {
 	AckWait time.Duration `yaml:"ackWait"`
 	// DrainTimeout bounds a graceful shutdown; default 30s.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
-	// Partitions this replica consumes; empty means all.
+	// Partitions this replica consumes; absent or empty means all.
 	Partitions []int `yaml:"partitions"`
 }
 
 // HTTP serves health, status and metrics.
 type HTTP struct {
-	// Listen address; empty disables the server. Default 127.0.0.1:9090.
+	// Listen address; default 127.0.0.1:9090 when absent, and an explicit "" disables the server.
 	Listen string `yaml:"listen"`
 }
 
@@ -257,6 +269,13 @@ func decode(file string, data []byte, lookup func(string) (string, bool)) (*Conf
 		return nil, nil, err
 	}
 	c.File = file
+	// Absent and explicitly empty or zero differ for these two fields.
+	if doc.Line("http.listen") == 0 {
+		c.HTTP.Listen = DefaultHTTPListen
+	}
+	if doc.Line("syncWindow.referenceRetries") != 0 && c.SyncWindow.ReferenceRetries == 0 {
+		c.SyncWindow.ReferenceRetries = pipeline.NoReferenceRetries
+	}
 	c.applyDefaults()
 	return &c, doc, nil
 }
@@ -269,27 +288,30 @@ func (c *Config) applyDefaults() {
 		}
 		return filepath.Join(dir, p)
 	}
-	c.NATS.Listen = cmp.Or(c.NATS.Listen, "127.0.0.1:4222")
+	c.NATS.Listen = cmp.Or(c.NATS.Listen, DefaultNATSListen)
 	c.NATS.StoreDir = abs(cmp.Or(c.NATS.StoreDir, "data/nats"))
 	c.NATS.SyncInterval = cmp.Or(c.NATS.SyncInterval, "always")
 	c.NATS.Credentials = abs(c.NATS.Credentials)
-	c.NATS.Partitions = cmp.Or(c.NATS.Partitions, 32)
+	c.NATS.Partitions = cmp.Or(c.NATS.Partitions, events.DefaultPartitions)
 	c.NATS.Replicas = cmp.Or(c.NATS.Replicas, 1)
-	c.NATS.Consumer = cmp.Or(c.NATS.Consumer, "scimflow")
+	c.NATS.Consumer = cmp.Or(c.NATS.Consumer, events.DefaultConsumerName)
 	c.Model = abs(c.Model)
 	c.Target.TLS.CAFile = abs(c.Target.TLS.CAFile)
 	c.Target.TLS.CertFile = abs(c.Target.TLS.CertFile)
 	c.Target.TLS.KeyFile = abs(c.Target.TLS.KeyFile)
-	c.SyncWindow.Schedule = cmp.Or(c.SyncWindow.Schedule, "@every 15m")
-	c.SyncWindow.MaxWindows = cmp.Or(c.SyncWindow.MaxWindows, 3)
-	c.SyncWindow.ReferenceRetries = cmp.Or(c.SyncWindow.ReferenceRetries, 4)
-	c.SyncWindow.ReferenceBackoff = cmp.Or(c.SyncWindow.ReferenceBackoff, 250*time.Millisecond)
+	c.SyncWindow.Schedule = cmp.Or(c.SyncWindow.Schedule, DefaultSchedule)
+	c.SyncWindow.MaxWindows = cmp.Or(c.SyncWindow.MaxWindows, pipeline.DefaultMaxWindows)
+	c.SyncWindow.ReferenceRetries = cmp.Or(c.SyncWindow.ReferenceRetries, pipeline.DefaultReferenceRetries)
+	c.SyncWindow.ReferenceBackoff = cmp.Or(c.SyncWindow.ReferenceBackoff, pipeline.DefaultReferenceBackoff)
 	if c.Worker.Name == "" {
 		c.Worker.Name, _ = os.Hostname()
 	}
-	c.Worker.Lanes = cmp.Or(c.Worker.Lanes, 256)
-	c.Worker.AckWait = cmp.Or(c.Worker.AckWait, 2*time.Minute)
-	c.Worker.DrainTimeout = cmp.Or(c.Worker.DrainTimeout, 30*time.Second)
+	c.Worker.Lanes = cmp.Or(c.Worker.Lanes, events.DefaultLanes)
+	c.Worker.AckWait = cmp.Or(c.Worker.AckWait, events.DefaultAckWait)
+	c.Worker.DrainTimeout = cmp.Or(c.Worker.DrainTimeout, events.DefaultDrainTimeout)
+	if len(c.Worker.Partitions) == 0 {
+		c.Worker.Partitions = nil // all of them
+	}
 	c.Log.Level = cmp.Or(c.Log.Level, "info")
 	c.Log.Format = cmp.Or(c.Log.Format, "json")
 }

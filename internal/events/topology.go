@@ -38,8 +38,11 @@ type Topology struct {
 	DuplicateWindow time.Duration
 }
 
+// DefaultPartitions is how many partitions the events stream has unless configured.
+const DefaultPartitions = 32
+
 func (t Topology) withDefaults() Topology {
-	t.Partitions = cmp.Or(t.Partitions, 32)
+	t.Partitions = cmp.Or(t.Partitions, DefaultPartitions)
 	t.Replicas = cmp.Or(t.Replicas, 1)
 	t.EventsMaxAge = cmp.Or(t.EventsMaxAge, 7*24*time.Hour)
 	t.OutcomesMaxAge = cmp.Or(t.OutcomesMaxAge, 7*24*time.Hour)

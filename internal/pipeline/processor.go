@@ -47,19 +47,30 @@ type Schedule interface {
 
 // Config configures a Processor. The zero value is the documented default.
 type Config struct {
-	// Windows says when deferred events are tried again. Default: every 15 minutes.
+	// Windows says when deferred events are tried again. Default: every DefaultWindow.
 	Windows Schedule
 	// MaxWindows is how many sync windows a deferred event is retried in before it is
-	// dead-lettered. Default 3.
+	// dead-lettered. Default DefaultMaxWindows.
 	MaxWindows int
 	// ReferenceRetries is how many times a change whose reference does not resolve yet (a member
-	// created by an event on another key, still in flight) is re-planned in process before it is
-	// deferred. Default 4.
+	// or manager created by an event on another key, still in flight) is planned again in process,
+	// without holding a worker slot, before it is deferred to the next window. Zero means
+	// DefaultReferenceRetries; NoReferenceRetries (negative) means none.
 	ReferenceRetries int
-	// ReferenceBackoff is the first wait between those attempts; it doubles. Default 250ms.
+	// ReferenceBackoff is the first wait between those attempts; it doubles, up to 5 seconds.
+	// Default DefaultReferenceBackoff.
 	ReferenceBackoff time.Duration
 	Logger           zerolog.Logger
 }
+
+// Defaults of Config (and of the syncWindow section of the worker configuration).
+const (
+	DefaultWindow           = 15 * time.Minute
+	DefaultMaxWindows       = 3
+	DefaultReferenceRetries = 8
+	DefaultReferenceBackoff = 250 * time.Millisecond
+	NoReferenceRetries      = -1
+)
 
 type every time.Duration
 
@@ -82,11 +93,11 @@ var _ events.Handler = (*Processor)(nil)
 // New returns a Processor planning with planner and sending to target.
 func New(planner *reconcile.Planner, target Target, cfg Config) *Processor {
 	if cfg.Windows == nil {
-		cfg.Windows = Every(15 * time.Minute)
+		cfg.Windows = Every(DefaultWindow)
 	}
-	cfg.MaxWindows = cmp.Or(cfg.MaxWindows, 3)
-	cfg.ReferenceRetries = cmp.Or(cfg.ReferenceRetries, 4)
-	cfg.ReferenceBackoff = cmp.Or(cfg.ReferenceBackoff, 250*time.Millisecond)
+	cfg.MaxWindows = cmp.Or(cfg.MaxWindows, DefaultMaxWindows)
+	cfg.ReferenceRetries = max(cmp.Or(cfg.ReferenceRetries, DefaultReferenceRetries), 0)
+	cfg.ReferenceBackoff = cmp.Or(cfg.ReferenceBackoff, DefaultReferenceBackoff)
 	return &Processor{planner: planner, target: target, cfg: cfg, log: cfg.Logger, now: time.Now}
 }
 
