@@ -40,8 +40,9 @@ func NewPlanner(m *Model, opt Options) *Planner {
 }
 
 // Plan resolves the change against the target (read-only: Resolve and Get) and returns the requests
-// that carry it out. Errors: ErrInvalidChange, ErrModel, ErrObjectNotFound (errors.Is),
-// *UnresolvedReferenceError (errors.As), and Reader errors wrapped with %w.
+// that carry it out. Every error it returns is one of: ErrInvalidChange, ErrModel,
+// ErrObjectNotFound, ErrTargetResponse (errors.Is), *UnresolvedReferenceError (errors.As), or an
+// error of the Reader wrapped with %w (errors.Is/As find it).
 func (p *Planner) Plan(ctx context.Context, r Reader, ch Change) (*Plan, error) {
 	run, err := p.prepare(ch)
 	if err == nil {
@@ -284,7 +285,7 @@ func (run *planRun) resolveID() (bool, error) {
 		return false, fmt.Errorf("resolve %s where %s: %w", obj.keyResource(), describeMatch(ms), err)
 	}
 	if found && id == "" {
-		return false, fmt.Errorf("resolve %s where %s: the target returned an empty id", obj.keyResource(), describeMatch(ms))
+		return false, fmt.Errorf("%w: resolve %s where %s: the target returned a match without an id", ErrTargetResponse, obj.keyResource(), describeMatch(ms))
 	}
 	if found {
 		run.plan.ObjectID = id
@@ -401,7 +402,10 @@ func (run *planRun) resolveReferences(rules []*rule) error {
 				if err != nil {
 					return fmt.Errorf("resolve reference %q: %s where %s: %w", r.prop.name, r.prop.refObject, describeMatch(ms), err)
 				}
-				res = refResult{id: id, found: found && id != ""}
+				if found && id == "" {
+					return fmt.Errorf("%w: resolve reference %q: %s where %s: the target returned a match without an id", ErrTargetResponse, r.prop.name, r.prop.refObject, describeMatch(ms))
+				}
+				res = refResult{id: id, found: found}
 				run.refs[cacheKey] = res
 			}
 			if !res.found {
@@ -608,11 +612,11 @@ func (run *planRun) writeReconciled(steps []step, path string, put bool) error {
 	}
 	norm, err := normalizeJSON(raw)
 	if err != nil {
-		return fmt.Errorf("read %s: the object is not JSON: %w", path, err)
+		return fmt.Errorf("%w: read %s: the object is not JSON: %v", ErrTargetResponse, path, err)
 	}
 	cur, ok := norm.(map[string]any)
 	if !ok {
-		return fmt.Errorf("read %s: the target returned %s, not an object", path, describe(norm))
+		return fmt.Errorf("%w: read %s: the target returned %s, not an object", ErrTargetResponse, path, describe(norm))
 	}
 	delete(cur, "meta")
 	d := newDocument(cloneJSON(cur).(map[string]any), "reconciled from current object (GET "+path+", meta removed)")
