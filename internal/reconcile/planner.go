@@ -95,7 +95,7 @@ func invalid(format string, args ...any) error {
 func (p *Planner) prepare(ch Change) (*planRun, error) {
 	obj, ok := p.m.Object(ch.Object)
 	if !ok {
-		return nil, invalid("unknown object %q (the data model has %s)", ch.Object, p.m.objectNames())
+		return nil, invalid("unknown object %q%s (the data model has %s)", ch.Object, suggestion(ch.Object, p.m.objectNameList()), p.m.objectNames())
 	}
 	if !ch.Operation.valid() {
 		return nil, invalid("unknown operation %q: want one of %s", ch.Operation, joinOps(operations))
@@ -109,7 +109,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	}
 	for _, name := range sortedKeys(ch.Key) {
 		if prop, ok := obj.byName[name]; !ok || !prop.isKey {
-			return nil, invalid("key %q is not a key property of %s (keys: %s)", name, obj.name, strings.Join(obj.KeyNames(), ", "))
+			return nil, invalid("key %q is not a key property of %s%s (keys: %s)", name, obj.name, suggestion(name, obj.KeyNames()), strings.Join(obj.KeyNames(), ", "))
 		}
 	}
 	for _, k := range obj.keys {
@@ -130,7 +130,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	for _, name := range sortedKeys(ch.Attributes) {
 		prop, ok := obj.byName[name]
 		if !ok {
-			return nil, invalid("unknown property %q of %s (properties: %s)", name, obj.name, propertyNames(obj))
+			return nil, invalid("unknown property %q of %s%s (properties: %s)", name, obj.name, suggestion(name, propertyNameList(obj)), propertyNames(obj))
 		}
 		v := ch.Attributes[name]
 		if prop.IsJSONPath() {
@@ -146,7 +146,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	for _, name := range sortedKeys(ch.Actions) {
 		prop, ok := obj.byName[name]
 		if !ok || prop.IsJSONPath() {
-			return nil, invalid("actions names %q, which is not a mapped property of %s", name, obj.name)
+			return nil, invalid("actions names %q, which is not a mapped property of %s%s", name, obj.name, suggestion(name, targetPropertyNames(obj)))
 		}
 		a, err := parseAction(ch.Actions[name])
 		if err != nil || string(a) != strings.ToLower(ch.Actions[name]) {
