@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -50,6 +51,7 @@ func (p *Planner) Plan(ctx context.Context, r Reader, ch Change) (*Plan, error) 
 		var plan *Plan
 		plan, err = run.run()
 		if err == nil {
+			run.finish()
 			return plan, nil
 		}
 	}
@@ -81,6 +83,7 @@ type planRun struct {
 	actions   map[string]Action
 	refs      map[string]refResult
 	plan      *Plan
+	absent    []string // references a remove dropped because they name nothing (for Skipped)
 }
 
 type refResult struct {
@@ -158,6 +161,14 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 		run.actions[name] = a
 	}
 	return run, nil
+}
+
+// finish completes a plan that planned without error.
+func (run *planRun) finish() {
+	if len(run.plan.Requests) == 0 && len(run.absent) > 0 {
+		// The generic "no task mapping yields an operation" hides why: say what was absent.
+		run.plan.Skipped = "nothing to change: " + strings.Join(run.absent, "; ")
+	}
 }
 
 func (run *planRun) note(format string, args ...any) {
@@ -412,6 +423,10 @@ func (run *planRun) resolveReferences(rules []*rule) error {
 				if r.action == ActionRemove {
 					r.values[i] = droppedValue{}
 					run.note("reference %q: no %s where %s, so there is nothing to remove", r.prop.name, r.prop.refObject, describeMatch(ms))
+					clause := fmt.Sprintf("%s %q is already absent (no %s where %s)", r.prop.name, lookup, r.prop.refObject, describeMatch(ms))
+					if !slices.Contains(run.absent, clause) {
+						run.absent = append(run.absent, clause)
+					}
 					continue
 				}
 				return &UnresolvedReferenceError{Property: r.prop.name, Resource: r.prop.refObject, Match: ms}

@@ -410,6 +410,7 @@ func TestPlanUpsertAndResolveFirst(t *testing.T) {
 
 func TestPlanReferences(t *testing.T) {
 	t.Parallel()
+	cyberark := exampleSource(t, "cyberark.yaml")
 	groups := map[string][]string{"Users": {jdoe, boss}, "Groups": {admins}}
 	cases := []planCase{
 		{
@@ -439,8 +440,31 @@ func TestPlanReferences(t *testing.T) {
 			model:   plannerModel("", ""),
 			store:   groups,
 			change:  groupChange(OpRemoveAssignment, "ghost1", "ghost2"),
-			skipped: "nothing to change",
+			skipped: `nothing to change: members[].value "ghost1" is already absent (no Users where userName eq "ghost1"); members[].value "ghost2" is already absent (no Users where userName eq "ghost2")`,
 			notes:   []string{`no Users where userName eq "ghost1", so there is nothing to remove`, `"ghost2"`},
+		},
+		{
+			// Issue 7 item 11: the skip reason names the member that was already absent instead
+			// of "no task mapping of the event yields an operation".
+			name:    "removing a member that is not there says so, naming the value",
+			model:   cyberark,
+			store:   groups,
+			change:  groupChange(OpRemoveAssignment, "ghost@example.com"),
+			skipped: `nothing to change: members[].value "ghost@example.com" is already absent (no Users where userName eq "ghost@example.com")`,
+			check: func(t *testing.T, p *Plan, _ *memoryReader) {
+				assert.NotContains(t, p.Skipped, "no task mapping")
+			},
+		},
+		{
+			name:   "removing an absent member and a present one removes the present one",
+			model:  cyberark,
+			store:  groups,
+			change: groupChange(OpRemoveAssignment, "ghost@example.com", "boss"),
+			want:   []wantRequest{{"PATCH", "Groups/g1", patchBody(`{"op":"remove","path":"members[value eq \"u2\"]"}`)}},
+			notes:  []string{`no Users where userName eq "ghost@example.com", so there is nothing to remove`},
+			check: func(t *testing.T, p *Plan, _ *memoryReader) {
+				assert.Empty(t, p.Skipped)
+			},
 		},
 		{
 			name:   "a repeated member is looked up once and added once",
