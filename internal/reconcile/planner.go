@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -557,6 +558,7 @@ func (run *planRun) write(ws writeSpec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	run.detectRekey(rules, !ws.reconcile && !ws.put)
 	steps := groupSteps(rules)
 	path := run.objectPath()
 	switch {
@@ -615,6 +617,34 @@ func (run *planRun) write(ws writeSpec) (*Plan, error) {
 		return run.plan, nil
 	}
 	return run.plan, run.send("PATCH", path, d.root, d.sources())
+}
+
+// detectRekey sets Plan.Rekey when a rule writes a key property of the existing object with a
+// value other than the event's key. modify always writes; add writes only in a PATCH derived from
+// the mappings (RFC 7644 §3.5.2.1: add on a single-valued attribute replaces it): merged into a
+// body that already holds the key (a PUT body, the current object) add keeps the old value.
+// Values are compared exactly: see docs/datamodel.md §3 for why a change of case counts.
+func (run *planRun) detectRekey(rules []*rule, derivedPatch bool) {
+	renamed := map[string]string{}
+	for _, r := range rules {
+		if !r.prop.isKey || !(r.action == ActionModify || r.action == ActionAdd && derivedPatch) {
+			continue
+		}
+		text, ok := scalarText(r.values[0])
+		if ok && text != "" && text != run.keyText[r.prop.name] {
+			renamed[r.prop.name] = text
+		}
+	}
+	if len(renamed) == 0 {
+		return
+	}
+	old := run.keyMatch()
+	next := make([]Match, len(old))
+	for i, k := range run.obj.keys {
+		next[i] = Match{Attr: old[i].Attr, Value: cmp.Or(renamed[k.name], old[i].Value)}
+	}
+	run.plan.Rekey = &Rekey{Resource: run.obj.keyResource(), Old: old, New: next}
+	run.note("rename: the key changes from %s to %s (Plan.Rekey)", describeMatch(old), describeMatch(next))
 }
 
 // writeReconciled: "the first step is taking the object/entity that is being read from an
