@@ -22,6 +22,24 @@ type Plan struct {
 	// key → id cache entry from Rekey.Old to Rekey.New once the requests succeeded. Set even when
 	// nothing needs sending (the object may already carry the new key, e.g. on a redelivery).
 	Rekey *Rekey
+	// Unresolved lists the reference values left out because their objects don't exist yet
+	// (Change.DeferUnresolved), in the order they were met; FollowUp returns the change that sets
+	// them.
+	Unresolved []UnresolvedReference
+
+	followUp *Change
+}
+
+// UnresolvedReference is a reference value a plan left out (Change.DeferUnresolved).
+type UnresolvedReference struct {
+	Property string  // the data-model property, e.g. members[].value
+	Resource string  // where it was looked up, e.g. Users
+	Match    []Match // what was looked for
+	Value    string  // the event's value, e.g. the member's userName
+}
+
+func (u UnresolvedReference) String() string {
+	return fmt.Sprintf("%s %q (no %s where %s)", u.Property, u.Value, u.Resource, describeMatch(u.Match))
 }
 
 // Rekey says that a change sets key properties of the object to new values (an Update of

@@ -21,6 +21,17 @@ type Change struct {
 	// ResolveFirst (Create only): look the object up by key first and converge it if it exists (set
 	// on redelivery, replay, and after a 409 on POST).
 	ResolveFirst bool
+	// DeferUnresolved: reference values with action add or modify whose objects don't exist yet (a
+	// manager or a member created later in the same batch) are left out of the plan instead of
+	// failing it with *UnresolvedReferenceError. Plan.Unresolved lists them and Plan.FollowUp
+	// returns the change that sets them once they exist. Remove actions are unaffected (a value
+	// that names nothing is already absent).
+	DeferUnresolved bool
+	// NoCreate: never create the object. Where it is missing, a Create (which then resolves its
+	// key first, as with ResolveFirst), an Upsert and an onMissing create policy fail with
+	// ErrObjectNotFound. Plan.FollowUp sets it: a follow-up completes an object, it must not create
+	// one from the few attributes it carries.
+	NoCreate bool
 }
 
 // Options tune request building.
@@ -84,7 +95,10 @@ type planRun struct {
 	actions   map[string]Action
 	refs      map[string]refResult
 	plan      *Plan
-	absent    []string // references a remove dropped because they name nothing (for Skipped)
+	absent    []string         // references a remove dropped because they name nothing (for Skipped)
+	mapOp     Operation        // whose task mappings the plan applied
+	mapped    []*rule          // the rules of mapOp
+	deferred  map[string][]int // property → indices of its values left out (DeferUnresolved)
 }
 
 type refResult struct {
@@ -166,9 +180,27 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 
 // finish completes a plan that planned without error.
 func (run *planRun) finish() {
-	if len(run.plan.Requests) == 0 && len(run.absent) > 0 {
-		// The generic "no task mapping yields an operation" hides why: say what was absent.
-		run.plan.Skipped = "nothing to change: " + strings.Join(run.absent, "; ")
+	if len(run.plan.Unresolved) > 0 {
+		run.plan.followUp = run.followUp()
+	}
+	if len(run.plan.Requests) > 0 {
+		return
+	}
+	// The generic reasons ("no task mapping of the event yields an operation", "already in the
+	// desired state") hide why: say what was absent and what is still missing.
+	var why []string
+	if len(run.absent) > 0 {
+		why = append(why, "nothing to change: "+strings.Join(run.absent, "; "))
+	}
+	if len(run.plan.Unresolved) > 0 {
+		refs := make([]string, len(run.plan.Unresolved))
+		for i, u := range run.plan.Unresolved {
+			refs[i] = u.String()
+		}
+		why = append(why, "nothing to send until the referenced objects exist: "+strings.Join(refs, "; ")+" (Plan.FollowUp sets them)")
+	}
+	if len(why) > 0 {
+		run.plan.Skipped = strings.Join(why, "; ")
 	}
 }
 
@@ -180,7 +212,7 @@ func (run *planRun) run() (*Plan, error) {
 	obj := run.obj
 	switch run.ch.Operation {
 	case OpCreate:
-		if !run.ch.ResolveFirst {
+		if !run.ch.ResolveFirst && !run.ch.NoCreate {
 			return run.create()
 		}
 		found, err := run.resolveID()
@@ -188,6 +220,9 @@ func (run *planRun) run() (*Plan, error) {
 			return nil, err
 		}
 		if !found {
+			if run.ch.NoCreate {
+				return nil, run.noCreate()
+			}
 			return run.create()
 		}
 		run.note("object exists (id %s): Create converges it with an update", run.plan.ObjectID)
@@ -198,6 +233,9 @@ func (run *planRun) run() (*Plan, error) {
 			return nil, err
 		}
 		if !found {
+			if run.ch.NoCreate {
+				return nil, run.noCreate()
+			}
 			run.note("Upsert: no %s where %s: creating it", obj.resource, describeMatch(run.keyMatch()))
 			return run.create()
 		}
@@ -270,10 +308,18 @@ func (run *planRun) missing() (*Plan, error) {
 		}
 		return run.plan, nil
 	case "create":
+		if run.ch.NoCreate {
+			return nil, run.noCreate()
+		}
 		run.note("%s: onMissing %s is create, so the object is created", what, op)
 		return run.create()
 	}
 	return nil, fmt.Errorf("%w: %s", ErrObjectNotFound, what)
+}
+
+func (run *planRun) noCreate() error {
+	return fmt.Errorf("%w: no %s where %s, and the change may not create it (NoCreate: it completes an earlier change of the object)",
+		ErrObjectNotFound, run.obj.resource, describeMatch(run.keyMatch()))
 }
 
 func (run *planRun) keyMatch() []Match {
@@ -386,6 +432,7 @@ func (run *planRun) rules(op Operation, converge bool) ([]*rule, error) {
 			return nil, invalid("JSONPath property %q can't apply: %s of %s sends no body", name, op, obj.name)
 		}
 	}
+	run.mapOp, run.mapped = op, out
 	return out, run.resolveReferences(out)
 }
 
@@ -428,6 +475,11 @@ func (run *planRun) resolveReferences(rules []*rule) error {
 					if !slices.Contains(run.absent, clause) {
 						run.absent = append(run.absent, clause)
 					}
+					continue
+				}
+				if run.ch.DeferUnresolved {
+					r.values[i] = droppedValue{}
+					run.deferReference(r, i, lookup, ms)
 					continue
 				}
 				return &UnresolvedReferenceError{Property: r.prop.name, Resource: r.prop.refObject, Match: ms}
