@@ -247,6 +247,16 @@ func TestDeferUnresolved(t *testing.T) {
 				Attributes: map[string]any{"title": "Lead", "manager": "nobody"}, Actions: map[string]string{"title": "modify"}, NoCreate: true}),
 		},
 		{
+			name:  "an object written by whole PUT, every value unresolved: no keys-only PUT",
+			model: plannerModel("{UpdateMethod: put}", ""),
+			store: map[string][]string{"Users": {`{"id":"u1","userName":"ann","title":"Clerk"}`}},
+			change: deferred(Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": "ann"},
+				Attributes: map[string]any{"manager": "nobody"}}),
+			skipped: `nothing to send until the referenced objects exist: manager "nobody"`,
+			check: followUp(Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": "ann"},
+				Attributes: map[string]any{"manager": "nobody"}, NoCreate: true}),
+		},
+		{
 			name: "a multivalue group: the follow-up carries the left-out element's siblings",
 			model: `objects:
   - name: Group

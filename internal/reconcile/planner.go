@@ -617,7 +617,8 @@ func (run *planRun) write(ws writeSpec) (*Plan, error) {
 	case ws.reconcile:
 		return run.plan, run.writeReconciled(steps, path, ws.put)
 	case ws.put:
-		if len(rules) == 0 && len(run.jsonAttrs) == 0 {
+		if !slices.ContainsFunc(rules, (*rule).applies) && len(run.jsonAttrs) == 0 {
+			// Without a rule left, the PUT would replace the object with its keys alone.
 			run.plan.Skipped = "nothing to change: no task mapping of the event applies"
 			return run.plan, nil
 		}

@@ -456,6 +456,14 @@ func TestPlanReferences(t *testing.T) {
 			},
 		},
 		{
+			name:  "a whole-object PUT whose only rule removes a reference that names nothing is not sent",
+			model: plannerModel("{UpdateMethod: put}", ""),
+			store: groups,
+			change: Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": "jdoe"},
+				Attributes: map[string]any{"manager": "nobody"}, Actions: map[string]string{"manager": "remove"}},
+			skipped: `nothing to change: manager "nobody" is already absent (no Users where userName eq "nobody")`,
+		},
+		{
 			name:   "removing an absent member and a present one removes the present one",
 			model:  cyberark,
 			store:  groups,
