@@ -91,10 +91,14 @@ func TestFollowUpSetsAMissingManager(t *testing.T) {
 // TestFollowUpAddsAMissingMember: a group naming three members, one of them created later.
 func TestFollowUpAddsAMissingMember(t *testing.T) {
 	t.Parallel()
-	for _, op := range []Operation{OpCreate, OpAddAssignment} {
-		t.Run(string(op), func(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		op    Operation
+	}{{"cyberark.yaml", OpCreate}, {"cyberark.yaml", OpAddAssignment}, {"scim-generic.yaml", OpCreate}, {"scim-generic.yaml", OpAddAssignment}} {
+		op := tc.op
+		t.Run(tc.model+"/"+string(op), func(t *testing.T) {
 			t.Parallel()
-			m := loadExample(t, "cyberark.yaml")
+			m := loadExample(t, tc.model)
 			r := newMemoryReader()
 			u1 := r.add(t, "Users", `{"userName":"ann@example.com"}`)
 			u2 := r.add(t, "Users", `{"userName":"bob@example.com"}`)
