@@ -20,7 +20,7 @@ import (
 // cached.
 func (c *Client) Resolve(ctx context.Context, resource string, match []Match) (id string, found bool, err error) {
 	if err := ValidateMatch(match); err != nil {
-		return "", false, &Error{Class: ClassConfig, Method: http.MethodGet, Path: resource, Detail: fmt.Sprintf("resolve %s: %v", resource, err)}
+		return "", false, invalidMatch(resource, err)
 	}
 	key := CacheKey(match)
 	if c.cfg.IDCache != nil {
@@ -33,6 +33,50 @@ func (c *Client) Resolve(ctx context.Context, resource string, match []Match) (i
 		c.cfg.IDCache.Put(ctx, resource, key, id)
 	}
 	return id, found, err
+}
+
+// Remember records in the IDCache that match identifies id in resource, so that the next Resolve
+// of match needs no query: after a create (the POST answered the id) or a rename (the object moved
+// to a new key, reconcile.Plan.Rekey: Forget the old key, Remember the new one). It is a no-op
+// without an IDCache, with an empty id, and for a match Resolve would refuse. Cache failures are
+// misses, as everywhere: Remember only saves a later query.
+func (c *Client) Remember(ctx context.Context, resource string, match []Match, id string) {
+	if c.cfg.IDCache == nil || id == "" || ValidateMatch(match) != nil {
+		return
+	}
+	c.cfg.IDCache.Put(ctx, resource, CacheKey(match), id)
+}
+
+// ResolveFresh is Resolve without trusting the IDCache: it always queries the target, then
+// corrects the cache. A hit replaces a missing or different cached id; a miss drops the cached
+// entry, conditionally where the cache supports it (only while it still holds the id read before
+// the query, so that a fresher id another worker wrote meanwhile survives). An error leaves the
+// cache as it was. Use it where a cached id may be stale and a wrong id would do harm, e.g. to
+// check a key before deleting by it. Without an IDCache it is Resolve.
+func (c *Client) ResolveFresh(ctx context.Context, resource string, match []Match) (id string, found bool, err error) {
+	if err := ValidateMatch(match); err != nil {
+		return "", false, invalidMatch(resource, err)
+	}
+	key := CacheKey(match)
+	var cached string
+	var had bool
+	if c.cfg.IDCache != nil {
+		cached, had = c.cfg.IDCache.Get(ctx, resource, key)
+	}
+	id, found, err = c.lookup(ctx, resource, match)
+	switch {
+	case err != nil || c.cfg.IDCache == nil:
+	case found && (!had || cached != id):
+		c.cfg.IDCache.Put(ctx, resource, key, id)
+	case !found && had:
+		c.Forget(ctx, resource, match, cached)
+	}
+	return id, found, err
+}
+
+// invalidMatch is the error of a lookup that can't be sent: a config error, never retried.
+func invalidMatch(resource string, err error) *Error {
+	return &Error{Class: ClassConfig, Method: http.MethodGet, Path: resource, Detail: fmt.Sprintf("resolve %s: %v", resource, err)}
 }
 
 // lookup queries the target, bypassing the cache.

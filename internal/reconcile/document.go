@@ -17,8 +17,17 @@ type rule struct {
 	origin     string // e.g. task mapping "name.givenName" (modify, Update)
 }
 
-// droppedValue marks a reference value that was dropped (a remove of a member that doesn't exist).
+// droppedValue marks a reference value that was dropped: a remove of a member that doesn't exist,
+// or a value left out for a follow-up (Change.DeferUnresolved).
 type droppedValue struct{}
+
+// applies: the rule has something to write (not every value dropped).
+func (r *rule) applies() bool {
+	if len(r.values) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(r.values, func(v any) bool { _, dropped := v.(droppedValue); return !dropped })
+}
 
 // step is a unit of the merge: one rule, or the multivalue rules of one parent array grouped into
 // elements ("they create an entry based on all the multivalue fields that have the same parent path").

@@ -17,6 +17,11 @@ var (
 	// ErrObjectNotFound: the operation needs an existing object (Update, AddAssignment,
 	// RemoveAssignment, Delete with onMissing fail) and the target has none with the event's key.
 	ErrObjectNotFound = errors.New("object not found in the target")
+	// ErrTargetResponse: a read succeeded but the target's answer can't be used: a lookup hit
+	// without an id, a GET whose object is not a JSON object. Permanent, like the connector's own
+	// unreadable-answer errors: the same target answers the same way on a retry, and an operator
+	// needs the dead letter's reason to fix the target or its root resource path. Dead-letter it.
+	ErrTargetResponse = errors.New("unusable answer from the target")
 )
 
 // UnresolvedReferenceError says that a reference value has no target object yet, e.g. a group

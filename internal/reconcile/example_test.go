@@ -69,3 +69,45 @@ func ExamplePlanner_Plan() {
 	//   /schemas       PatchOp message (RFC 7644 §3.5.2)
 	//   /Operations/0  task mapping "members[].value" (add, AddAssignment)
 }
+
+// A new hire whose manager arrives later in the same feed: the user is created at once without
+// the manager, and the follow-up sets the manager once it exists.
+func ExamplePlan_FollowUp() {
+	m, err := reconcile.LoadModel("../../deploy/examples/models/cyberark.yaml")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	const manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"
+	planner := reconcile.NewPlanner(m, reconcile.Options{})
+	target := directory{}
+	plan, err := planner.Plan(context.Background(), target, reconcile.Change{
+		Object:          "User",
+		Operation:       reconcile.OpCreate,
+		Key:             map[string]any{"userName": "new.hire@example.com"},
+		Attributes:      map[string]any{"title": "Engineer", manager: "new.boss@example.com"},
+		DeferUnresolved: true,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(plan.Requests[0].Method, plan.Requests[0].Path, string(plan.Requests[0].Body))
+	fmt.Println("unresolved:", plan.Unresolved[0])
+	followUp, _ := plan.FollowUp()
+	fmt.Printf("follow-up: %s ResolveFirst=%v NoCreate=%v %v\n", followUp.Operation, followUp.ResolveFirst, followUp.NoCreate, followUp.Attributes)
+
+	// Later: both users exist.
+	target["Users/new.hire@example.com"], target["Users/new.boss@example.com"] = "u1", "u2"
+	plan, err = planner.Plan(context.Background(), target, followUp)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(plan.Requests[0].Method, plan.Requests[0].Path, string(plan.Requests[0].Body))
+	// Output:
+	// POST Users {"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","urn:scim:schemas:extension:custom:2.0"],"title":"Engineer","userName":"new.hire@example.com"}
+	// unresolved: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value "new.boss@example.com" (no Users where userName eq "new.boss@example.com")
+	// follow-up: Create ResolveFirst=true NoCreate=true map[urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value:new.boss@example.com]
+	// PATCH Users/u1 {"Operations":[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value","value":"u2"}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}
+}

@@ -61,12 +61,14 @@ func (m *Model) Object(name string) (*Object, bool) {
 // Objects lists the objects in declaration order.
 func (m *Model) Objects() []*Object { return append([]*Object(nil), m.objects...) }
 
-func (m *Model) objectNames() string {
+func (m *Model) objectNames() string { return strings.Join(m.objectNameList(), ", ") }
+
+func (m *Model) objectNameList() []string {
 	names := make([]string, len(m.objects))
 	for i, o := range m.objects {
 		names[i] = o.name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // locator finds the source line of a field.
@@ -303,7 +305,7 @@ func compileMappings(pr *problems, at fieldPath, o *Object, op Operation, fms []
 		mat := at.with(i)
 		p, ok := o.byName[fm.Name]
 		if !ok {
-			pr.add(mat.with("name"), "unknown property %q: object %s has %s", fm.Name, o.name, propertyNames(o))
+			pr.add(mat.with("name"), "unknown property %q%s (object %s has %s)", fm.Name, suggestion(fm.Name, propertyNameList(o)), o.name, propertyNames(o))
 			continue
 		}
 		if p.IsJSONPath() {
@@ -360,12 +362,25 @@ func checkActionOnPath(a Action, p *Property) error {
 	return nil
 }
 
-func propertyNames(o *Object) string {
+func propertyNames(o *Object) string { return strings.Join(propertyNameList(o), ", ") }
+
+func propertyNameList(o *Object) []string {
 	names := make([]string, len(o.props))
 	for i, p := range o.props {
 		names[i] = p.name
 	}
-	return strings.Join(names, ", ")
+	return names
+}
+
+// targetPropertyNames are the properties task mappings and event actions can name (not JSONPaths).
+func targetPropertyNames(o *Object) []string {
+	var names []string
+	for _, p := range o.props {
+		if !p.IsJSONPath() {
+			names = append(names, p.name)
+		}
+	}
+	return names
 }
 
 // parseJSONPath parses a "$." property name with ojg, refusing what can't name a settable location.

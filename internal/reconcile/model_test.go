@@ -83,7 +83,7 @@ func TestParseModelErrorsNameFileLineAndField(t *testing.T) {
         - {name: title}
         - {name: titel, action: modify}
 `,
-			want: []string{`models/x.yaml:9: objects[0].taskMappings.Update[1].name: unknown property "titel": object User has userName, title`},
+			want: []string{`models/x.yaml:9: objects[0].taskMappings.Update[1].name: unknown property "titel": did you mean "title"? (object User has userName, title)`},
 		},
 		{
 			name: "a template that is not JSON",

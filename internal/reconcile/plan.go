@@ -18,6 +18,36 @@ type Plan struct {
 	Requests  []Request // in order; empty when nothing needs sending
 	Skipped   string    // why nothing is sent (delete of an absent object, already in the desired state, ...)
 	Notes     []string  // e.g. "object exists: Create converges it with an update"
+	// Rekey is set when the change gives the object a new key (a rename): the pipeline moves its
+	// key → id cache entry from Rekey.Old to Rekey.New once the requests succeeded. Set even when
+	// nothing needs sending (the object may already carry the new key, e.g. on a redelivery).
+	Rekey *Rekey
+	// Unresolved lists the reference values left out because their objects don't exist yet
+	// (Change.DeferUnresolved), in the order they were met; FollowUp returns the change that sets
+	// them.
+	Unresolved []UnresolvedReference
+
+	followUp *Change
+}
+
+// UnresolvedReference is a reference value a plan left out (Change.DeferUnresolved).
+type UnresolvedReference struct {
+	Property string  // the data-model property, e.g. members[].value
+	Resource string  // where it was looked up, e.g. Users
+	Match    []Match // what was looked for
+	Value    string  // the event's value, e.g. the member's userName
+}
+
+func (u UnresolvedReference) String() string {
+	return fmt.Sprintf("%s %q (no %s where %s)", u.Property, u.Value, u.Resource, describeMatch(u.Match))
+}
+
+// Rekey says that a change sets key properties of the object to new values (an Update of
+// userName, docs/datamodel.md §3): afterwards Old no longer finds the object, New does.
+type Rekey struct {
+	Resource string  // where keys are looked up: the keys' referenceObject (the object's resource)
+	Old      []Match // the event's key, as Resolve Object ID looked it up
+	New      []Match // the key afterwards: the renamed properties' new values, the others unchanged
 }
 
 // Request is one HTTP request of a plan.

@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,6 +21,17 @@ type Change struct {
 	// ResolveFirst (Create only): look the object up by key first and converge it if it exists (set
 	// on redelivery, replay, and after a 409 on POST).
 	ResolveFirst bool
+	// DeferUnresolved: reference values with action add or modify whose objects don't exist yet (a
+	// manager or a member created later in the same batch) are left out of the plan instead of
+	// failing it with *UnresolvedReferenceError. Plan.Unresolved lists them and Plan.FollowUp
+	// returns the change that sets them once they exist. Remove actions are unaffected (a value
+	// that names nothing is already absent).
+	DeferUnresolved bool
+	// NoCreate: never create the object. Where it is missing, a Create (which then resolves its
+	// key first, as with ResolveFirst), an Upsert and an onMissing create policy fail with
+	// ErrObjectNotFound. Plan.FollowUp sets it: a follow-up completes an object, it must not create
+	// one from the few attributes it carries.
+	NoCreate bool
 }
 
 // Options tune request building.
@@ -40,8 +53,9 @@ func NewPlanner(m *Model, opt Options) *Planner {
 }
 
 // Plan resolves the change against the target (read-only: Resolve and Get) and returns the requests
-// that carry it out. Errors: ErrInvalidChange, ErrModel, ErrObjectNotFound (errors.Is),
-// *UnresolvedReferenceError (errors.As), and Reader errors wrapped with %w.
+// that carry it out. Every error it returns is one of: ErrInvalidChange, ErrModel,
+// ErrObjectNotFound, ErrTargetResponse (errors.Is), *UnresolvedReferenceError (errors.As), or an
+// error of the Reader wrapped with %w (errors.Is/As find it).
 func (p *Planner) Plan(ctx context.Context, r Reader, ch Change) (*Plan, error) {
 	run, err := p.prepare(ch)
 	if err == nil {
@@ -49,6 +63,7 @@ func (p *Planner) Plan(ctx context.Context, r Reader, ch Change) (*Plan, error) 
 		var plan *Plan
 		plan, err = run.run()
 		if err == nil {
+			run.finish()
 			return plan, nil
 		}
 	}
@@ -80,6 +95,10 @@ type planRun struct {
 	actions   map[string]Action
 	refs      map[string]refResult
 	plan      *Plan
+	absent    []string         // references a remove dropped because they name nothing (for Skipped)
+	mapOp     Operation        // whose task mappings the plan applied
+	mapped    []*rule          // the rules of mapOp
+	deferred  map[string][]int // property → indices of its values left out (DeferUnresolved)
 }
 
 type refResult struct {
@@ -94,7 +113,7 @@ func invalid(format string, args ...any) error {
 func (p *Planner) prepare(ch Change) (*planRun, error) {
 	obj, ok := p.m.Object(ch.Object)
 	if !ok {
-		return nil, invalid("unknown object %q (the data model has %s)", ch.Object, p.m.objectNames())
+		return nil, invalid("unknown object %q%s (the data model has %s)", ch.Object, suggestion(ch.Object, p.m.objectNameList()), p.m.objectNames())
 	}
 	if !ch.Operation.valid() {
 		return nil, invalid("unknown operation %q: want one of %s", ch.Operation, joinOps(operations))
@@ -108,7 +127,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	}
 	for _, name := range sortedKeys(ch.Key) {
 		if prop, ok := obj.byName[name]; !ok || !prop.isKey {
-			return nil, invalid("key %q is not a key property of %s (keys: %s)", name, obj.name, strings.Join(obj.KeyNames(), ", "))
+			return nil, invalid("key %q is not a key property of %s%s (keys: %s)", name, obj.name, suggestion(name, obj.KeyNames()), strings.Join(obj.KeyNames(), ", "))
 		}
 	}
 	for _, k := range obj.keys {
@@ -129,7 +148,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	for _, name := range sortedKeys(ch.Attributes) {
 		prop, ok := obj.byName[name]
 		if !ok {
-			return nil, invalid("unknown property %q of %s (properties: %s)", name, obj.name, propertyNames(obj))
+			return nil, invalid("unknown property %q of %s%s (properties: %s)", name, obj.name, suggestion(name, propertyNameList(obj)), propertyNames(obj))
 		}
 		v := ch.Attributes[name]
 		if prop.IsJSONPath() {
@@ -145,7 +164,7 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	for _, name := range sortedKeys(ch.Actions) {
 		prop, ok := obj.byName[name]
 		if !ok || prop.IsJSONPath() {
-			return nil, invalid("actions names %q, which is not a mapped property of %s", name, obj.name)
+			return nil, invalid("actions names %q, which is not a mapped property of %s%s", name, obj.name, suggestion(name, targetPropertyNames(obj)))
 		}
 		a, err := parseAction(ch.Actions[name])
 		if err != nil || string(a) != strings.ToLower(ch.Actions[name]) {
@@ -159,6 +178,32 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 	return run, nil
 }
 
+// finish completes a plan that planned without error.
+func (run *planRun) finish() {
+	if len(run.plan.Unresolved) > 0 {
+		run.plan.followUp = run.followUp()
+	}
+	if len(run.plan.Requests) > 0 {
+		return
+	}
+	// The generic reasons ("no task mapping of the event yields an operation", "already in the
+	// desired state") hide why: say what was absent and what is still missing.
+	var why []string
+	if len(run.absent) > 0 {
+		why = append(why, "nothing to change: "+strings.Join(run.absent, "; "))
+	}
+	if len(run.plan.Unresolved) > 0 {
+		refs := make([]string, len(run.plan.Unresolved))
+		for i, u := range run.plan.Unresolved {
+			refs[i] = u.String()
+		}
+		why = append(why, "nothing to send until the referenced objects exist: "+strings.Join(refs, "; ")+" (Plan.FollowUp sets them)")
+	}
+	if len(why) > 0 {
+		run.plan.Skipped = strings.Join(why, "; ")
+	}
+}
+
 func (run *planRun) note(format string, args ...any) {
 	run.plan.Notes = append(run.plan.Notes, fmt.Sprintf(format, args...))
 }
@@ -167,7 +212,7 @@ func (run *planRun) run() (*Plan, error) {
 	obj := run.obj
 	switch run.ch.Operation {
 	case OpCreate:
-		if !run.ch.ResolveFirst {
+		if !run.ch.ResolveFirst && !run.ch.NoCreate {
 			return run.create()
 		}
 		found, err := run.resolveID()
@@ -175,6 +220,9 @@ func (run *planRun) run() (*Plan, error) {
 			return nil, err
 		}
 		if !found {
+			if run.ch.NoCreate {
+				return nil, run.noCreate()
+			}
 			return run.create()
 		}
 		run.note("object exists (id %s): Create converges it with an update", run.plan.ObjectID)
@@ -185,6 +233,9 @@ func (run *planRun) run() (*Plan, error) {
 			return nil, err
 		}
 		if !found {
+			if run.ch.NoCreate {
+				return nil, run.noCreate()
+			}
 			run.note("Upsert: no %s where %s: creating it", obj.resource, describeMatch(run.keyMatch()))
 			return run.create()
 		}
@@ -257,10 +308,18 @@ func (run *planRun) missing() (*Plan, error) {
 		}
 		return run.plan, nil
 	case "create":
+		if run.ch.NoCreate {
+			return nil, run.noCreate()
+		}
 		run.note("%s: onMissing %s is create, so the object is created", what, op)
 		return run.create()
 	}
 	return nil, fmt.Errorf("%w: %s", ErrObjectNotFound, what)
+}
+
+func (run *planRun) noCreate() error {
+	return fmt.Errorf("%w: no %s where %s, and the change may not create it (NoCreate: it completes an earlier change of the object)",
+		ErrObjectNotFound, run.obj.resource, describeMatch(run.keyMatch()))
 }
 
 func (run *planRun) keyMatch() []Match {
@@ -284,7 +343,7 @@ func (run *planRun) resolveID() (bool, error) {
 		return false, fmt.Errorf("resolve %s where %s: %w", obj.keyResource(), describeMatch(ms), err)
 	}
 	if found && id == "" {
-		return false, fmt.Errorf("resolve %s where %s: the target returned an empty id", obj.keyResource(), describeMatch(ms))
+		return false, fmt.Errorf("%w: resolve %s where %s: the target returned a match without an id", ErrTargetResponse, obj.keyResource(), describeMatch(ms))
 	}
 	if found {
 		run.plan.ObjectID = id
@@ -373,6 +432,7 @@ func (run *planRun) rules(op Operation, converge bool) ([]*rule, error) {
 			return nil, invalid("JSONPath property %q can't apply: %s of %s sends no body", name, op, obj.name)
 		}
 	}
+	run.mapOp, run.mapped = op, out
 	return out, run.resolveReferences(out)
 }
 
@@ -401,13 +461,25 @@ func (run *planRun) resolveReferences(rules []*rule) error {
 				if err != nil {
 					return fmt.Errorf("resolve reference %q: %s where %s: %w", r.prop.name, r.prop.refObject, describeMatch(ms), err)
 				}
-				res = refResult{id: id, found: found && id != ""}
+				if found && id == "" {
+					return fmt.Errorf("%w: resolve reference %q: %s where %s: the target returned a match without an id", ErrTargetResponse, r.prop.name, r.prop.refObject, describeMatch(ms))
+				}
+				res = refResult{id: id, found: found}
 				run.refs[cacheKey] = res
 			}
 			if !res.found {
 				if r.action == ActionRemove {
 					r.values[i] = droppedValue{}
 					run.note("reference %q: no %s where %s, so there is nothing to remove", r.prop.name, r.prop.refObject, describeMatch(ms))
+					clause := fmt.Sprintf("%s %q is already absent (no %s where %s)", r.prop.name, lookup, r.prop.refObject, describeMatch(ms))
+					if !slices.Contains(run.absent, clause) {
+						run.absent = append(run.absent, clause)
+					}
+					continue
+				}
+				if run.ch.DeferUnresolved {
+					r.values[i] = droppedValue{}
+					run.deferReference(r, i, lookup, ms)
 					continue
 				}
 				return &UnresolvedReferenceError{Property: r.prop.name, Resource: r.prop.refObject, Match: ms}
@@ -538,13 +610,15 @@ func (run *planRun) write(ws writeSpec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	run.detectRekey(rules, !ws.reconcile && !ws.put)
 	steps := groupSteps(rules)
 	path := run.objectPath()
 	switch {
 	case ws.reconcile:
 		return run.plan, run.writeReconciled(steps, path, ws.put)
 	case ws.put:
-		if len(rules) == 0 && len(run.jsonAttrs) == 0 {
+		if !slices.ContainsFunc(rules, (*rule).applies) && len(run.jsonAttrs) == 0 {
+			// Without a rule left, the PUT would replace the object with its keys alone.
 			run.plan.Skipped = "nothing to change: no task mapping of the event applies"
 			return run.plan, nil
 		}
@@ -598,6 +672,34 @@ func (run *planRun) write(ws writeSpec) (*Plan, error) {
 	return run.plan, run.send("PATCH", path, d.root, d.sources())
 }
 
+// detectRekey sets Plan.Rekey when a rule writes a key property of the existing object with a
+// value other than the event's key. modify always writes; add writes only in a PATCH derived from
+// the mappings (RFC 7644 §3.5.2.1: add on a single-valued attribute replaces it): merged into a
+// body that already holds the key (a PUT body, the current object) add keeps the old value.
+// Values are compared exactly: see docs/datamodel.md §3 for why a change of case counts.
+func (run *planRun) detectRekey(rules []*rule, derivedPatch bool) {
+	renamed := map[string]string{}
+	for _, r := range rules {
+		if !r.prop.isKey || !(r.action == ActionModify || r.action == ActionAdd && derivedPatch) {
+			continue
+		}
+		text, ok := scalarText(r.values[0])
+		if ok && text != "" && text != run.keyText[r.prop.name] {
+			renamed[r.prop.name] = text
+		}
+	}
+	if len(renamed) == 0 {
+		return
+	}
+	old := run.keyMatch()
+	next := make([]Match, len(old))
+	for i, k := range run.obj.keys {
+		next[i] = Match{Attr: old[i].Attr, Value: cmp.Or(renamed[k.name], old[i].Value)}
+	}
+	run.plan.Rekey = &Rekey{Resource: run.obj.keyResource(), Old: old, New: next}
+	run.note("rename: the key changes from %s to %s (Plan.Rekey)", describeMatch(old), describeMatch(next))
+}
+
 // writeReconciled: "the first step is taking the object/entity that is being read from an
 // external system (SCIM server). Then, each task mapping rule is merged into this object based on
 // the action and multivalued attributes. The result of this operation is then sent".
@@ -608,11 +710,11 @@ func (run *planRun) writeReconciled(steps []step, path string, put bool) error {
 	}
 	norm, err := normalizeJSON(raw)
 	if err != nil {
-		return fmt.Errorf("read %s: the object is not JSON: %w", path, err)
+		return fmt.Errorf("%w: read %s: the object is not JSON: %v", ErrTargetResponse, path, err)
 	}
 	cur, ok := norm.(map[string]any)
 	if !ok {
-		return fmt.Errorf("read %s: the target returned %s, not an object", path, describe(norm))
+		return fmt.Errorf("%w: read %s: the target returned %s, not an object", ErrTargetResponse, path, describe(norm))
 	}
 	delete(cur, "meta")
 	d := newDocument(cloneJSON(cur).(map[string]any), "reconciled from current object (GET "+path+", meta removed)")

@@ -410,6 +410,7 @@ func TestPlanUpsertAndResolveFirst(t *testing.T) {
 
 func TestPlanReferences(t *testing.T) {
 	t.Parallel()
+	cyberark := exampleSource(t, "cyberark.yaml")
 	groups := map[string][]string{"Users": {jdoe, boss}, "Groups": {admins}}
 	cases := []planCase{
 		{
@@ -439,8 +440,39 @@ func TestPlanReferences(t *testing.T) {
 			model:   plannerModel("", ""),
 			store:   groups,
 			change:  groupChange(OpRemoveAssignment, "ghost1", "ghost2"),
-			skipped: "nothing to change",
+			skipped: `nothing to change: members[].value "ghost1" is already absent (no Users where userName eq "ghost1"); members[].value "ghost2" is already absent (no Users where userName eq "ghost2")`,
 			notes:   []string{`no Users where userName eq "ghost1", so there is nothing to remove`, `"ghost2"`},
+		},
+		{
+			// Issue 7 item 11: the skip reason names the member that was already absent instead
+			// of "no task mapping of the event yields an operation".
+			name:    "removing a member that is not there says so, naming the value",
+			model:   cyberark,
+			store:   groups,
+			change:  groupChange(OpRemoveAssignment, "ghost@example.com"),
+			skipped: `nothing to change: members[].value "ghost@example.com" is already absent (no Users where userName eq "ghost@example.com")`,
+			check: func(t *testing.T, p *Plan, _ *memoryReader) {
+				assert.NotContains(t, p.Skipped, "no task mapping")
+			},
+		},
+		{
+			name:  "a whole-object PUT whose only rule removes a reference that names nothing is not sent",
+			model: plannerModel("{UpdateMethod: put}", ""),
+			store: groups,
+			change: Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": "jdoe"},
+				Attributes: map[string]any{"manager": "nobody"}, Actions: map[string]string{"manager": "remove"}},
+			skipped: `nothing to change: manager "nobody" is already absent (no Users where userName eq "nobody")`,
+		},
+		{
+			name:   "removing an absent member and a present one removes the present one",
+			model:  cyberark,
+			store:  groups,
+			change: groupChange(OpRemoveAssignment, "ghost@example.com", "boss"),
+			want:   []wantRequest{{"PATCH", "Groups/g1", patchBody(`{"op":"remove","path":"members[value eq \"u2\"]"}`)}},
+			notes:  []string{`no Users where userName eq "ghost@example.com", so there is nothing to remove`},
+			check: func(t *testing.T, p *Plan, _ *memoryReader) {
+				assert.Empty(t, p.Skipped)
+			},
 		},
 		{
 			name:   "a repeated member is looked up once and added once",
@@ -534,11 +566,11 @@ func TestPlanTypesAndValidation(t *testing.T) {
 			want: []wantRequest{{"POST", "Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:scim:schemas:extension:custom:2.0"],
 				"userName":"jsmith","urn:scim:schemas:extension:custom:2.0":{"costCenter":"CC-1"}}`}}},
 		{name: "unknown object", model: plannerModel("", ""), change: Change{Object: "Usr", Operation: OpCreate, Key: map[string]any{"userName": "x"}},
-			wantErr: ErrInvalidChange, errText: []string{`unknown object "Usr" (the data model has User, Group)`}},
+			wantErr: ErrInvalidChange, errText: []string{`unknown object "Usr": did you mean "User"? (the data model has User, Group)`}},
 		{name: "unknown operation", model: plannerModel("", ""), change: Change{Object: "User", Operation: "Rename", Key: map[string]any{"userName": "x"}},
 			wantErr: ErrInvalidChange, errText: []string{`unknown operation "Rename"`}},
 		{name: "unknown property", model: plannerModel("", ""), change: create(map[string]any{"nickName": "x"}),
-			wantErr: ErrInvalidChange, errText: []string{`unknown property "nickName" of User`}},
+			wantErr: ErrInvalidChange, errText: []string{`unknown property "nickName" of User (properties: userName,`}},
 		{name: "missing key", model: plannerModel("", ""), change: Change{Object: "User", Operation: OpCreate, Key: map[string]any{}},
 			wantErr: ErrInvalidChange, errText: []string{`key "userName" of User is missing`}},
 		{name: "empty key", model: plannerModel("", ""), change: Change{Object: "User", Operation: OpCreate, Key: map[string]any{"userName": ""}},
