@@ -30,12 +30,20 @@ type TargetReader interface {
 type Target interface {
 	TargetReader
 	Do(ctx context.Context, req provision.Request) (*provision.Response, error)
-	cacheForgetter
+	idCache
 }
 
 // cacheForgetter drops a cached key → id resolution (after a delete, or when the id answered 404).
 type cacheForgetter interface {
 	Forget(ctx context.Context, resource string, match []provision.Match, staleID string)
+}
+
+// idCache is the connector's key → id cache as the pipeline keeps it true: Remember after a create
+// or a rename, ResolveFresh (never the cache) for a destructive write.
+type idCache interface {
+	cacheForgetter
+	Remember(ctx context.Context, resource string, match []provision.Match, id string)
+	ResolveFresh(ctx context.Context, resource string, match []provision.Match) (id string, found bool, err error)
 }
 
 var _ Target = (*provision.Client)(nil)
@@ -106,7 +114,21 @@ func New(planner *reconcile.Planner, target Target, cfg Config) *Processor {
 type progress struct {
 	refWaits int           // waits for an unresolved reference in this window
 	calls    []events.Call // requests made in this window so far
+	// followUp is the change still to apply: the references the first write left out because
+	// their objects did not exist yet.
+	followUp *reconcile.Change
+	sent     bool   // a request of this event succeeded
+	targetID string // the object's id, once known
+	notes    []string
 }
+
+func (st *progress) note(format string, args ...any) {
+	if n := fmt.Sprintf(format, args...); n != "" {
+		st.notes = append(st.notes, n)
+	}
+}
+
+func (st *progress) reason() string { return strings.Join(st.notes, "; ") }
 
 // Handle processes one event and returns its outcome, or asks to be resumed later (a reference
 // that does not resolve yet).
@@ -147,8 +169,16 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 		Actions:    ev.Data.Actions,
 		// A redelivered or retried Create may have reached the target before: look before creating.
 		ResolveFirst: d.Redelivered || d.Attempt > 1,
+		// References after objects: a reference whose object does not exist yet (a manager or a
+		// member created by another key's event in the same batch) is left out of the write, and set
+		// by the follow-up below as soon as its object exists.
+		DeferUnresolved: true,
 	}
-	rd := &reader{t: p.target}
+	if st.followUp != nil {
+		ch = *st.followUp
+	}
+	// A cached id is never trusted for a delete: it is looked up afresh.
+	rd := &reader{t: p.target, fresh: ch.Operation == reconcile.OpDelete}
 	var conflictRetried, staleRetried bool
 	for {
 		rd.seen = rd.seen[:0]
@@ -164,20 +194,38 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			return p.failed(ctx, d, "plan", err)
 		}
 		if len(plan.Requests) == 0 {
-			return events.Result{Outcome: events.Outcome{
-				Status: events.StatusSkipped, TargetID: plan.ObjectID,
-				Reason: cmp.Or(plan.Skipped, "nothing to send"),
-			}}
+			p.rekey(ctx, plan, plan.ObjectID)
+			if fu, ok := plan.FollowUp(); ok {
+				st.note("%s", plan.Skipped)
+				st.followUp, ch = &fu, fu
+				conflictRetried, staleRetried, rd.fresh = false, false, false
+				continue
+			}
+			status, reason := events.StatusSkipped, cmp.Or(plan.Skipped, "nothing to send")
+			if st.sent {
+				status, reason = events.StatusSucceeded, st.reason()
+			}
+			return events.Result{Outcome: events.Outcome{Status: status, TargetID: cmp.Or(plan.ObjectID, st.targetID), Reason: reason}}
 		}
 		targetID, err := p.execute(ctx, plan)
 		switch {
 		case err == nil:
-			if plan.ObjectID != "" && hasDelete(plan) {
-				// The object is gone: its key must not resolve to the old id from the cache.
-				rd.forget(ctx, p.target, func(id string) bool { return id == plan.ObjectID })
+			st.sent = true
+			st.targetID = cmp.Or(targetID, st.targetID)
+			p.remember(ctx, rd, plan, targetID)
+			st.note("%s", strings.Join(plan.Notes, "; "))
+			if fu, ok := plan.FollowUp(); ok {
+				// Written without the references that do not resolve yet: set them next, before any
+				// later event of this key.
+				st.followUp, ch = &fu, fu
+				conflictRetried, staleRetried, rd.fresh = false, false, false
+				continue
+			}
+			if st.followUp != nil {
+				st.note("references set once their objects existed")
 			}
 			return events.Result{Outcome: events.Outcome{
-				Status: events.StatusSucceeded, TargetID: targetID, Reason: strings.Join(plan.Notes, "; "),
+				Status: events.StatusSucceeded, TargetID: st.targetID, Reason: st.reason(),
 			}}
 		case provision.ClassOf(err) == provision.ClassConflict && !conflictRetried && ch.Operation != reconcile.OpDelete:
 			// 409 on create: the object exists (created by an earlier delivery or by someone else):
@@ -200,6 +248,38 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			return p.failed(ctx, d, "send", err)
 		}
 	}
+}
+
+// remember keeps the key → id cache true to what the plan just did: a deleted object's key no
+// longer resolves, a created object's key resolves to its new id, and a renamed object's id moves
+// from its old key to its new one (so that a later event of the old key can never reach it).
+func (p *Processor) remember(ctx context.Context, rd *reader, plan *reconcile.Plan, targetID string) {
+	switch {
+	case plan.ObjectID != "" && hasDelete(plan):
+		rd.forget(ctx, p.target, func(id string) bool { return id == plan.ObjectID })
+		return
+	case plan.Rekey != nil:
+		p.rekey(ctx, plan, cmp.Or(plan.ObjectID, targetID))
+	case plan.ObjectID == "" && targetID != "" && len(plan.Key) > 0:
+		p.target.Remember(ctx, plan.KeyResource, toProvision(plan.Key), targetID)
+	}
+}
+
+// rekey moves the cache entry of a renamed object from its old key to its new one.
+func (p *Processor) rekey(ctx context.Context, plan *reconcile.Plan, id string) {
+	if plan.Rekey == nil || id == "" {
+		return
+	}
+	p.target.Forget(ctx, plan.Rekey.Resource, toProvision(plan.Rekey.Old), id)
+	p.target.Remember(ctx, plan.Rekey.Resource, toProvision(plan.Rekey.New), id)
+}
+
+func toProvision(ms []reconcile.Match) []provision.Match {
+	out := make([]provision.Match, len(ms))
+	for i, m := range ms {
+		out[i] = provision.Match{Attr: m.Attr, Value: m.Value}
+	}
+	return out
 }
 
 // stale reports whether err may come from a stale id: 404 on the object, or a target refusing a
@@ -284,6 +364,10 @@ func classify(err error) *events.OutcomeError {
 		oe.Class = "config"
 	case errors.Is(err, reconcile.ErrObjectNotFound):
 		oe.Class = "not_found"
+	case errors.Is(err, reconcile.ErrTargetResponse):
+		// The target answered something the model can't use (a match without an id): asking again
+		// gives the same answer.
+		oe.Class = "permanent"
 	case errors.As(err, &unresolved):
 		oe.Class = "unresolved"
 	case errors.As(err, &pe):
@@ -319,6 +403,12 @@ func ReaderFor(t TargetReader) reconcile.Reader { return &reader{t: t} }
 type reader struct {
 	t    TargetReader
 	seen []resolution
+	// fresh resolves from the target, never the cache (when the target supports it).
+	fresh bool
+}
+
+type freshResolver interface {
+	ResolveFresh(ctx context.Context, resource string, match []provision.Match) (id string, found bool, err error)
 }
 
 type resolution struct {
@@ -332,7 +422,11 @@ func (r *reader) Resolve(ctx context.Context, resource string, match []reconcile
 	for i, m := range match {
 		pm[i] = provision.Match{Attr: m.Attr, Value: m.Value}
 	}
-	id, found, err := r.t.Resolve(ctx, resource, pm)
+	resolve := r.t.Resolve
+	if f, ok := r.t.(freshResolver); ok && r.fresh {
+		resolve = f.ResolveFresh
+	}
+	id, found, err := resolve(ctx, resource, pm)
 	if found {
 		r.seen = append(r.seen, resolution{resource: resource, match: pm, id: id})
 	}

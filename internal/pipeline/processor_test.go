@@ -35,8 +35,20 @@ func setup(t *testing.T, cfg Config) *fixture {
 // setupWithCache is setup with the connector's key → id cache in a real JetStream key-value bucket.
 func setupWithCache(t *testing.T, cfg Config, cache provision.IDCache) *fixture {
 	t.Helper()
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: true})
+	return setupProfile(t, cfg, cache, false)
+}
+
+// setupProfile is setupWithCache against the simulator in its CyberArk profile (with the CyberArk
+// model) or its strict RFC 7644 profile (with the generic model).
+func setupProfile(t *testing.T, cfg Config, cache provision.IDCache, cyberark bool) *fixture {
+	t.Helper()
+	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: !cyberark})
+	profile, modelFile := provision.ProfileGeneric, "scim-generic.yaml"
+	if cyberark {
+		profile, modelFile = provision.ProfileCyberArk, "cyberark.yaml"
+	}
 	client, err := provision.New(provision.Config{
+		Profile: profile,
 		IDCache: cache,
 		BaseURI: srv.URL + "/scim/v2",
 		Auth: auth.Config{Mode: auth.ModeOAuth2, OAuth2: auth.OAuth2Config{
@@ -48,7 +60,7 @@ func setupWithCache(t *testing.T, cfg Config, cache provision.IDCache) *fixture 
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Close(context.Background()) })
-	model, err := reconcile.LoadModel(filepath.Join("..", "..", "deploy", "examples", "models", "scim-generic.yaml"))
+	model, err := reconcile.LoadModel(filepath.Join("..", "..", "deploy", "examples", "models", modelFile))
 	require.NoError(t, err)
 	cfg.Windows = Every(time.Minute)
 	cfg.ReferenceBackoff = time.Millisecond
@@ -168,7 +180,7 @@ func TestUnresolvedMemberIsRetriedThenDeferredThenExhausted(t *testing.T) {
 	assert.Equal(t, "unresolved", res.Outcome.Error.Class)
 	assert.Equal(t, f.now.Add(time.Minute), res.RetryAt, "deferred to the next window")
 	assert.Equal(t, f.now.Add(time.Minute), res.Outcome.NextAttemptAt)
-	assert.Equal(t, 3, f.sim.Stats().Requests["GET /scim/v2/Users"]-before, "looked up once and retried twice in process")
+	assert.Equal(t, 4, f.sim.Stats().Requests["GET /scim/v2/Users"]-before, "looked up once, once more as the follow-up, and retried twice in process")
 
 	assert.Equal(t, events.StatusDeferred, add(2).Outcome.Status, "second window")
 	res = add(3)

@@ -18,6 +18,10 @@ type Plan struct {
 	Requests  []Request // in order; empty when nothing needs sending
 	Skipped   string    // why nothing is sent (delete of an absent object, already in the desired state, ...)
 	Notes     []string  // e.g. "object exists: Create converges it with an update"
+	// KeyResource and Key are how the object is looked up by its key (Resolve Object ID): after a
+	// create, the pipeline remembers Key → the new id.
+	KeyResource string
+	Key         []Match
 	// Rekey is set when the change gives the object a new key (a rename): the pipeline moves its
 	// key → id cache entry from Rekey.Old to Rekey.New once the requests succeeded. Set even when
 	// nothing needs sending (the object may already carry the new key, e.g. on a redelivery).

@@ -145,6 +145,9 @@ func (p *Planner) prepare(ch Change) (*planRun, error) {
 		}
 		run.keyValues[k.name], run.keyText[k.name] = vals[0], text
 	}
+	if len(obj.keys) > 0 {
+		run.plan.KeyResource, run.plan.Key = obj.keyResource(), run.keyMatch()
+	}
 	for _, name := range sortedKeys(ch.Attributes) {
 		prop, ok := obj.byName[name]
 		if !ok {

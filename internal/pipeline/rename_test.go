@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/events"
+)
+
+// A rename moves the key → id mapping: a later event of the old key never reaches the renamed user
+// (issue 7 item 1: "a later delete removes the wrong user"), on the simulator in both profiles.
+func TestRenameNeverLeavesTheOldKeyOnTheRenamedUser(t *testing.T) {
+	t.Parallel()
+	for _, cyberark := range []bool{false, true} {
+		name := map[bool]string{false: "generic", true: "cyberark"}[cyberark]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := setupProfile(t, Config{}, kvCache(t), cyberark)
+			ctx := context.Background()
+			ok := func(res events.Result, what string) {
+				t.Helper()
+				require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%s: %s %+v", what, res.Outcome.Reason, res.Outcome.Error)
+			}
+			ok(f.handle(ctx, delivery(1, "Create", "User", user("ren.old@example.com"), map[string]any{"title": "A"})), "create")
+			ok(f.handle(ctx, delivery(1, "Update", "User", user("ren.old@example.com"), map[string]any{"title": "B"})), "update") // the id is cached
+			ok(f.handle(ctx, delivery(1, "Update", "User", user("ren.old@example.com"), map[string]any{"userName": "ren.new@example.com"})), "rename")
+			require.Len(t, f.users(), 1)
+			renamed := f.users()[0]
+			require.Equal(t, "ren.new@example.com", renamed["userName"])
+			writesBefore := f.writes()
+
+			// An update of the old key finds nothing: the renamed user is not touched.
+			res := f.handle(ctx, delivery(1, "Update", "User", user("ren.old@example.com"), map[string]any{"title": "C"}))
+			assert.Equal(t, events.StatusDeadLettered, res.Outcome.Status, "%+v", res.Outcome)
+			if assert.NotNil(t, res.Outcome.Error) {
+				assert.Equal(t, "not_found", res.Outcome.Error.Class)
+			}
+			// A delete of the old key finds nothing either: the renamed user survives.
+			res = f.handle(ctx, delivery(1, "Delete", "User", user("ren.old@example.com"), nil))
+			assert.Contains(t, []events.Status{events.StatusSkipped, events.StatusDeadLettered}, res.Outcome.Status, "%+v", res.Outcome)
+			for _, c := range res.Outcome.Requests {
+				assert.NotEqual(t, "DELETE", c.Method, "a delete of the old key reached the target: %+v", c)
+			}
+			require.Len(t, f.users(), 1, "the renamed user was deleted")
+			assert.Equal(t, "B", f.users()[0]["title"], "the renamed user was changed through its old key")
+			assert.Equal(t, writesBefore, f.writes(), "no write reached the target for the old key")
+
+			// The new key reaches the user straight from the cache (no lookup).
+			res = f.handle(ctx, delivery(1, "Update", "User", user("ren.new@example.com"), map[string]any{"title": "D"}))
+			ok(res, "update of the new key")
+			assert.Equal(t, renamed["id"], res.Outcome.TargetID)
+			for _, c := range res.Outcome.Requests {
+				assert.NotEqual(t, "GET", c.Method, "the rename recorded the new key → id: %+v", c)
+			}
+			assert.Equal(t, "D", f.users()[0]["title"])
+		})
+	}
+}
+
+// A create records its new id, so the next update goes straight to it: no 404 on the old id of a
+// user deleted and created again, no lookup (issue 7 item 1, "same family, minor").
+func TestCreateRemembersItsNewID(t *testing.T) {
+	t.Parallel()
+	f := setupWithCache(t, Config{}, kvCache(t))
+	ctx := context.Background()
+	for _, step := range []struct{ op, title string }{{"Create", ""}, {"Update", "A"}, {"Delete", ""}, {"Create", ""}} {
+		var attrs map[string]any
+		if step.title != "" {
+			attrs = map[string]any{"title": step.title}
+		}
+		res := f.handle(ctx, delivery(1, step.op, "User", user("ada@x"), attrs))
+		require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%s: %+v", step.op, res.Outcome)
+	}
+	res := f.handle(ctx, delivery(1, "Update", "User", user("ada@x"), map[string]any{"title": "B"}))
+	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
+	require.Len(t, res.Outcome.Requests, 1, "one PATCH, no lookup, no 404: %+v", res.Outcome.Requests)
+	assert.Equal(t, "PATCH", res.Outcome.Requests[0].Method)
+	assert.Equal(t, f.users()[0]["id"], res.Outcome.TargetID)
+}
+
+// writes counts the write requests (POST, PUT, PATCH, DELETE) the simulator received.
+func (f *fixture) writes() int {
+	n := 0
+	for k, v := range f.sim.Stats().Requests {
+		for _, m := range []string{"POST /scim", "PUT ", "PATCH ", "DELETE "} {
+			if len(k) >= len(m) && k[:len(m)] == m {
+				n += v
+			}
+		}
+	}
+	return n
+}
