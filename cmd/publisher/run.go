@@ -57,8 +57,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		creds      = fs.String("creds", "", "NATS credentials file")
 		wait       = fs.Bool("wait", false, "wait for every event's outcome and print a summary; exit 1 if any did not succeed")
 		timeout    = fs.Duration("timeout", 2*time.Minute, "how long --wait waits for outcomes")
-		strict     = fs.Bool("strict", false, "refuse the file if any event fails validation, instead of publishing it for the worker to dead-letter")
-		skipBad    = fs.Bool("skip-invalid", false, "leave events that fail validation unpublished")
+		strict     = fs.Bool("strict", false, "refuse the file if any line is not a valid event (the default; conflicts with --skip-invalid and --publish-invalid)")
+		skipBad    = fs.Bool("skip-invalid", false, "leave lines that are not valid events out and publish the rest")
+		publishBad = fs.Bool("publish-invalid", false, "publish lines that are not valid events too (even lines that are not JSON): the worker dead-letters each with its reason")
 		object     = fs.String("object", "", "csv: data model object, e.g. User")
 		operation  = fs.String("operation", "Upsert", "csv: operation of every record")
 		keyCols    = fs.String("key", "", "csv: comma-separated key columns, e.g. userName")
@@ -72,26 +73,33 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "publisher publish: --file is required")
 		return exitError(2)
 	}
+	policy := publish.RefuseInvalid
+	switch {
+	case btoi(*strict)+btoi(*skipBad)+btoi(*publishBad) > 1:
+		fmt.Fprintln(stderr, "publisher publish: choose one of --strict, --skip-invalid and --publish-invalid")
+		return exitError(2)
+	case *skipBad:
+		policy = publish.SkipInvalid
+	case *publishBad:
+		policy = publish.PublishInvalid
+	}
 	items, err := readItems(*file, *format, publish.CSVOptions{
 		Object: *object, Operation: *operation, Key: splitList(*keyCols), Multi: splitList(*multiCols),
 	})
 	if err != nil {
 		return err
 	}
-	var invalid []publish.Item
-	for _, it := range items {
-		if it.Invalid != nil {
-			invalid = append(invalid, it)
+	if bad := publish.Invalid(items); len(bad) > 0 {
+		if policy == publish.RefuseInvalid {
+			return fmt.Errorf("%w\n--skip-invalid leaves them out and publishes the rest; --publish-invalid publishes them for the worker to dead-letter",
+				&publish.InvalidError{Source: *file, Bad: bad, Total: len(items)})
 		}
-	}
-	for _, it := range invalid {
-		fmt.Fprintf(stderr, "%s:%d: event %q: %v\n", *file, it.Line, it.ID, it.Invalid)
-	}
-	if *strict && len(invalid) > 0 {
-		return fmt.Errorf("%d of %d events in %s fail validation; nothing published (--strict)", len(invalid), len(items), *file)
-	}
-	if len(invalid) > 0 && !*skipBad {
-		fmt.Fprintf(stderr, "publishing %d invalid events anyway: the worker dead-letters them with their reason (--strict refuses, --skip-invalid leaves them out)\n", len(invalid))
+		fmt.Fprint(stderr, publish.DescribeInvalid(*file, bad))
+		if policy == publish.SkipInvalid {
+			fmt.Fprintf(stderr, "leaving %d invalid event(s) out (--skip-invalid)\n", len(bad))
+		} else {
+			fmt.Fprintf(stderr, "publishing %d invalid event(s) anyway (--publish-invalid): the worker dead-letters them with their reason\n", len(bad))
+		}
 	}
 
 	url, opts, err := connection(*cfgFile, *natsURL, *creds)
@@ -114,7 +122,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !*noProgress {
 		progress = stderr
 	}
-	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: *wait, Timeout: *timeout, Progress: progress, SkipInvalid: *skipBad})
+	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: *wait, Timeout: *timeout, Progress: progress,
+		Invalid: policy, Source: *file})
 	if err != nil {
 		return err
 	}
@@ -123,6 +132,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return exitError(1)
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func readItems(file, format string, csvOpt publish.CSVOptions) ([]publish.Item, error) {

@@ -133,7 +133,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "publishing %d events and waiting for their outcomes...\n\n", len(items))
-	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: true, Timeout: *timeout})
+	// The sample file's malformed event is there on purpose: the worker dead-letters it.
+	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: true, Timeout: *timeout,
+		Invalid: publish.PublishInvalid, Source: *eventsFile})
 	if err != nil {
 		return err
 	}

@@ -39,11 +39,14 @@ func TestReadJSONL(t *testing.T) {
 
 	bad := items[2]
 	require.Error(t, bad.Invalid)
+	assert.False(t, bad.NotJSON, "JSON, but not a valid event")
 	assert.Equal(t, "bad", bad.ID)
 	assert.Equal(t, items[0].Subject, bad.Subject, "an invalid event still travels with its key")
 
 	junk := items[3]
 	require.Error(t, junk.Invalid)
+	assert.True(t, junk.NotJSON)
+	assert.Equal(t, `not JSON: "not json at all"`, junk.Problem())
 	assert.Regexp(t, `^line-6-[0-9a-f]{12}$`, junk.ID)
 	assert.True(t, strings.HasPrefix(junk.Subject, "idm.events._unknown."), junk.Subject)
 }

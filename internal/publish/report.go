@@ -113,9 +113,10 @@ func (r *Report) Render(w io.Writer) {
 	tw.Flush()
 }
 
+// oneLine joins s's words with single spaces and, when max > 0, shortens it to max characters.
 func oneLine(s string, max int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
+	if max > 0 && len(s) > max {
 		return s[:max-1] + "…"
 	}
 	return s

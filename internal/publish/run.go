@@ -22,9 +22,11 @@ type Options struct {
 	Timeout time.Duration
 	// Progress, when set, receives a one-line progress display rewritten in place (a terminal).
 	Progress io.Writer
-	// SkipInvalid leaves events that fail validation unpublished instead of letting the worker
-	// dead-letter them.
-	SkipInvalid bool
+	// Invalid says what to do with items that fail validation; the zero value publishes them for
+	// the worker to dead-letter. See InvalidPolicy.
+	Invalid InvalidPolicy
+	// Source names the input in messages, e.g. the file name; default "input".
+	Source string
 	// MaxPending bounds asynchronous publishes awaiting their acknowledgement; default 256.
 	MaxPending int
 }
@@ -45,13 +47,23 @@ type Report struct {
 	Elapsed time.Duration
 }
 
-// Run publishes items and, with Wait, collects their outcomes.
+// Run publishes items and, with Wait, collects their outcomes. With RefuseInvalid and an invalid
+// item, it publishes nothing and returns an *InvalidError.
 func Run(ctx context.Context, js jetstream.JetStream, items []Item, opt Options) (*Report, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = 2 * time.Minute
 	}
 	if opt.MaxPending == 0 {
 		opt.MaxPending = 256
+	}
+	if opt.Source == "" {
+		opt.Source = "input"
+	}
+	if opt.Invalid < PublishInvalid || opt.Invalid > SkipInvalid {
+		return nil, fmt.Errorf("publish options: Invalid: %v is not a policy", opt.Invalid)
+	}
+	if bad := Invalid(items); len(bad) > 0 && opt.Invalid == RefuseInvalid {
+		return nil, &InvalidError{Source: opt.Source, Bad: bad, Total: len(items)}
 	}
 	start := time.Now()
 	rep := &Report{Items: items, Outcomes: map[string]*events.Outcome{}, Progress: map[events.Status]int{}, Waited: opt.Wait}
@@ -152,7 +164,7 @@ func Run(ctx context.Context, js jetstream.JetStream, items []Item, opt Options)
 	}
 
 	for i, it := range items {
-		if it.Invalid != nil && opt.SkipInvalid {
+		if it.Invalid != nil && opt.Invalid == SkipInvalid {
 			rep.Skipped = append(rep.Skipped, it)
 			continue
 		}
