@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -128,7 +130,108 @@ func TestPublishSkipInvalidSucceeds(t *testing.T) {
 	url := startWorkerStandIn(t)
 	out, _, err := runCmd("publish", "--nats", url, "--file", repoFile(t, "deploy/examples/events.jsonl"), "--skip-invalid", "--wait")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "Every event succeeded.")
+	assert.Contains(t, out, "Done: 23 events succeeded in this run; 1 invalid event left unpublished.")
+	assert.NotContains(t, out, "Every event succeeded", "one event was not published")
+}
+
+// TestPublishRerunSaysNothingWasProcessed is the field report's re-run: every event is a duplicate,
+// so the summary gives their earlier outcomes, says they were not processed again and how to
+// re-apply them, and never claims success for this run.
+func TestPublishRerunSaysNothingWasProcessed(t *testing.T) {
+	t.Parallel()
+	url := startWorkerStandIn(t)
+	args := []string{"publish", "--nats", url, "--file", repoFile(t, "deploy/examples/events.jsonl"), "--skip-invalid", "--wait", "--timeout", "30s"}
+	_, _, err := runCmd(args...)
+	require.NoError(t, err)
+
+	out, _, err := runCmd(args...)
+	require.NoError(t, err, "every duplicate's earlier outcome succeeded: exit 0\n%s", out)
+	assert.NotContains(t, out, "Every event succeeded")
+	assert.Contains(t, out, "Published 0 events (23 duplicates dropped by JetStream, 1 invalid left unpublished)")
+	assert.Contains(t, out, "23 duplicates were NOT processed again")
+	assert.Regexp(t, `STATUS\s+THIS RUN\s+EARLIER`, out)
+	assert.Regexp(t, `succeeded\s+0\s+23\n`, out)
+	assert.Contains(t, out, "Done: 0 events succeeded in this run; 23 duplicates were NOT processed again (their earlier outcomes: succeeded 23, skipped 0)")
+	assert.Contains(t, out, "publish with --resend")
+}
+
+// TestPublishRerunOfADeadLetterFails: a duplicate whose earlier outcome was a dead letter fails the
+// re-run (exit 1), shown as an earlier outcome.
+func TestPublishRerunOfADeadLetterFails(t *testing.T) {
+	t.Parallel()
+	url := startWorkerStandIn(t)
+	args := []string{"publish", "--nats", url, "--file", repoFile(t, "deploy/examples/events.jsonl"), "--publish-invalid", "--wait", "--timeout", "30s"}
+	_, _, err := runCmd(args...)
+	require.Equal(t, 1, exitCode(err, &bytes.Buffer{}))
+
+	out, _, err := runCmd(args...)
+	assert.Equal(t, 1, exitCode(err, &bytes.Buffer{}), out)
+	assert.Regexp(t, `demo-bad-24\s+User\s+userName=grace.hopper@example.com\s+dead_lettered \(earlier outcome, not processed again\)\s+invalid: invalid event`, out)
+	assert.Regexp(t, `dead_lettered\s+0\s+1\n`, out)
+}
+
+// TestPublishResendProcessesEveryEventAgain: --resend republishes under fresh message ids.
+func TestPublishResendProcessesEveryEventAgain(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	calls := map[string]int{}
+	s := startStandIn(t, func(_ context.Context, d *events.Delivery) events.Result {
+		mu.Lock()
+		calls[d.Event.ID]++
+		mu.Unlock()
+		return events.Result{Outcome: events.Outcome{Status: events.StatusSucceeded}}
+	})
+	args := []string{"publish", "--nats", s.URL, "--file", repoFile(t, "deploy/examples/events.jsonl"), "--skip-invalid", "--wait", "--timeout", "30s"}
+	_, _, err := runCmd(args...)
+	require.NoError(t, err)
+
+	out, _, err := runCmd(append(args, "--resend")...)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Published 23 events (0 duplicates dropped by JetStream, 1 invalid left unpublished)")
+	assert.Contains(t, out, "Every event was sent under a fresh message id, to be processed again.")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, calls["demo-01"])
+	assert.Equal(t, 2, calls["demo-23"])
+}
+
+// TestPublishInterruptedPrintsThePartialSummary: Ctrl-C during --wait prints what was published and
+// the outcomes so far, and exits 130.
+func TestPublishInterruptedPrintsThePartialSummary(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s := startStandIn(t, func(ctx context.Context, d *events.Delivery) events.Result {
+		if d.Event.ID == "slow" {
+			once.Do(func() { close(entered) })
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return events.Result{Abandon: true}
+		}
+		return events.Result{Outcome: events.Outcome{Status: events.StatusSucceeded}}
+	})
+	t.Cleanup(func() { close(release) })
+	file := filepath.Join(t.TempDir(), "hr.jsonl")
+	event := func(id, user string) string {
+		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/t","type":"identity.user.create","data":{"object":"User","operation":"Create","key":{"userName":%q}}}`+"\n", id, user)
+	}
+	require.NoError(t, os.WriteFile(file, []byte(event("a1", "a1@x")+event("a2", "a2@x")+"#wait\n"+event("slow", "s@x")+"#wait\n"+event("b1", "b1@x")), 0o600))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-entered; cancel() }() // the first #wait passed: a1 and a2 have their outcomes
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"publish", "--nats", s.URL, "--file", file, "--wait"}, &out, &errOut)
+	assert.Equal(t, 130, exitCode(err, &bytes.Buffer{}))
+	text := out.String()
+	assert.Contains(t, text, "Published 3 events")
+	assert.Contains(t, text, "1 event was not published: the run was interrupted first.")
+	assert.Contains(t, text, "Interrupted after")
+	assert.Regexp(t, `succeeded\s+2\n`, text)
+	assert.Regexp(t, `still waiting\s+1\n`, text)
+	assert.Contains(t, errOut.String(), "publisher: interrupted; the summary above is partial")
 }
 
 func TestPublishCSV(t *testing.T) {

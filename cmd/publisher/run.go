@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,8 +56,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfgFile    = fs.String("config", "", "worker config file: connect with its nats section")
 		natsURL    = fs.String("nats", "", "NATS URL (overrides --config); default nats://127.0.0.1:4222")
 		creds      = fs.String("creds", "", "NATS credentials file")
-		wait       = fs.Bool("wait", false, "wait for every event's outcome and print a summary; exit 1 if any did not succeed")
+		wait       = fs.Bool("wait", false, "wait for every event's outcome and print a summary; exit 1 unless every event succeeded (in this run, or earlier for a duplicate)")
 		timeout    = fs.Duration("timeout", 2*time.Minute, "how long --wait waits for outcomes")
+		resend     = fs.Bool("resend", false, "publish under fresh message ids, so that events published before (within JetStream's duplicate window) are processed again instead of dropped as duplicates")
 		strict     = fs.Bool("strict", false, "refuse the file if any line is not a valid event (the default; conflicts with --skip-invalid and --publish-invalid)")
 		skipBad    = fs.Bool("skip-invalid", false, "leave lines that are not valid events out and publish the rest")
 		publishBad = fs.Bool("publish-invalid", false, "publish lines that are not valid events too (even lines that are not JSON): the worker dead-letters each with its reason")
@@ -122,13 +124,26 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !*noProgress {
 		progress = stderr
 	}
-	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: *wait, Timeout: *timeout, Progress: progress,
-		Invalid: policy, Source: *file})
-	if err != nil {
-		return err
+	rep, runErr := publish.Run(ctx, js, items, publish.Options{Wait: *wait, Timeout: *timeout, Progress: progress,
+		Invalid: policy, Source: *file, Resend: *resend})
+	if rep == nil {
+		return runErr
 	}
 	rep.Render(stdout)
-	if *wait && !rep.OK() {
+	if n := len(rep.Duplicates); n > 0 {
+		if *wait {
+			fmt.Fprintln(stdout, "To apply them again (say the target was reset since), publish with --resend: fresh message ids, so the worker processes every event again.")
+		} else {
+			fmt.Fprintln(stdout, "--wait shows their earlier outcomes; --resend publishes them under fresh message ids, so the worker processes them again.")
+		}
+	}
+	switch {
+	case errors.Is(runErr, publish.ErrInterrupted):
+		fmt.Fprintln(stderr, "publisher: interrupted; the summary above is partial, and the events already published are still processed by the worker")
+		return exitError(130)
+	case runErr != nil:
+		return runErr
+	case *wait && !rep.OK():
 		return exitError(1)
 	}
 	return nil

@@ -116,12 +116,20 @@ func TestRunWaitsForOutcomes(t *testing.T) {
 	assert.Contains(t, text, "permanent: target said no")
 	assert.Contains(t, text, "invalid: invalid event")
 
-	// Publishing the same file again: JetStream drops every event as a duplicate.
+	// Publishing the same file again: JetStream drops every event as a duplicate, and the report
+	// says what became of them when they were published before instead of claiming success.
 	rep2, err := Run(ctx, s.JS, items, Options{Wait: true, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep2.Published)
 	assert.Len(t, rep2.Duplicates, 5)
-	assert.True(t, rep2.OK(), "nothing to wait for")
+	assert.Empty(t, rep2.Outcomes, "nothing was processed in this run")
+	assert.Equal(t, map[events.Status]int{events.StatusSucceeded: 2, events.StatusDeadLettered: 3}, rep2.EarlierCounts())
+	assert.False(t, rep2.OK(), "three of the events were dead-lettered when they were published before")
+	out.Reset()
+	rep2.Render(&out)
+	assert.NotContains(t, out.String(), "Every event succeeded")
+	assert.Contains(t, out.String(), "5 duplicates were NOT processed again")
+	assert.Regexp(t, `g1\s+Group\s+displayName=Ops\s+dead_lettered \(earlier outcome, not processed again\)\s+permanent: target said no`, out.String())
 }
 
 func TestWaitLinesHoldBackLaterBatches(t *testing.T) {
