@@ -166,7 +166,7 @@ func TestPublishRerunOfADeadLetterFails(t *testing.T) {
 
 	out, _, err := runCmd(args...)
 	assert.Equal(t, 1, exitCode(err, &bytes.Buffer{}), out)
-	assert.Regexp(t, `demo-bad-24\s+User\s+userName=grace.hopper@example.com\s+dead_lettered \(earlier outcome, not processed again\)\s+invalid: invalid event`, out)
+	assert.Contains(t, out, "1 × dead_lettered (earlier outcome, not processed again): invalid: invalid event")
 	assert.Regexp(t, `dead_lettered\s+0\s+1\n`, out)
 }
 
@@ -232,6 +232,34 @@ func TestPublishInterruptedPrintsThePartialSummary(t *testing.T) {
 	assert.Regexp(t, `succeeded\s+2\n`, text)
 	assert.Regexp(t, `still waiting\s+1\n`, text)
 	assert.Contains(t, errOut.String(), "publisher: interrupted; the summary above is partial")
+}
+
+// TestPublishDetailsAndTheFullList: a reason longer than a summary line is shortened on screen; the
+// full list file (named in the output) and --details have it whole.
+func TestPublishDetailsAndTheFullList(t *testing.T) {
+	t.Parallel()
+	long := `unknown property "titel" of User (properties: ` + strings.Repeat("userName, name.givenName, name.familyName, displayName, ", 12) + `title)`
+	url := startStandIn(t, func(_ context.Context, d *events.Delivery) events.Result {
+		if d.Event.ID == "demo-12" {
+			return events.Result{Outcome: events.Outcome{Status: events.StatusDeadLettered,
+				Error: &events.OutcomeError{Class: "permanent", Message: long}}}
+		}
+		return events.Result{Outcome: events.Outcome{Status: events.StatusSucceeded}}
+	}).URL
+	report := filepath.Join(t.TempDir(), "outcomes.tsv")
+	out, _, err := runCmd("publish", "--nats", url, "--file", repoFile(t, "deploy/examples/events.jsonl"), "--skip-invalid", "--wait", "--report", report)
+	assert.Equal(t, 1, exitCode(err, &bytes.Buffer{}))
+	assert.NotContains(t, out, long, "shortened on screen")
+	assert.Contains(t, out, `1 × dead_lettered: permanent: unknown property "titel" of User (properties: userName`)
+	assert.Contains(t, out, "Every event with its status and full reason: "+report)
+	full, err := os.ReadFile(report)
+	require.NoError(t, err)
+	assert.Contains(t, string(full), "\tdemo-12\tUser\tuserName=alan.turing@example.com\tpublished\tdead_lettered\tthis run\t1\t\tdemo-12\tpermanent: "+long+"\n")
+	assert.Equal(t, 25, strings.Count(string(full), "\n"), "a header and every event, the one left out too")
+
+	out, _, err = runCmd("publish", "--nats", url, "--file", repoFile(t, "deploy/examples/events.jsonl"), "--skip-invalid", "--wait", "--resend", "--details")
+	assert.Equal(t, 1, exitCode(err, &bytes.Buffer{}))
+	assert.Contains(t, out, "dead_lettered\n      permanent: "+long+"\n")
 }
 
 func TestPublishCSV(t *testing.T) {

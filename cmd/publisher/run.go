@@ -62,6 +62,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		strict     = fs.Bool("strict", false, "refuse the file if any line is not a valid event (the default; conflicts with --skip-invalid and --publish-invalid)")
 		skipBad    = fs.Bool("skip-invalid", false, "leave lines that are not valid events out and publish the rest")
 		publishBad = fs.Bool("publish-invalid", false, "publish lines that are not valid events too (even lines that are not JSON): the worker dead-letters each with its reason")
+		details    = fs.Bool("details", false, "list every event that did not succeed with its full reason, instead of a summary by status and reason")
+		reportFile = fs.String("report", "", "write every event's status and full reason to this file (tab-separated); without it, a shortened summary writes them to a temporary file and names it")
 		object     = fs.String("object", "", "csv: data model object, e.g. User")
 		operation  = fs.String("operation", "Upsert", "csv: operation of every record")
 		keyCols    = fs.String("key", "", "csv: comma-separated key columns, e.g. userName")
@@ -129,7 +131,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if rep == nil {
 		return runErr
 	}
-	rep.Render(stdout)
+	fullList, err := writeFullList(rep, *reportFile, *details)
+	if err != nil {
+		fmt.Fprintf(stderr, "publisher: %v\n", err)
+	}
+	rep.Render(stdout, publish.RenderOptions{Details: *details, FullList: fullList})
 	if n := len(rep.Duplicates); n > 0 {
 		if *wait {
 			fmt.Fprintln(stdout, "To apply them again (say the target was reset since), publish with --resend: fresh message ids, so the worker processes every event again.")
@@ -147,6 +153,34 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return exitError(1)
 	}
 	return nil
+}
+
+// writeFullList writes every event's status and full reason to path; without a path, only when the
+// summary leaves some out, to a new temporary file. It returns the file written, or "".
+func writeFullList(rep *publish.Report, path string, details bool) (string, error) {
+	if path == "" && (!rep.Waited || details || !rep.Abridged()) {
+		return "", nil
+	}
+	var (
+		f   *os.File
+		err error
+	)
+	if path == "" {
+		f, err = os.CreateTemp("", "scimflow-publish-*.tsv")
+	} else {
+		f, err = os.Create(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write the full list of events: %w", err)
+	}
+	if err := rep.WriteTSV(f); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write the full list of events to %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write the full list of events to %s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
 }
 
 func btoi(b bool) int {

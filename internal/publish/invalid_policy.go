@@ -74,7 +74,7 @@ func problemLine(source string, it Item) string {
 	if it.NotJSON {
 		return fmt.Sprintf("%s:%d: %s", source, it.Line, it.Problem())
 	}
-	return fmt.Sprintf("%s:%d: event %q: %s", source, it.Line, it.ID, oneLine(it.Problem(), 240))
+	return fmt.Sprintf("%s:%d: event %q: %s", source, it.Line, it.ID, oneLine(it.Problem(), reasonWidth))
 }
 
 // Invalid returns the items that fail validation, in input order.

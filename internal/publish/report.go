@@ -1,9 +1,11 @@
 package publish
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -150,9 +152,27 @@ func (r *Report) OK() bool {
 	return r.Waited && !r.Interrupted && len(r.Failures()) == 0
 }
 
+// RenderOptions say how much Render shows.
+type RenderOptions struct {
+	// Details lists every event that did not succeed with its full reason, instead of a summary by
+	// status and reason with a few examples each.
+	Details bool
+	// FullList names a file holding every event's status and full reason (WriteTSV), for the
+	// summary to point at.
+	FullList string
+}
+
+// Limits of the summary by status and reason.
+const (
+	maxGroups   = 10  // status-and-reason groups shown
+	maxExamples = 3   // events shown per group
+	reasonWidth = 500 // characters of a reason shown: a few terminal lines
+)
+
 // Render writes a readable summary: what was published, outcome counts per status (this run's and,
-// for duplicates, the earlier ones apart), and each event that did not succeed with its reason.
-func (r *Report) Render(w io.Writer) {
+// for duplicates, the earlier ones apart), and the events that did not succeed, summarised by
+// status and reason (or, with Details, each with its full reason).
+func (r *Report) Render(w io.Writer, opt RenderOptions) {
 	fmt.Fprintf(w, "Published %d events (%d duplicates dropped by JetStream", r.Published, len(r.Duplicates))
 	if n := len(r.Skipped); n > 0 {
 		fmt.Fprintf(w, ", %d invalid left unpublished", n)
@@ -212,16 +232,20 @@ func (r *Report) Render(w io.Writer) {
 	if len(failures) == 0 && !r.Interrupted {
 		fmt.Fprintln(w, r.doneLine())
 	}
-	if len(failures) == 0 {
-		return
+	shortened := false
+	if len(failures) > 0 {
+		if opt.Details {
+			renderDetails(w, failures)
+		} else {
+			shortened = renderGroups(w, failures)
+		}
 	}
-	fmt.Fprintf(w, "Not succeeded (%d):\n", len(failures))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  LINE\tEVENT\tOBJECT\tKEY\tSTATUS\tREASON")
-	for _, f := range failures {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", f.Item.Line, f.Item.ID, f.Item.Object, events.KeyString(f.Item.Key), f.label(), oneLine(f.Reason, 160))
+	switch {
+	case opt.FullList != "":
+		fmt.Fprintf(w, "Every event with its status and full reason: %s\n", opt.FullList)
+	case shortened:
+		fmt.Fprintln(w, "(Shortened: some events or reason text are left out.)")
 	}
-	tw.Flush()
 }
 
 // invalidPublished counts the invalid events JetStream stored in this run.
@@ -294,12 +318,146 @@ func (r *Report) doneLine() string {
 	return "Done: " + strings.Join(parts, "; ") + "."
 }
 
+// renderDetails lists every failure with its full reason.
+func renderDetails(w io.Writer, failures []Failure) {
+	fmt.Fprintf(w, "Not succeeded (%d), in input order:\n", len(failures))
+	for _, f := range failures {
+		fmt.Fprintf(w, "  line %d  %s  %s %s  %s\n      %s\n", f.Item.Line, f.Item.ID, f.Item.Object,
+			events.KeyString(f.Item.Key), f.label(), oneLine(f.Reason, 0))
+	}
+}
+
 func (f Failure) label() string {
 	if f.Earlier {
 		return f.Status + " (earlier outcome, not processed again)"
 	}
 	return f.Status
 }
+
+type failureGroup struct {
+	label, reason string
+	failures      []Failure
+}
+
+// groupFailures groups failures by label and reason, largest group first, then in input order of
+// their first event.
+func groupFailures(failures []Failure) []*failureGroup {
+	var groups []*failureGroup
+	byKey := map[string]*failureGroup{}
+	for _, f := range failures {
+		reason := oneLine(f.Reason, 0)
+		key := f.label() + "\x00" + reason
+		g := byKey[key]
+		if g == nil {
+			g = &failureGroup{label: f.label(), reason: reason}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.failures = append(g.failures, f)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].failures) > len(groups[j].failures) })
+	return groups
+}
+
+// renderGroups summarises failures by status and reason with a few examples each, and reports
+// whether it left events or reason text out.
+func renderGroups(w io.Writer, failures []Failure) bool {
+	groups := groupFailures(failures)
+	fmt.Fprintf(w, "Not succeeded (%d), by status and reason:\n", len(failures))
+	for _, g := range groups[:min(len(groups), maxGroups)] {
+		fmt.Fprintf(w, "  %d × %s: %s\n", len(g.failures), g.label, oneLine(g.reason, reasonWidth))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, f := range g.failures[:min(len(g.failures), maxExamples)] {
+			fmt.Fprintf(tw, "      line %d\t%s\t%s\t%s\n", f.Item.Line, f.Item.ID, f.Item.Object, events.KeyString(f.Item.Key))
+		}
+		tw.Flush()
+		if n := len(g.failures) - maxExamples; n > 0 {
+			fmt.Fprintf(w, "      and %d more\n", n)
+		}
+	}
+	if n := len(groups) - maxGroups; n > 0 {
+		rest := 0
+		for _, g := range groups[maxGroups:] {
+			rest += len(g.failures)
+		}
+		fmt.Fprintf(w, "  and %d more reasons (%d events)\n", n, rest)
+	}
+	return abridged(groups)
+}
+
+// abridged reports whether the summary of groups leaves events or reason text out.
+func abridged(groups []*failureGroup) bool {
+	if len(groups) > maxGroups {
+		return true
+	}
+	for _, g := range groups {
+		if len(g.failures) > maxExamples || utf8.RuneCountInString(g.reason) > reasonWidth {
+			return true
+		}
+	}
+	return false
+}
+
+// Abridged reports whether Render, without Details, leaves events or reason text out: a caller
+// then writes the full list (WriteTSV) somewhere and names it in RenderOptions.FullList.
+func (r *Report) Abridged() bool {
+	return abridged(groupFailures(r.Failures()))
+}
+
+// WriteTSV writes every event, in input order, as tab-separated columns with a header: line, event
+// id, object, key, what publishing did (published, duplicate, left out, not published,
+// unconfirmed), status (or "no outcome"), whose outcome it is (this run, earlier), attempt, target
+// id, outcome id and the full reason on one line.
+func (r *Report) WriteTSV(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	s := r.sets()
+	fails := map[int]Failure{}
+	for _, f := range r.Failures() {
+		fails[f.Item.Line] = f
+	}
+	fmt.Fprintln(bw, "line\tevent\tobject\tkey\tpublication\tstatus\toutcome_of\tattempt\ttarget_id\toutcome_id\treason")
+	for _, it := range r.Items {
+		publication := "published"
+		switch {
+		case s.skipped[it.Line]:
+			publication = "left out (invalid)"
+		case s.unpublished[it.Line]:
+			publication = "not published"
+		case s.unconfirmed[it.Line]:
+			publication = "unconfirmed"
+		case s.dupes[it.Line]:
+			publication = "duplicate"
+		}
+		var status, of, reason string
+		o := r.Outcomes[it.ID]
+		if s.dupes[it.Line] {
+			o = r.Earlier[it.ID]
+		}
+		switch f, failed := fails[it.Line]; {
+		case failed:
+			status, reason = f.Status, f.Reason
+		case s.skipped[it.Line]:
+			reason = it.Problem()
+		case o != nil:
+			status, reason = string(o.Status), o.Reason
+		}
+		attempt, targetID, outcomeID := "", "", ""
+		if o != nil {
+			of, attempt, targetID, outcomeID = "this run", strconv.Itoa(o.Attempt), o.TargetID, o.ID
+			if s.dupes[it.Line] {
+				of = "earlier"
+			}
+		} else if r.Waited && status == "" && !s.skipped[it.Line] {
+			status = statusNoOutcome
+		}
+		fmt.Fprintf(bw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Line, tsv(it.ID), tsv(it.Object), tsv(events.KeyString(it.Key)),
+			publication, status, of, attempt, tsv(targetID), tsv(outcomeID), tsv(reason))
+	}
+	return bw.Flush()
+}
+
+// tsv puts s on one line without tabs.
+func tsv(s string) string { return oneLine(s, 0) }
 
 // oneLine joins s's words with single spaces and, when max > 0, shortens it to max characters.
 func oneLine(s string, max int) string {
