@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,10 +56,14 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfgFile    = fs.String("config", "", "worker config file: connect with its nats section")
 		natsURL    = fs.String("nats", "", "NATS URL (overrides --config); default nats://127.0.0.1:4222")
 		creds      = fs.String("creds", "", "NATS credentials file")
-		wait       = fs.Bool("wait", false, "wait for every event's outcome and print a summary; exit 1 if any did not succeed")
+		wait       = fs.Bool("wait", false, "wait for every event's outcome and print a summary; exit 1 unless every event succeeded (in this run, or earlier for a duplicate)")
 		timeout    = fs.Duration("timeout", 2*time.Minute, "how long --wait waits for outcomes")
-		strict     = fs.Bool("strict", false, "refuse the file if any event fails validation, instead of publishing it for the worker to dead-letter")
-		skipBad    = fs.Bool("skip-invalid", false, "leave events that fail validation unpublished")
+		resend     = fs.Bool("resend", false, "publish under fresh message ids, so that events published before (within JetStream's duplicate window) are processed again instead of dropped as duplicates")
+		strict     = fs.Bool("strict", false, "refuse the file if any line is not a valid event (the default; conflicts with --skip-invalid and --publish-invalid)")
+		skipBad    = fs.Bool("skip-invalid", false, "leave lines that are not valid events out and publish the rest")
+		publishBad = fs.Bool("publish-invalid", false, "publish lines that are not valid events too (even lines that are not JSON): the worker dead-letters each with its reason")
+		details    = fs.Bool("details", false, "list every event that did not succeed with its full reason, instead of a summary by status and reason")
+		reportFile = fs.String("report", "", "write every event's status and full reason to this file (tab-separated); without it, a shortened summary writes them to a temporary file and names it")
 		object     = fs.String("object", "", "csv: data model object, e.g. User")
 		operation  = fs.String("operation", "Upsert", "csv: operation of every record")
 		keyCols    = fs.String("key", "", "csv: comma-separated key columns, e.g. userName")
@@ -72,26 +77,33 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "publisher publish: --file is required")
 		return exitError(2)
 	}
+	policy := publish.RefuseInvalid
+	switch {
+	case btoi(*strict)+btoi(*skipBad)+btoi(*publishBad) > 1:
+		fmt.Fprintln(stderr, "publisher publish: choose one of --strict, --skip-invalid and --publish-invalid")
+		return exitError(2)
+	case *skipBad:
+		policy = publish.SkipInvalid
+	case *publishBad:
+		policy = publish.PublishInvalid
+	}
 	items, err := readItems(*file, *format, publish.CSVOptions{
 		Object: *object, Operation: *operation, Key: splitList(*keyCols), Multi: splitList(*multiCols),
 	})
 	if err != nil {
 		return err
 	}
-	var invalid []publish.Item
-	for _, it := range items {
-		if it.Invalid != nil {
-			invalid = append(invalid, it)
+	if bad := publish.Invalid(items); len(bad) > 0 {
+		if policy == publish.RefuseInvalid {
+			return fmt.Errorf("%w\n--skip-invalid leaves them out and publishes the rest; --publish-invalid publishes them for the worker to dead-letter",
+				&publish.InvalidError{Source: *file, Bad: bad, Total: len(items)})
 		}
-	}
-	for _, it := range invalid {
-		fmt.Fprintf(stderr, "%s:%d: event %q: %v\n", *file, it.Line, it.ID, it.Invalid)
-	}
-	if *strict && len(invalid) > 0 {
-		return fmt.Errorf("%d of %d events in %s fail validation; nothing published (--strict)", len(invalid), len(items), *file)
-	}
-	if len(invalid) > 0 && !*skipBad {
-		fmt.Fprintf(stderr, "publishing %d invalid events anyway: the worker dead-letters them with their reason (--strict refuses, --skip-invalid leaves them out)\n", len(invalid))
+		fmt.Fprint(stderr, publish.DescribeInvalid(*file, bad))
+		if policy == publish.SkipInvalid {
+			fmt.Fprintf(stderr, "leaving %d invalid event(s) out (--skip-invalid)\n", len(bad))
+		} else {
+			fmt.Fprintf(stderr, "publishing %d invalid event(s) anyway (--publish-invalid): the worker dead-letters them with their reason\n", len(bad))
+		}
 	}
 
 	url, opts, err := connection(*cfgFile, *natsURL, *creds)
@@ -114,15 +126,68 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !*noProgress {
 		progress = stderr
 	}
-	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: *wait, Timeout: *timeout, Progress: progress, SkipInvalid: *skipBad})
-	if err != nil {
-		return err
+	rep, runErr := publish.Run(ctx, js, items, publish.Options{Wait: *wait, Timeout: *timeout, Progress: progress,
+		Invalid: policy, Source: *file, Resend: *resend})
+	if rep == nil {
+		return runErr
 	}
-	rep.Render(stdout)
-	if *wait && !rep.OK() {
+	fullList, err := writeFullList(rep, *reportFile, *details)
+	if err != nil {
+		fmt.Fprintf(stderr, "publisher: %v\n", err)
+	}
+	rep.Render(stdout, publish.RenderOptions{Details: *details, FullList: fullList})
+	if n := len(rep.Duplicates); n > 0 {
+		if *wait {
+			fmt.Fprintln(stdout, "To apply them again (say the target was reset since), publish with --resend: fresh message ids, so the worker processes every event again.")
+		} else {
+			fmt.Fprintln(stdout, "--wait shows their earlier outcomes; --resend publishes them under fresh message ids, so the worker processes them again.")
+		}
+	}
+	switch {
+	case errors.Is(runErr, publish.ErrInterrupted):
+		fmt.Fprintln(stderr, "publisher: interrupted; the summary above is partial, and the events already published are still processed by the worker")
+		return exitError(130)
+	case runErr != nil:
+		return runErr
+	case *wait && !rep.OK():
 		return exitError(1)
 	}
 	return nil
+}
+
+// writeFullList writes every event's status and full reason to path; without a path, only when the
+// summary leaves some out, to a new temporary file. It returns the file written, or "".
+func writeFullList(rep *publish.Report, path string, details bool) (string, error) {
+	if path == "" && (!rep.Waited || details || !rep.Abridged()) {
+		return "", nil
+	}
+	var (
+		f   *os.File
+		err error
+	)
+	if path == "" {
+		f, err = os.CreateTemp("", "scimflow-publish-*.tsv")
+	} else {
+		f, err = os.Create(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write the full list of events: %w", err)
+	}
+	if err := rep.WriteTSV(f); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write the full list of events to %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write the full list of events to %s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func readItems(file, format string, csvOpt publish.CSVOptions) ([]publish.Item, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,30 +134,72 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "publishing %d events and waiting for their outcomes...\n\n", len(items))
-	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: true, Timeout: *timeout})
+	// The sample file's malformed event is there on purpose: the worker dead-letters it.
+	rep, err := publish.Run(ctx, js, items, publish.Options{Wait: true, Timeout: *timeout,
+		Invalid: publish.PublishInvalid, Source: *eventsFile})
 	if err != nil {
 		return err
 	}
 	if err := stop(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	return demoSummary(stdout, rep, sim, start, cmp.Or(*dir, os.TempDir()))
+}
 
-	renderOutcomes(stdout, rep)
-	fmt.Fprintln(stdout)
-	rep.Render(stdout)
-	fmt.Fprintln(stdout)
-	renderTarget(stdout, sim)
+// demoTableMax is the most events whose outcomes the demo lists one per line; a bigger run's table
+// goes to the full list file.
+const demoTableMax = 100
 
+// demoSummary prints the outcomes, the simulator's final state and the verdict, and returns
+// exitError(1) when the verdict is a failure. When the terminal would not show everything (a long
+// table, a shortened summary of failures), every event's status and full reason is written to a
+// file in dir, named in the output.
+func demoSummary(w io.Writer, rep *publish.Report, sim *cyberarksim.Server, start time.Time, dir string) error {
 	verdict := demoVerdict(rep)
-	fmt.Fprintln(stdout)
+	var failure *demoFailure
+	errors.As(verdict, &failure)
+	fullList := ""
+	if len(rep.Items) > demoTableMax || rep.Abridged() || (failure != nil && failure.abridged()) {
+		path, err := writeDemoList(rep, dir)
+		if err != nil {
+			fmt.Fprintf(w, "(could not write the full list of outcomes: %v)\n", err)
+		}
+		fullList = path
+	}
+	renderOutcomes(w, rep, fullList)
+	fmt.Fprintln(w)
+	rep.Render(w, publish.RenderOptions{FullList: fullList})
+	fmt.Fprintln(w)
+	renderTarget(w, sim)
+
+	fmt.Fprintln(w)
 	if verdict != nil {
-		fmt.Fprintf(stdout, "DEMO FAILED after %s: %v\n", time.Since(start).Round(time.Millisecond), verdict)
+		fmt.Fprintf(w, "DEMO FAILED after %s: %v\n", time.Since(start).Round(time.Millisecond), verdict)
+		if fullList != "" {
+			fmt.Fprintf(w, "Every event with its status and full reason: %s\n", fullList)
+		}
 		return exitError(1)
 	}
-	valid := len(items) - invalidCount(items)
-	fmt.Fprintf(stdout, "DEMO PASSED in %s: %d valid events succeeded, %d malformed event(s) dead-lettered.\n",
-		time.Since(start).Round(time.Millisecond), valid, invalidCount(items))
+	invalid := invalidCount(rep.Items)
+	fmt.Fprintf(w, "DEMO PASSED in %s: %d valid events succeeded, %d malformed event(s) dead-lettered.\n",
+		time.Since(start).Round(time.Millisecond), len(rep.Items)-invalid, invalid)
 	return nil
+}
+
+// writeDemoList writes every event's status and full reason to a new file in dir.
+func writeDemoList(rep *publish.Report, dir string) (string, error) {
+	f, err := os.CreateTemp(dir, "scimflow-demo-outcomes-*.tsv")
+	if err != nil {
+		return "", err
+	}
+	if err := rep.WriteTSV(f); err != nil {
+		f.Close()
+		return "", fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
 }
 
 // rebase replaces scheme and host of u by those of base (the example config names the simulator's
@@ -187,28 +230,127 @@ func invalidCount(items []publish.Item) int {
 }
 
 // demoVerdict: every valid event succeeded (or was skipped as already done), every invalid one was
-// dead-lettered.
+// dead-lettered. Otherwise it returns a *demoFailure.
 func demoVerdict(rep *publish.Report) error {
-	var problems []string
+	var problems []demoProblem
 	for _, it := range rep.Items {
 		o, ok := rep.Outcomes[it.ID]
 		switch {
 		case !ok:
-			problems = append(problems, fmt.Sprintf("line %d (%s): no outcome", it.Line, it.ID))
+			problems = append(problems, demoProblem{it, "no outcome"})
 		case it.Invalid != nil && o.Status != events.StatusDeadLettered:
-			problems = append(problems, fmt.Sprintf("line %d (%s): malformed but %s", it.Line, it.ID, o.Status))
+			problems = append(problems, demoProblem{it, "malformed but " + string(o.Status)})
 		case it.Invalid == nil && !publish.Succeeded(o):
-			problems = append(problems, fmt.Sprintf("line %d (%s): %s", it.Line, it.ID, o.Status))
+			what := string(o.Status)
+			if o.Error != nil {
+				what += ": " + o.Error.Class + ": " + o.Error.Message
+			} else if o.Reason != "" {
+				what += ": " + o.Reason
+			}
+			problems = append(problems, demoProblem{it, what})
 		}
 	}
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
+		return &demoFailure{problems: problems, total: len(rep.Items)}
 	}
 	return nil
 }
 
-// renderOutcomes lists every event with its outcome and the requests it caused.
-func renderOutcomes(w io.Writer, rep *publish.Report) {
+// demoProblem is one event that did not end as the demo expects, and what became of it instead.
+type demoProblem struct {
+	item publish.Item
+	what string
+}
+
+// demoFailure is a failed verdict. Its message summarises the problems by what went wrong, with a
+// few example events each, so that thousands of problems still make a short message.
+type demoFailure struct {
+	problems []demoProblem
+	total    int
+}
+
+// Limits of the verdict's summary.
+const (
+	verdictGroups   = 8
+	verdictExamples = 3
+	verdictWidth    = 160
+)
+
+type demoGroup struct {
+	what     string
+	problems []demoProblem
+}
+
+func (f *demoFailure) groups() []*demoGroup {
+	var groups []*demoGroup
+	by := map[string]*demoGroup{}
+	for _, p := range f.problems {
+		what := strings.Join(strings.Fields(p.what), " ")
+		g := by[what]
+		if g == nil {
+			g = &demoGroup{what: what}
+			by[what] = g
+			groups = append(groups, g)
+		}
+		g.problems = append(g.problems, p)
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].problems) > len(groups[j].problems) })
+	return groups
+}
+
+// abridged reports whether the message leaves problems or reason text out.
+func (f *demoFailure) abridged() bool {
+	groups := f.groups()
+	if len(groups) > verdictGroups {
+		return true
+	}
+	for _, g := range groups {
+		if len(g.problems) > verdictExamples || len([]rune(g.what)) > verdictWidth {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *demoFailure) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d events did not end as expected:", len(f.problems), f.total)
+	groups := f.groups()
+	for _, g := range groups[:min(len(groups), verdictGroups)] {
+		what := g.what
+		if r := []rune(what); len(r) > verdictWidth {
+			what = string(r[:verdictWidth-1]) + "…"
+		}
+		examples := make([]string, 0, verdictExamples)
+		for _, p := range g.problems[:min(len(g.problems), verdictExamples)] {
+			examples = append(examples, fmt.Sprintf("line %d (%s)", p.item.Line, p.item.ID))
+		}
+		fmt.Fprintf(&b, "\n  %d × %s: %s", len(g.problems), what, strings.Join(examples, ", "))
+		if n := len(g.problems) - verdictExamples; n > 0 {
+			fmt.Fprintf(&b, " and %d more", n)
+		}
+	}
+	if n := len(groups) - verdictGroups; n > 0 {
+		rest := 0
+		for _, g := range groups[verdictGroups:] {
+			rest += len(g.problems)
+		}
+		fmt.Fprintf(&b, "\n  and %d more kinds of problem (%d events)", n, rest)
+	}
+	return b.String()
+}
+
+// renderOutcomes lists every event with its outcome and the requests it caused; more than
+// demoTableMax events are only counted here, their table is in the full list file.
+func renderOutcomes(w io.Writer, rep *publish.Report, fullList string) {
+	if len(rep.Items) > demoTableMax {
+		where := "not written"
+		if fullList != "" {
+			where = "in " + fullList
+		}
+		fmt.Fprintf(w, "Outcomes of %d events: too many to list here; the full list is %s.\n", len(rep.Items), where)
+		return
+	}
 	fmt.Fprintln(w, "Outcomes, in file order:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  LINE\tEVENT\tCHANGE\tKEY\tSTATUS\tREQUESTS")

@@ -36,8 +36,27 @@ type Item struct {
 	// Object and Key are as far as they could be read, for the summary.
 	Object string
 	Key    map[string]any
-	// Invalid says why the event fails validation; the worker will dead-letter it.
+	// Invalid says why the event fails validation; the worker would dead-letter it.
 	Invalid error
+	// NotJSON says the line is not JSON at all (a wrong file, a YAML line): Invalid is set too.
+	NotJSON bool
+}
+
+// Problem says in one line what is wrong with an invalid item: for a line that is not JSON, its
+// beginning; otherwise the validation error. It is "" for a valid item.
+func (it Item) Problem() string {
+	switch {
+	case it.Invalid == nil:
+		return ""
+	case it.NotJSON:
+		start := string(it.Raw)
+		if r := []rune(start); len(r) > 60 {
+			start = string(r[:59]) + "…"
+		}
+		return "not JSON: " + strconv.Quote(start)
+	default:
+		return oneLine(it.Invalid.Error(), 0)
+	}
 }
 
 // waitLine marks a barrier in a JSONL file: "#wait", optionally followed by a note.
@@ -81,6 +100,7 @@ func itemFor(line int, raw []byte) Item {
 		return it
 	}
 	it.Invalid = err
+	it.NotJSON = !json.Valid(raw)
 	// Best effort: publish where the worker of that object and key would see it.
 	var loose struct {
 		ID   any `json:"id"`

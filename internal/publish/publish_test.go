@@ -39,11 +39,14 @@ func TestReadJSONL(t *testing.T) {
 
 	bad := items[2]
 	require.Error(t, bad.Invalid)
+	assert.False(t, bad.NotJSON, "JSON, but not a valid event")
 	assert.Equal(t, "bad", bad.ID)
 	assert.Equal(t, items[0].Subject, bad.Subject, "an invalid event still travels with its key")
 
 	junk := items[3]
 	require.Error(t, junk.Invalid)
+	assert.True(t, junk.NotJSON)
+	assert.Equal(t, `not JSON: "not json at all"`, junk.Problem())
 	assert.Regexp(t, `^line-6-[0-9a-f]{12}$`, junk.ID)
 	assert.True(t, strings.HasPrefix(junk.Subject, "idm.events._unknown."), junk.Subject)
 }
@@ -105,7 +108,7 @@ func TestRunWaitsForOutcomes(t *testing.T) {
 	assert.Contains(t, progress.String(), "5/5 outcomes")
 
 	var out bytes.Buffer
-	rep.Render(&out)
+	rep.Render(&out, RenderOptions{})
 	text := out.String()
 	assert.Contains(t, text, "Published 5 events (0 duplicates dropped by JetStream, 2 invalid published for the worker to dead-letter)")
 	assert.Regexp(t, `succeeded\s+2`, text)
@@ -113,12 +116,20 @@ func TestRunWaitsForOutcomes(t *testing.T) {
 	assert.Contains(t, text, "permanent: target said no")
 	assert.Contains(t, text, "invalid: invalid event")
 
-	// Publishing the same file again: JetStream drops every event as a duplicate.
+	// Publishing the same file again: JetStream drops every event as a duplicate, and the report
+	// says what became of them when they were published before instead of claiming success.
 	rep2, err := Run(ctx, s.JS, items, Options{Wait: true, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep2.Published)
 	assert.Len(t, rep2.Duplicates, 5)
-	assert.True(t, rep2.OK(), "nothing to wait for")
+	assert.Empty(t, rep2.Outcomes, "nothing was processed in this run")
+	assert.Equal(t, map[events.Status]int{events.StatusSucceeded: 2, events.StatusDeadLettered: 3}, rep2.EarlierCounts())
+	assert.False(t, rep2.OK(), "three of the events were dead-lettered when they were published before")
+	out.Reset()
+	rep2.Render(&out, RenderOptions{})
+	assert.NotContains(t, out.String(), "Every event succeeded")
+	assert.Contains(t, out.String(), "5 duplicates were NOT processed again")
+	assert.Contains(t, out.String(), "1 × dead_lettered (earlier outcome, not processed again): permanent: target said no")
 }
 
 func TestWaitLinesHoldBackLaterBatches(t *testing.T) {
