@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/natstest"
 	"github.com/scimflow/scimflow/internal/provision"
@@ -35,7 +36,7 @@ func setup(t *testing.T, cfg Config) *fixture {
 // setupWithCache is setup with the connector's key → id cache in a real JetStream key-value bucket.
 func setupWithCache(t *testing.T, cfg Config, cache provision.IDCache) *fixture {
 	t.Helper()
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: true})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{Generic: true})
 	client, err := provision.New(provision.Config{
 		IDCache: cache,
 		BaseURI: srv.URL + "/scim/v2",
