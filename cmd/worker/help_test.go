@@ -18,7 +18,7 @@ import (
 func TestEveryCommandHasHelp(t *testing.T) {
 	t.Parallel()
 	readsConfig := map[string]bool{"run": true, "check": true, "plan": true, "demo": true}
-	for _, c := range []string{"run", "check", "plan", "model import", "demo", "version"} {
+	for _, c := range []string{"run", "check", "plan", "model import", "demo", "outcomes", "version"} {
 		words := strings.Fields(c)
 		for _, flag := range []string{"-h", "--help"} {
 			out, errOut, err := runCmd(t, append(words, flag)...)
@@ -42,7 +42,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	}
 	out, _, err := runCmd(t, "help")
 	require.NoError(t, err)
-	for _, c := range []string{"version", "model import"} {
+	for _, c := range []string{"outcomes", "version", "model import"} {
 		assert.Contains(t, out, "\n  "+c+" ", "the usage lists %s", c)
 	}
 	_, errOut, err := runCmd(t, "help", "frobnicate")
