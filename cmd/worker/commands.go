@@ -34,7 +34,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer func() {
 		a.close(context.WithoutCancel(ctx))
-		log.Info().Msg("stopped: in-flight events finished, outcomes flushed, token revoked")
+		log.Info().Msg(stoppedMessage(a))
 	}()
 	if cfg.Target.TestConnection {
 		rep := a.target.Check(ctx)
@@ -47,6 +47,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return a.serve(ctx)
 }
 
+// stoppedMessage is the last line `worker run` logs: what the shutdown did. It mentions the token
+// only when one was revoked (auth modes other than oauth2, no revokeURL, or no token ever fetched
+// leave nothing to revoke).
+func stoppedMessage(a *app) string {
+	msg := "stopped: in-flight events finished, outcomes flushed"
+	if a.target != nil && a.target.Authorizer().Stats().TokensRevoked > 0 {
+		msg += ", token revoked"
+	}
+	return msg
+}
+
 // cmdCheck is `worker check`: obtain a token, read ServiceProviderConfig, run the test query.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFile := flags(helpCheck, stdout, stderr)
@@ -57,7 +68,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	target, err := newTarget(cfg, newLogger(cfg.Log, stderr), nil)
+	target, err := newTarget(cfg, reportLogger(cfg.Log, stderr), nil)
 	if err != nil {
 		return err
 	}
@@ -92,7 +103,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	target, err := newTarget(cfg, newLogger(cfg.Log, stderr), nil)
+	target, err := newTarget(cfg, reportLogger(cfg.Log, stderr), nil)
 	if err != nil {
 		return err
 	}
