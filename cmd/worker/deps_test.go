@@ -34,3 +34,20 @@ func TestBinariesLinkNoTestCode(t *testing.T) {
 		assert.NotContains(t, deps, banned)
 	}
 }
+
+// TestMakeTestRunsStaticcheck: CI runs `make test` (.ci/run), so staticcheck runs there, as in
+// `make lint`; the Makefile pins its version.
+func TestMakeTestRunsStaticcheck(t *testing.T) {
+	t.Parallel()
+	makeTool, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("no make on PATH")
+	}
+	for _, target := range []string{"test", "lint"} {
+		cmd := exec.Command(makeTool, "-n", target) // print the commands, run none
+		cmd.Dir = repo(t)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Regexp(t, `go run honnef.co/go/tools/cmd/staticcheck@v\d+\.\d+\.\d+ \./\.\.\.`, string(out), "make %s", target)
+	}
+}
