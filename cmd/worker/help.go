@@ -114,12 +114,13 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		commands.WriteUsage(stdout)
 		return nil
 	}
-	if _, ok := commands.Lookup(args); !ok {
+	c, ok := commands.Lookup(args)
+	if !ok {
 		fmt.Fprintf(stderr, "worker help: unknown command %q\n", strings.Join(args, " "))
 		commands.WriteUsage(stderr)
 		return exitError(2)
 	}
-	err := run(ctx, append(append([]string(nil), args...), "-h"), stdout, stderr)
+	err := run(ctx, append(strings.Fields(strings.TrimPrefix(c.Name, "worker ")), "-h"), stdout, stderr)
 	if err == exitError(0) {
 		return nil
 	}

@@ -45,6 +45,9 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, c := range []string{"outcomes", "version", "model import"} {
 		assert.Contains(t, out, "\n  "+c+" ", "the usage lists %s", c)
 	}
+	model, _, err := runCmd(t, "help", "model")
+	require.NoError(t, err)
+	assert.Contains(t, model, "usage: worker model import", "model has one subcommand: its help")
 	_, errOut, err := runCmd(t, "help", "frobnicate")
 	assert.Equal(t, 2, exitCode(err, &bytes.Buffer{}))
 	assert.Contains(t, errOut, `unknown command "frobnicate"`)

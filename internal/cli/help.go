@@ -185,13 +185,21 @@ func (d *Dispatch) WriteUsage(w io.Writer) {
 // sub is a command's name after the program's.
 func (d *Dispatch) sub(c *Command) string { return strings.TrimPrefix(c.Name, d.Prog+" ") }
 
-// Lookup finds the command named by the words after the program name ("run", "model import").
+// Lookup finds the command named by the words after the program name ("run", "model import"),
+// or by its first words when they name only one command ("model").
 func (d *Dispatch) Lookup(words []string) (*Command, bool) {
 	name := strings.Join(words, " ")
+	var prefixed []*Command
 	for _, c := range d.Commands {
 		if d.sub(c) == name {
 			return c, true
 		}
+		if strings.HasPrefix(d.sub(c), name+" ") {
+			prefixed = append(prefixed, c)
+		}
+	}
+	if len(prefixed) == 1 {
+		return prefixed[0], true
 	}
 	return nil, false
 }

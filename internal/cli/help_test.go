@@ -88,8 +88,11 @@ func TestDispatchUsageAndLookup(t *testing.T) {
 	if c, ok := d.Lookup([]string{"other", "thing"}); !ok || c.Summary != "another" {
 		t.Errorf("Lookup(other thing) = %v, %v", c, ok)
 	}
-	if _, ok := d.Lookup([]string{"other"}); ok {
-		t.Error("Lookup(other) found a command")
+	if c, ok := d.Lookup([]string{"other"}); !ok || c.Summary != "another" {
+		t.Errorf("Lookup(other), the only command under other, = %v, %v", c, ok)
+	}
+	if _, ok := d.Lookup([]string{"oth"}); ok {
+		t.Error("Lookup(oth) found a command")
 	}
 }
 
