@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/scimflow/scimflow/internal/cli"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 )
 
@@ -30,19 +30,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // options are the parsed command line.
 type options struct {
 	listen, baseURL, tlsCert, tlsKey, logLevel string
-	noAuth                                     bool
+	noAuth, version                            bool
 	seedUsers                                  int
 	cfg                                        cyberarksim.Config
 }
 
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (*options, error) {
 	o := &options{}
-	fs := flag.NewFlagSet("cyberark-sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cyberark-sim [flags]\n\nRuns the CyberArk SCIM simulator. Secrets may come from SIM_CLIENT_SECRET, SIM_PASSWORD and SIM_STATIC_TOKEN.\n\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := helpSim.FlagSet(stdout, stderr)
+	fs.BoolVar(&o.version, "version", false, "print the module version, VCS revision and time, and Go version, and exit")
 	c := &o.cfg
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	fs.StringVar(&o.baseURL, "base-url", "", "external base URL written in links (default: from each request's Host)")
@@ -99,12 +95,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 }
 
 func runWithEnv(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o, err := parseFlags(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	o, err := parseFlags(args, getenv, stdout, stderr)
+	if err == cli.ExitError(0) { // -h printed the help
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if o.version {
+		cli.WriteVersion(stdout, "cyberark-sim")
+		return nil
 	}
 	level, err := zerolog.ParseLevel(o.logLevel)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -16,8 +15,7 @@ import (
 // (with a manager) and groups, memberships, movers, then leavers (disabled, removed from their
 // groups, deleted).
 func runGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := helpGenerate.FlagSet(stdout, stderr)
 	var (
 		users   = fs.Int("users", 100, "users to create")
 		groups  = fs.Int("groups", 5, "groups to create")
@@ -29,7 +27,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		prefix  = fs.String("id-prefix", "gen", "prefix of event ids")
 	)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return err
 	}
 	if *users < 0 || *groups < 0 || *members < 0 {
 		return fmt.Errorf("generate: counts must not be negative")

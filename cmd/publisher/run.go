@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,18 +18,9 @@ import (
 	"github.com/scimflow/scimflow/internal/publish"
 )
 
-const usage = `usage: publisher <command> [flags]
-
-commands:
-  publish   publish events from a JSONL or CSV file, optionally waiting for their outcomes
-  generate  write synthetic HR events (JSONL) for demos and load tests
-
-Run 'publisher <command> -h' for a command's flags.
-`
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		commands.WriteUsage(stderr)
 		return exitError(2)
 	}
 	switch args[0] {
@@ -38,18 +28,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPublish(ctx, args[1:], stdout, stderr)
 	case "generate":
 		return runGenerate(args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	case "version", "--version", "-version":
+		return cmdVersion(args[1:], stdout, stderr)
+	case "help":
+		return cmdHelp(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "-help":
+		commands.WriteUsage(stdout)
 		return nil
 	default:
-		fmt.Fprintf(stderr, "publisher: unknown command %q\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "publisher: unknown command %q\n", args[0])
+		commands.WriteUsage(stderr)
 		return exitError(2)
 	}
 }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := helpPublish.FlagSet(stdout, stderr)
 	var (
 		file       = fs.String("file", "", "events file: JSONL (one CloudEvent per line) or CSV (with --object, --operation, --key)")
 		format     = fs.String("format", "", "jsonl or csv; default from the file name")
@@ -71,7 +65,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		noProgress = fs.Bool("no-progress", false, "no progress bar even on a terminal")
 	)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return err
 	}
 	if *file == "" {
 		fmt.Fprintln(stderr, "publisher publish: --file is required")

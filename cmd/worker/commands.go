@@ -11,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
@@ -19,12 +18,12 @@ import (
 )
 
 // cmdRun is `worker run`: consume, provision, publish outcomes, until SIGINT or SIGTERM.
-func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs, cfgFile := flags("run", stderr)
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFile := flags(helpRun, stdout, stderr)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return err
 	}
-	cfg, err := config.Load(*cfgFile, config.Options{})
+	cfg, err := loadConfig(fs.FlagSet, *cfgFile)
 	if err != nil {
 		return err
 	}
@@ -35,7 +34,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer func() {
 		a.close(context.WithoutCancel(ctx))
-		log.Info().Msg("stopped: in-flight events finished, outcomes flushed, token revoked")
+		log.Info().Msg(stoppedMessage(a))
 	}()
 	if cfg.Target.TestConnection {
 		rep := a.target.Check(ctx)
@@ -48,17 +47,28 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return a.serve(ctx)
 }
 
+// stoppedMessage is the last line `worker run` logs: what the shutdown did. It mentions the token
+// only when one was revoked (auth modes other than oauth2, no revokeURL, or no token ever fetched
+// leave nothing to revoke).
+func stoppedMessage(a *app) string {
+	msg := "stopped: in-flight events finished, outcomes flushed"
+	if a.target != nil && a.target.Authorizer().Stats().TokensRevoked > 0 {
+		msg += ", token revoked"
+	}
+	return msg
+}
+
 // cmdCheck is `worker check`: obtain a token, read ServiceProviderConfig, run the test query.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgFile := flags("check", stderr)
+	fs, cfgFile := flags(helpCheck, stdout, stderr)
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return err
 	}
-	cfg, err := config.Load(*cfgFile, config.Options{})
+	cfg, err := loadConfig(fs.FlagSet, *cfgFile)
 	if err != nil {
 		return err
 	}
-	target, err := newTarget(cfg, newLogger(cfg.Log, stderr), nil)
+	target, err := newTarget(cfg, reportLogger(cfg.Log, stderr), nil)
 	if err != nil {
 		return err
 	}
@@ -73,16 +83,15 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // cmdPlan is `worker plan`: resolve read-only and print the exact requests an event would cause.
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgFile := flags("plan", stderr)
-	eventFile := fs.String("event", "", "event file (a CloudEvent, or just its data object); - reads stdin")
+	fs, cfgFile := flags(helpPlan, stdout, stderr)
+	eventFile := fs.String("event", "", "event `FILE` (a CloudEvent, or just its data object); - reads stdin")
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return err
 	}
 	if *eventFile == "" {
-		fmt.Fprintln(stderr, "worker plan: --event is required")
-		return exitError(2)
+		return fs.Fail("--event is required")
 	}
-	cfg, err := config.Load(*cfgFile, config.Options{})
+	cfg, err := loadConfig(fs.FlagSet, *cfgFile)
 	if err != nil {
 		return err
 	}
@@ -94,7 +103,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	target, err := newTarget(cfg, newLogger(cfg.Log, stderr), nil)
+	target, err := newTarget(cfg, reportLogger(cfg.Log, stderr), nil)
 	if err != nil {
 		return err
 	}
@@ -165,19 +174,21 @@ func readChange(file string) (reconcile.Change, error) {
 
 // cmdModel is `worker model import --omada FILE.xml [--out FILE.yaml]`.
 func cmdModel(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		args = []string{"import", "-h"} // model has one subcommand: show its help
+	}
 	if len(args) == 0 || args[0] != "import" {
-		fmt.Fprintln(stderr, "usage: worker model import --omada FILE.xml [--out FILE.yaml]")
+		fmt.Fprintf(stderr, "usage: %s\nRun 'worker model import -h' for help.\n", helpModelImport.Usage)
 		return exitError(2)
 	}
-	fs, _ := flags("model import", stderr)
-	omada := fs.String("omada", "", "Omada data model XML to import")
-	out := fs.String("out", "", "write the YAML model here instead of stdout")
+	fs := helpModelImport.FlagSet(stdout, stderr)
+	omada := fs.String("omada", "", "Omada data model XML `FILE` to import")
+	out := fs.String("out", "", "write the YAML model to `FILE` instead of stdout")
 	if err := fs.Parse(args[1:]); err != nil {
-		return exitError(2)
+		return err
 	}
 	if *omada == "" {
-		fmt.Fprintln(stderr, "worker model import: --omada is required")
-		return exitError(2)
+		return fs.Fail("--omada is required")
 	}
 	f, err := os.Open(*omada)
 	if err != nil {

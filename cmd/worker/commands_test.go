@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/natstest"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
@@ -56,7 +57,7 @@ func runCmd(t *testing.T, args ...string) (string, string, error) {
 
 func TestCheckCommand(t *testing.T) {
 	t.Parallel()
-	_, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	_, srv := simtest.MustStart(t, cyberarksim.Config{})
 	out, _, err := runCmd(t, "check", "--config", configFor(t, srv.URL, "scimflow-secret"))
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "[OK  ] serviceProviderConfig")
@@ -72,7 +73,7 @@ func TestCheckCommand(t *testing.T) {
 
 func TestRunRefusesToStartWhenTheConnectionTestFails(t *testing.T) {
 	t.Parallel()
-	_, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	_, srv := simtest.MustStart(t, cyberarksim.Config{})
 	_, errOut, err := runCmd(t, "run", "--config", configFor(t, srv.URL, "wrong-secret"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "the connection test failed")
@@ -81,7 +82,7 @@ func TestRunRefusesToStartWhenTheConnectionTestFails(t *testing.T) {
 
 func TestPlanCommandWritesNothing(t *testing.T) {
 	t.Parallel()
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
 	require.NoError(t, sim.Seed("Users", map[string]any{"id": "u-1", "userName": "ada@example.com", "password": "Passw0rdPassw0rd", "title": "Engineer"}))
 	event := filepath.Join(t.TempDir(), "event.json")
 	require.NoError(t, os.WriteFile(event, []byte(`{"specversion":"1.0","id":"p1","source":"/t","type":"identity.user.update",
@@ -147,7 +148,7 @@ func TestUsage(t *testing.T) {
 func TestRunConnectsToAConfiguredNATS(t *testing.T) {
 	t.Parallel()
 	ns := natstest.MustStart(t)
-	_, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	_, srv := simtest.MustStart(t, cyberarksim.Config{})
 	dir := t.TempDir()
 	embeddedAddr := freePort(t)
 	cfg := fmt.Sprintf("nats:\n  url: %s\n  listen: %s\n  partitions: 4\ntarget:\n%s\nmodel: %s\nhttp:\n  listen: \"\"\n",

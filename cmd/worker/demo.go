@@ -30,7 +30,7 @@ import (
 // them with the simulator's final users and groups, stops everything, and exits 0 only when every
 // valid event succeeded and every malformed one was dead-lettered.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfgFile := flags("demo", stderr)
+	fs, cfgFile := flags(helpDemo, stdout, stderr)
 	*cfgFile = "deploy/examples/config.yaml"
 	fs.Lookup("config").DefValue = *cfgFile
 	eventsFile := fs.String("events", "deploy/examples/events.jsonl", "events to publish")
@@ -38,7 +38,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the outcomes")
 	verbose := fs.Bool("v", false, "show the worker's log")
 	if err := fs.Parse(args); err != nil {
-		return exitError(2)
+		return err
 	}
 	start := time.Now()
 

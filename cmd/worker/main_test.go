@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/publish"
 )
@@ -253,7 +254,7 @@ testQuery: Users?count=1
 // TestRunEndToEnd drives the real pipeline in process: `worker run` with an embedded JetStream, the
 // CyberArk simulator over HTTP with OAuth 2.0, and the sample events published and awaited.
 func TestRunEndToEnd(t *testing.T) {
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
 	w := startWorker(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
 	rep := publishFile(t, w, filepath.Join(repo(t), "deploy/examples/events.jsonl"))
 	expectDemoOutcomes(t, rep)
@@ -273,7 +274,7 @@ func TestRunEndToEnd(t *testing.T) {
 func TestRunAgainstGenericSCIM(t *testing.T) {
 	for _, model := range []string{"cyberark.yaml", "scim-generic.yaml"} {
 		t.Run(model, func(t *testing.T) {
-			sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: true})
+			sim, srv := simtest.MustStart(t, cyberarksim.Config{Generic: true})
 			target := fmt.Sprintf(`profile: generic
 baseURI: %[1]s
 entityRoot: scim/v2

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/publish"
 )
@@ -78,7 +79,7 @@ func newHireFeed(users, groups int, seed uint64) (items []publish.Item, manager 
 // object is created at once and its references are set as soon as their targets exist; none is
 // deferred to a later window or dead-lettered (issue 7 item 2).
 func TestNewHireFeedSetsEveryReference(t *testing.T) {
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
 	w := startWorker(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
 	items, manager, members := newHireFeed(1000, 5, 7)
 
@@ -134,7 +135,7 @@ func TestNewHireFeedSetsEveryReference(t *testing.T) {
 // included, and applies last (issue 7 item 3: an Update overtook its key's Create that waited for
 // a manager, was dead-lettered not_found, and the Create later applied the old title).
 func TestUpdateNeverOvertakesItsCreateWaitingForAManager(t *testing.T) {
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
 	w := startWorker(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
 	var items []publish.Item
 	for i, ch := range []events.Change{

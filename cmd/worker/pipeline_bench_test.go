@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/publish"
 )
@@ -33,7 +34,7 @@ func BenchmarkPipeline(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				sim, srv := cyberarksim.NewTestServer(b, cyberarksim.Config{Faults: tc.faults})
+				sim, srv := simtest.MustStart(b, cyberarksim.Config{Faults: tc.faults})
 				w := startWorkerLogging(b, cyberarkTarget(srv.URL), filepath.Join(repo(b), "deploy/examples/models/cyberark.yaml"), "warn")
 				var src strings.Builder
 				for i := range tc.events {

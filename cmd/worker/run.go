@@ -2,26 +2,15 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/scimflow/scimflow/internal/cli"
 )
-
-const usage = `usage: worker <command> [flags]
-
-commands:
-  run           consume events and provision the target (--config FILE)
-  check         test the connection to the target: token, ServiceProviderConfig, test query
-  plan          show the exact requests an event would cause, without writing (--event FILE)
-  model import  convert an Omada data model (XML) to a scimflow model (YAML)
-  demo          run everything in process on sample events and print the outcomes
-
-Run 'worker <command> -h' for a command's flags.
-`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		commands.WriteUsage(stderr)
 		return exitError(2)
 	}
 	switch args[0] {
@@ -35,19 +24,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdModel(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	case "outcomes":
+		return cmdOutcomes(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		return cmdVersion(args[1:], stdout, stderr)
+	case "help":
+		return cmdHelp(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "-help":
+		commands.WriteUsage(stdout)
 		return nil
 	default:
-		fmt.Fprintf(stderr, "worker: unknown command %q\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "worker: unknown command %q\n", args[0])
+		commands.WriteUsage(stderr)
 		return exitError(2)
 	}
 }
 
-// flags returns a flag set that reports to stderr and the --config flag every command shares.
-func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := fs.String("config", "scimflow.yaml", "configuration file")
+// flags returns the command's flag set (-h prints its help) with the --config flag every command
+// that reads the configuration shares.
+func flags(c *cli.Command, stdout, stderr io.Writer) (*cli.FlagSet, *string) {
+	fs := c.FlagSet(stdout, stderr)
+	cfg := fs.String("config", defaultConfigFile, "configuration `FILE`")
 	return fs, cfg
 }

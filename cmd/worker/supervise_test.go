@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/natstest"
 )
@@ -25,7 +26,7 @@ import (
 func TestRunExitsWhenItCannotConsume(t *testing.T) {
 	t.Parallel()
 	ns := natstest.MustStart(t)
-	_, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{})
+	_, srv := simtest.MustStart(t, cyberarksim.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	topo := events.Topology{Partitions: 4}

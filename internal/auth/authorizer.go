@@ -74,7 +74,9 @@ func New(cfg Config, base *http.Client, log zerolog.Logger) (*Authorizer, error)
 	if base == nil {
 		base = http.DefaultClient
 	}
-	a := &Authorizer{cfg: cfg, log: log.With().Str("component", "auth").Str("auth_mode", string(cfg.Mode)).Logger(), http: base}
+	// No "component" field: the caller's logger names the component, and a second one would repeat
+	// the key in every JSON line; auth_mode marks the lines that come from here.
+	a := &Authorizer{cfg: cfg, log: log.With().Str("auth_mode", string(cfg.Mode)).Logger(), http: base}
 	if cfg.Mode == ModeOAuth2 {
 		o := cfg.OAuth2
 		params := url.Values{}

@@ -46,17 +46,17 @@ func (f Faults) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"Latency", f.Latency}, {"LatencyJitter", f.LatencyJitter}, {"RetryAfter", f.RetryAfter}, {"ExpireTokensAfter", f.ExpireTokensAfter}} {
+	}{{"Faults.Latency", f.Latency}, {"Faults.LatencyJitter", f.LatencyJitter}, {"Faults.RetryAfter", f.RetryAfter}, {"Faults.ExpireTokensAfter", f.ExpireTokensAfter}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("Faults.%s %s: must not be negative", d.name, d.v))
+			errs = append(errs, fmt.Errorf("%s %s: must not be negative", d.name, d.v))
 		}
 	}
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"RateLimit429", f.RateLimit429}, {"Error5xxRate", f.Error5xxRate}, {"PhantomWriteRate", f.PhantomWriteRate}} {
+	}{{"Faults.RateLimit429", f.RateLimit429}, {"Faults.Error5xxRate", f.Error5xxRate}, {"Faults.PhantomWriteRate", f.PhantomWriteRate}} {
 		if !(r.v >= 0 && r.v <= 1) { // also rejects NaN
-			errs = append(errs, fmt.Errorf("Faults.%s %v: must be a fraction between 0 and 1", r.name, r.v))
+			errs = append(errs, fmt.Errorf("%s %v: must be a fraction between 0 and 1", r.name, r.v))
 		}
 	}
 	if f.MaxConcurrent < 0 {

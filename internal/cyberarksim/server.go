@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +38,7 @@ type Server struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
-	baseURL atomic.Pointer[string] // Config.BaseURL, or the test server's URL
+	baseURL atomic.Pointer[string] // Config.BaseURL, or the URL given to UseURL
 }
 
 // New returns a Server configured by cfg, or an error naming each invalid field.
@@ -210,11 +209,27 @@ func (s *Server) serveSCIM(w http.ResponseWriter, r *http.Request) {
 	}
 	if isWrite(r.Method) && f.PhantomWriteRate > 0 && s.randFloat() < f.PhantomWriteRate {
 		s.stats.add(func(st *Stats) *int { return &st.PhantomWrites })
-		s.routeSCIM(httptest.NewRecorder(), r)
+		s.routeSCIM(discardResponse{header: http.Header{}}, r)
 		writeSCIMError(w, newSCIMError(http.StatusBadGateway, "", "upstream reply lost (the request may have been applied)"))
 		return
 	}
 	s.routeSCIM(w, r)
+}
+
+// discardResponse is where a phantom write's real answer goes: nowhere.
+type discardResponse struct{ header http.Header }
+
+func (d discardResponse) Header() http.Header         { return d.header }
+func (d discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardResponse) WriteHeader(int)             {}
+
+// UseURL makes links in responses and Snapshot use url, the address the server is reached at,
+// unless Config.BaseURL was set. It is for servers whose address is known only once they listen
+// (port 0, internal/cyberarksim/simtest).
+func (s *Server) UseURL(url string) {
+	if s.cfg.BaseURL == "" {
+		s.baseURL.Store(&url)
+	}
 }
 
 func isWrite(method string) bool {

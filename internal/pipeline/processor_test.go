@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/natstest"
 	"github.com/scimflow/scimflow/internal/provision"
@@ -42,7 +43,7 @@ func setupWithCache(t *testing.T, cfg Config, cache provision.IDCache) *fixture 
 // model) or its strict RFC 7644 profile (with the generic model).
 func setupProfile(t *testing.T, cfg Config, cache provision.IDCache, cyberark bool) *fixture {
 	t.Helper()
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: !cyberark})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{Generic: !cyberark})
 	profile, modelFile := provision.ProfileGeneric, "scim-generic.yaml"
 	if cyberark {
 		profile, modelFile = provision.ProfileCyberArk, "cyberark.yaml"

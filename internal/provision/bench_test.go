@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 )
 
 // BenchmarkCreateBurst is the load test: a simulator that admits 20 concurrent requests
@@ -28,7 +29,7 @@ func BenchmarkCreateBurst(b *testing.B) {
 	ideal := float64(capacity) / latency.Seconds()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		sim, ts := cyberarksim.NewTestServer(b, cyberarksim.Config{
+		sim, ts := simtest.MustStart(b, cyberarksim.Config{
 			Faults: cyberarksim.Faults{MaxConcurrent: capacity, Latency: latency},
 		})
 		st := &suiteTarget{profile: ProfileCyberArk, sim: sim, ts: ts}

@@ -81,7 +81,9 @@ func New(cfg Config) (*Client, error) {
 	// address, and following would resend bodies and credentials elsewhere.
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	hc := &http.Client{Transport: tr, CheckRedirect: noRedirect}
-	log := cfg.Logger.With().Str("component", "provision").Str("target", ep.entity.Redacted()).Logger()
+	// The caller names the component (cmd/worker: "connector"); a second "component" field here
+	// would repeat the key in every JSON line.
+	log := cfg.Logger.With().Str("target", ep.entity.Redacted()).Logger()
 	az, err := auth.New(cfg.Auth, hc, log)
 	if err != nil {
 		return nil, fmt.Errorf("target.%w", err)

@@ -77,7 +77,8 @@ type Config struct {
 	Retry       RetryConfig       `yaml:"retry"`
 	// IDCache, when set, caches key → id for Resolve (see IDCache).
 	IDCache IDCache `yaml:"-"`
-	// Logger receives the client's logs; secrets, tokens and bodies are never logged.
+	// Logger receives the client's logs; secrets, tokens and bodies are never logged. The client
+	// adds a "target" field; naming the component ("component": "connector") is the caller's.
 	Logger zerolog.Logger `yaml:"-"`
 }
 

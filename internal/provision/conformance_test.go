@@ -24,6 +24,7 @@ import (
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/auth/authtest"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 )
 
 // The conformance suite: one set of behaviours, run against the simulator in each profile
@@ -348,27 +349,27 @@ func tlsConfigFor(t *testing.T, sim *httptest.Server, profile Profile) Config {
 func testTLS(t *testing.T, profile Profile) {
 	generic := profile == ProfileGeneric
 	t.Run("1.2 with custom CA", func(t *testing.T) {
-		_, ts := cyberarksim.NewTLSTestServer(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS12, tls.VersionTLS13)
+		_, ts := simtest.MustStartTLS(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS12, tls.VersionTLS13)
 		c := newClient(t, tlsConfigFor(t, ts, profile))
 		_, err := c.Do(t.Context(), Request{Method: http.MethodGet, Path: "ServiceProviderConfig"})
 		require.NoError(t, err)
 	})
 	t.Run("server capped at 1.1 is refused", func(t *testing.T) {
-		_, ts := cyberarksim.NewTLSTestServer(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS10, tls.VersionTLS11)
+		_, ts := simtest.MustStartTLS(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS10, tls.VersionTLS11)
 		c := newClient(t, tlsConfigFor(t, ts, profile))
 		_, err := c.Do(t.Context(), Request{Method: http.MethodGet, Path: "ServiceProviderConfig"})
 		e := requireClass(t, err, ClassConfig)
 		assert.Contains(t, e.Error(), "the server offers no TLS version at or above the configured minimum")
 	})
 	t.Run("1.3 minimum against a 1.2 server", func(t *testing.T) {
-		_, ts := cyberarksim.NewTLSTestServer(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS12, tls.VersionTLS12)
+		_, ts := simtest.MustStartTLS(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS12, tls.VersionTLS12)
 		cfg := tlsConfigFor(t, ts, profile)
 		cfg.TLS.MinVersion = "1.3"
 		_, err := newClient(t, cfg).Do(t.Context(), Request{Method: http.MethodGet, Path: "ServiceProviderConfig"})
 		requireClass(t, err, ClassConfig)
 	})
 	t.Run("unknown CA", func(t *testing.T) {
-		_, ts := cyberarksim.NewTLSTestServer(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS12, tls.VersionTLS13)
+		_, ts := simtest.MustStartTLS(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS12, tls.VersionTLS13)
 		cfg := tlsConfigFor(t, ts, profile)
 		cfg.TLS.CAFile = ""
 		_, err := newClient(t, cfg).Do(t.Context(), Request{Method: http.MethodGet, Path: "ServiceProviderConfig"})
@@ -939,7 +940,7 @@ func testCheckFailures(t *testing.T, profile Profile) {
 			return cfg
 		}, want: "token request to http://127.0.0.1:1/oauth2/token/scimflow: cannot connect to 127.0.0.1:1: connection refused"},
 		{name: "TLS too old", step: "token", config: func(t *testing.T) Config {
-			_, ts := cyberarksim.NewTLSTestServer(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS10, tls.VersionTLS11)
+			_, ts := simtest.MustStartTLS(t, cyberarksim.Config{Generic: generic}, tls.VersionTLS10, tls.VersionTLS11)
 			return tlsConfigFor(t, ts, profile)
 		}, want: "the server offers no TLS version at or above the configured minimum (target.tls.minVersion, 1.2 unless set to 1.3); versions below 1.2 are refused"},
 		{name: "test query rejected", step: "testQuery", config: func(t *testing.T) Config {
