@@ -137,7 +137,18 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		ReferenceRetries: cfg.SyncWindow.ReferenceRetries, ReferenceBackoff: cfg.SyncWindow.ReferenceBackoff,
 		Logger: log.With().Str("component", "pipeline").Logger(),
 	})
+	var pool *events.Pool
+	if cfg.Worker.Partitions == nil {
+		// No static split: this worker takes its share of the partitions in the pool.
+		pool, err = events.JoinPool(ctx, a.js, cfg.Worker.Name, events.PoolConfig{
+			Replicas: cfg.NATS.Replicas, Logger: log.With().Str("component", "pool").Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
+		Pool: pool,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),

@@ -72,7 +72,8 @@ type ConsumerConfig struct {
 	// key run one at a time, in stream order; a key that waits frees its lane. Default 256.
 	Lanes int
 	// AckWait is how long JetStream waits for an ack before redelivering; the loop keeps every event
-	// it holds alive meanwhile. Default 2 minutes.
+	// it holds alive meanwhile, so AckWait only bounds how long the events of a worker that died
+	// take to come back to another one. Default 30 seconds.
 	AckWait time.Duration
 	// MaxAckPending bounds the events a partition's consumer holds unacknowledged. Default 1000.
 	MaxAckPending int
@@ -82,6 +83,9 @@ type ConsumerConfig struct {
 	DrainTimeout time.Duration
 	// Worker names this worker in outcomes.
 	Worker string
+	// Pool, when set and Partitions is nil, decides the partitions this worker consumes: its share
+	// of the pool's partitions, following the membership.
+	Pool   *Pool
 	Logger zerolog.Logger
 }
 
@@ -89,7 +93,7 @@ type ConsumerConfig struct {
 const (
 	DefaultConsumerName  = "scimflow"
 	DefaultLanes         = 256
-	DefaultAckWait       = 2 * time.Minute
+	DefaultAckWait       = 30 * time.Second
 	DefaultMaxAckPending = 1000
 	DefaultPullBatch     = 64
 	DefaultDrainTimeout  = 30 * time.Second
@@ -122,6 +126,17 @@ type ConsumerStats struct {
 	WaitingKeys int `json:"waitingKeys"`
 	// Partitions are the partitions whose consumers are bound now.
 	Partitions []int `json:"partitions"`
+	// OwnershipMoves counts partitions this worker took or handed over after it started.
+	OwnershipMoves int64 `json:"ownershipMoves"`
+	// Pool is the membership this worker sees (empty without a pool).
+	Pool *PoolStats `json:"pool,omitempty"`
+}
+
+// PoolStats is a worker's view of the pool.
+type PoolStats struct {
+	Member     string           `json:"member"`
+	Members    []string         `json:"members"`
+	Assignment map[string][]int `json:"assignment"`
 }
 
 // Consumer consumes the events stream partition by partition, runs each event through the handler
@@ -136,11 +151,11 @@ type Consumer struct {
 	keys *keyScheduler
 	bg   sync.WaitGroup // recover goroutines
 
-	received, inFlight, abandoned, publishErr atomic.Int64
-	mu                                        sync.Mutex
-	byStatus                                  map[Status]int64
-	bound                                     map[int]bool
-	started                                   bool
+	received, inFlight, abandoned, publishErr, moves atomic.Int64
+	mu                                               sync.Mutex
+	byStatus                                         map[Status]int64
+	bound                                            map[int]bool
+	started                                          bool
 }
 
 // NewConsumer returns a consume loop; Run starts it.
@@ -166,11 +181,17 @@ func (c *Consumer) Stats() ConsumerStats {
 	parts := c.boundPartitions()
 	c.mu.Unlock()
 	ks := c.keys.stats()
-	return ConsumerStats{
+	st := ConsumerStats{
 		Received: c.received.Load(), InFlight: c.inFlight.Load(), ByStatus: by,
 		Abandoned: c.abandoned.Load(), PublishErr: c.publishErr.Load(),
 		Held: ks.Held, Keys: ks.Keys, WaitingKeys: ks.Waiting, Partitions: parts,
+		OwnershipMoves: c.moves.Load(),
 	}
+	if c.cfg.Pool != nil && c.cfg.Partitions == nil {
+		members := c.cfg.Pool.Members()
+		st.Pool = &PoolStats{Member: c.cfg.Pool.Name(), Members: members, Assignment: Assign(members, c.topo.PartitionCount())}
+	}
+	return st
 }
 
 func (c *Consumer) boundPartitions() []int {
@@ -227,20 +248,44 @@ func (c *Consumer) partitions() []int {
 	return all
 }
 
-func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), lost chan<- int) (jetstream.ConsumeContext, error) {
+// PriorityGroup is the priority group of every partition consumer: the server pins each partition
+// to one worker of the pool at a time (pinned-client priority, ADR-42).
+const PriorityGroup = "scimflow"
+
+// Defaults of the partition consumers' pinning.
+const (
+	// DefaultPinnedTTL is how long the server keeps a partition pinned to a worker that stopped
+	// pulling (killed) before another may take it.
+	DefaultPinnedTTL = 15 * time.Second
+	// pullExpiry bounds each pull request, so that a live worker renews its pin well within
+	// DefaultPinnedTTL.
+	pullExpiry = 5 * time.Second
+)
+
+// partitionRun is a bound partition: its consumer and the consume context pulling from it.
+type partitionRun struct {
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
+}
+
+func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), lost chan<- int) (*partitionRun, error) {
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
-		Durable:       c.ConsumerName(p),
-		Description:   fmt.Sprintf("scimflow worker, partition %d", p),
-		FilterSubject: PartitionSubject(p),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: c.cfg.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Durable:        c.ConsumerName(p),
+		Description:    fmt.Sprintf("scimflow worker, partition %d", p),
+		FilterSubject:  PartitionSubject(p),
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        c.cfg.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  c.cfg.MaxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PriorityGroup},
+		PinnedTTL:      DefaultPinnedTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer for partition %d: %w", p, err)
 	}
+	c.keys.reacquire(p)
 	if ci := cons.CachedInfo(); ci != nil && ci.NumAckPending > 0 {
 		// Events were delivered before (to a worker that stopped or died, or to this one before a
 		// restart) and are not acknowledged: they come back, in no guaranteed order, and newer
@@ -255,10 +300,15 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 	var once sync.Once
 	cc, err := cons.Consume(route,
 		jetstream.PullMaxMessages(c.cfg.PullBatch),
+		jetstream.PullExpiry(pullExpiry),
+		jetstream.PullPriorityGroup(PriorityGroup),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) {
 				once.Do(func() { lost <- p })
 				return
+			}
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				return // another worker holds the partition's pin; ours follows when it lets go
 			}
 			c.log.Warn().Err(err).Int("partition", p).Msg("consume")
 		}))
@@ -266,17 +316,56 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 		return nil, fmt.Errorf("consume partition %d: %w", p, err)
 	}
 	c.setBound(p, true)
-	return cc, nil
+	return &partitionRun{cons: cons, cc: cc}, nil
+}
+
+// release hands partition p over: it stops pulling, hands back every held event of p that is not
+// running (in key order), waits up to DrainTimeout for the running ones, and unpins the consumer so
+// that the next owner is served at once.
+func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
+	pr.cc.Drain()
+	<-pr.cc.Closed()
+	c.keys.releasePartition(p)
+	deadline := time.Now().Add(c.cfg.DrainTimeout)
+	for c.keys.heldIn(p) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.unpin(ctx, p)
+	c.mu.Lock()
+	delete(c.bound, p)
+	c.mu.Unlock()
+}
+
+func (c *Consumer) unpin(ctx context.Context, p int) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(uctx, EventsStream)
+	if err == nil {
+		err = st.UnpinConsumer(uctx, c.ConsumerName(p), PriorityGroup)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		c.log.Debug().Err(err).Int("partition", p).Msg("unpinning the partition")
+	}
 }
 
 // Run consumes until ctx is cancelled, then shuts down in order: it stops pulling, lets the events
 // that are running finish within DrainTimeout (after which they are abandoned), hands every other
-// held event back to JetStream in key order, and returns. It returns an error only when the
-// consumers can't be created at the start; a consumer deleted later is recreated.
+// held event back to JetStream in key order, unpins its partitions and leaves the pool, and
+// returns. It returns an error only when the consumers can't be created at the start; a consumer
+// deleted later is recreated.
+//
+// With a Pool, the partitions this worker consumes follow the pool's membership: a partition
+// another worker takes is handed over (release), one this worker is given is bound.
 func (c *Consumer) Run(ctx context.Context) error {
-	partitions := c.partitions()
-	if len(partitions) == 0 {
-		return errors.New("no partition to consume")
+	static := c.cfg.Partitions != nil || c.cfg.Pool == nil
+	var owned []int
+	if static {
+		owned = c.partitions()
+		if len(owned) == 0 {
+			return errors.New("no partition to consume")
+		}
+	} else {
+		owned = c.cfg.Pool.Owned(c.topo.PartitionCount())
 	}
 	// Work outlives ctx: in-flight events finish after a shutdown signal, until the drain deadline.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -302,40 +391,34 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.keys.add(&task{msg: msg, d: d, partition: p, received: time.Now()})
 	}
 
-	lost := make(chan int, len(partitions))
-	var mu sync.Mutex
-	running := map[int]jetstream.ConsumeContext{}
-	stopAll := func() {
-		mu.Lock()
-		ccs := make([]jetstream.ConsumeContext, 0, len(running))
-		for _, cc := range running {
-			ccs = append(ccs, cc)
-		}
-		mu.Unlock()
-		for _, cc := range ccs {
-			cc.Drain()
-		}
-		for _, cc := range ccs {
-			<-cc.Closed()
-		}
-	}
+	nparts := c.topo.PartitionCount()
+	lost := make(chan int, nparts)
+	running := map[int]*partitionRun{}
 	// bindCtx ends the recover goroutines the binds start, also when the start fails.
 	bindCtx, cancelBind := context.WithCancel(ctx)
 	defer cancelBind()
 	shutdown := func() {
-		stopAll()
+		for _, pr := range running {
+			pr.cc.Drain()
+		}
+		for _, pr := range running {
+			<-pr.cc.Closed()
+		}
 		cancelBind()
 		c.bg.Wait()
 		c.keys.release()
 		c.keys.close()
 		lanesDone.Wait()
 		stopKeepAlive()
+		for p := range running {
+			c.unpin(ctx, p)
+		}
 	}
-	for _, p := range partitions {
+	for _, p := range owned {
 		c.setBound(p, false)
 	}
-	for _, p := range partitions {
-		cc, err := c.bind(bindCtx, p, route, lost)
+	for _, p := range owned {
+		pr, err := c.bind(bindCtx, p, route, lost)
 		if err != nil {
 			shutdown()
 			if ctx.Err() != nil {
@@ -343,63 +426,84 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		mu.Lock()
-		running[p] = cc
-		mu.Unlock()
+		running[p] = pr
 	}
 	c.mu.Lock()
 	c.started = true
 	c.mu.Unlock()
-	c.log.Info().Ints("partitions", partitions).Int("lanes", c.cfg.Lanes).Msg("consuming")
+	c.log.Info().Ints("partitions", owned).Int("lanes", c.cfg.Lanes).Bool("pool", !static).Msg("consuming")
 
-	// Supervise: a consumer deleted behind our back is recreated, with backoff.
-	var superDone sync.WaitGroup
-	superDone.Add(1)
-	go func() {
-		defer superDone.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case p := <-lost:
-				c.setBound(p, false)
-				c.log.Warn().Int("partition", p).Msg("the partition's consumer was deleted: recreating it")
-				mu.Lock()
-				old := running[p]
+	changes := make(chan []int, 1)
+	var poolDone sync.WaitGroup
+	if !static {
+		poolDone.Add(1)
+		go func() {
+			defer poolDone.Done()
+			c.cfg.Pool.Run(ctx, nparts, func(want []int) {
+				select {
+				case <-changes: // a newer view replaces one not taken yet
+				default:
+				}
+				changes <- want
+			})
+		}()
+	}
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	want := owned
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case p := <-lost:
+			c.setBound(p, false)
+			c.log.Warn().Int("partition", p).Msg("the partition's consumer was deleted: recreating it")
+			if pr := running[p]; pr != nil {
+				pr.cc.Stop()
 				delete(running, p)
-				mu.Unlock()
-				if old != nil {
-					old.Stop()
-				}
-				for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-					cc, err := c.bind(bindCtx, p, route, lost)
-					if err == nil {
-						mu.Lock()
-						running[p] = cc
-						mu.Unlock()
-						c.log.Info().Int("partition", p).Msg("consumer recreated")
-						break
-					}
-					c.log.Warn().Err(err).Int("partition", p).Dur("retryIn", backoff).Msg("recreating the consumer failed")
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(backoff):
-					}
-				}
+			}
+		case w := <-changes:
+			want = w
+		case <-retry.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		// Converge on want: hand over what is no longer ours, bind what is (or failed to bind).
+		for p, pr := range running {
+			if !slices.Contains(want, p) {
+				c.log.Info().Int("partition", p).Msg("handing the partition over")
+				c.release(ctx, p, pr)
+				delete(running, p)
+				c.moves.Add(1)
 			}
 		}
-	}()
+		for _, p := range want {
+			if running[p] != nil {
+				continue
+			}
+			c.setBound(p, false)
+			pr, err := c.bind(bindCtx, p, route, lost)
+			if err != nil {
+				c.log.Warn().Err(err).Int("partition", p).Msg("binding the partition failed: retrying")
+				continue
+			}
+			running[p] = pr
+			c.moves.Add(1)
+			c.log.Info().Int("partition", p).Msg("partition taken")
+		}
+	}
 
-	<-ctx.Done()
-	superDone.Wait()
+	if !static {
+		c.cfg.Pool.Leave(context.WithoutCancel(ctx)) // the others take our partitions at once
+	}
+	poolDone.Wait()
 	c.log.Info().Dur("deadline", c.cfg.DrainTimeout).Msg("draining: intake stopped, finishing in-flight events, handing the rest back")
 	deadline := time.AfterFunc(c.cfg.DrainTimeout, cancelWork)
 	defer deadline.Stop()
 	shutdown()
-	for _, p := range partitions {
-		c.setBound(p, false)
-	}
+	c.mu.Lock()
+	c.bound = map[int]bool{}
+	c.mu.Unlock()
 	if workCtx.Err() != nil {
 		c.log.Warn().Int64("abandoned", c.abandoned.Load()).Msg("drain deadline passed: unfinished events were handed back for redelivery")
 	}

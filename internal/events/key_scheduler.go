@@ -33,6 +33,8 @@ type keyScheduler struct {
 	// gated partitions run nothing until the events delivered before this worker bound them have
 	// come back (see Consumer.recover); then each of their keys' queues is put in stream order.
 	gated map[int]bool
+	// handing over: every event of these partitions is handed back once it is not running.
+	handover map[int]bool
 }
 
 // keyQueue is one object key's held events, head first.
@@ -75,7 +77,7 @@ const (
 )
 
 func newKeyScheduler() *keyScheduler {
-	s := &keyScheduler{keys: map[string]*keyQueue{}, gated: map[int]bool{}}
+	s := &keyScheduler{keys: map[string]*keyQueue{}, gated: map[int]bool{}, handover: map[int]bool{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -97,7 +99,7 @@ func (s *keyScheduler) add(t *task) bool {
 	}
 	k.tasks = append(k.tasks, t)
 	s.held++
-	if s.releasing {
+	if s.releasing || s.handover[k.partition] {
 		k.release = true
 	}
 	s.schedule(k)
@@ -245,6 +247,41 @@ func (s *keyScheduler) heldMessages() []jetstream.Msg {
 		}
 	}
 	return out
+}
+
+// releasePartition hands partition p over: its waiting and queued keys are handed back now, its
+// running keys once their event finishes.
+func (s *keyScheduler) releasePartition(p int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handover[p] = true
+	delete(s.gated, p)
+	for _, k := range s.keys {
+		if k.partition == p {
+			k.release = true
+			s.schedule(k)
+		}
+	}
+}
+
+// reacquire makes partition p this worker's again after a handover.
+func (s *keyScheduler) reacquire(p int) {
+	s.mu.Lock()
+	delete(s.handover, p)
+	s.mu.Unlock()
+}
+
+// heldIn counts the events of partition p still held.
+func (s *keyScheduler) heldIn(p int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, k := range s.keys {
+		if k.partition == p {
+			n += len(k.tasks)
+		}
+	}
+	return n
 }
 
 // gate stops partition p from running anything until open(p).

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scimflow/scimflow/internal/cli"
+	"github.com/scimflow/scimflow/internal/events"
+)
+
+var helpPool = &cli.Command{
+	Name:    "worker pool",
+	Summary: "show the workers of the pool and which partitions each owns",
+	Usage:   "worker pool [--config FILE | --nats URL]",
+	Description: `Reads the pool's membership (the IDM_POOL key-value bucket, where every running worker renews
+its entry each second; an entry expires 10 s after its worker stopped renewing) and prints each
+member with the partitions rendezvous hashing gives it, then each partition with its owner, the
+worker the server has pinned it to, and its events not yet acknowledged and not yet delivered.
+Workers started with worker.partitions (a static split) are not members of the pool.`,
+	Examples: []string{
+		"worker pool --config deploy/examples/config.yaml",
+		"worker pool --nats nats://nats-0:4222",
+	},
+	Env: []cli.Env{{Name: "${NAME}", Meaning: "variables the configuration's nats section names"}},
+}
+
+// cmdPool is `worker pool`.
+func cmdPool(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := helpPool.FlagSet(stdout, stderr)
+	cfgFile := fs.String("config", "", "worker configuration `FILE`: connect with its nats section")
+	natsURL := fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222")
+	creds := fs.String("creds", "", "NATS credentials `FILE`")
+	consumer := fs.String("consumer", events.DefaultConsumerName, "durable consumer name `PREFIX` (nats.consumer)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fs.Fail("unexpected arguments %q", fs.Args())
+	}
+	url, opts, err := natsConnection(*cfgFile, *natsURL, *creds)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return renderPool(ctx, js, *consumer, stdout)
+}
+
+func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w io.Writer) error {
+	members, err := events.ReadPool(ctx, js)
+	if err != nil {
+		return fmt.Errorf("%w (is a worker running without worker.partitions?)", err)
+	}
+	st, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", events.EventsStream, err)
+	}
+	n := events.Topology{}.PartitionCount()
+	if tr := st.CachedInfo().Config.SubjectTransform; tr != nil {
+		fmt.Sscanf(tr.Destination[strings.Index(tr.Destination, "partition(")+len("partition("):], "%d", &n)
+	}
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.Name
+	}
+	assign := events.Assign(names, n)
+	owner := map[int]string{}
+	for m, ps := range assign {
+		for _, p := range ps {
+			owner[p] = m
+		}
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "MEMBER\tWORKER\tSTARTED\tLAST SEEN\tPARTITIONS\n")
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", m.Name, m.Worker, m.Started.Format(time.RFC3339),
+			time.Since(m.Seen).Round(100*time.Millisecond), ranges(assign[m.Name]))
+	}
+	if len(members) == 0 {
+		fmt.Fprintf(tw, "(no live member)\t\t\t\t\n")
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "PARTITION\tOWNER\tPINNED TO\tUNACKED\tPENDING\n")
+	for p := range n {
+		pinned, unacked, pending := "-", "-", "-"
+		cons, err := st.Consumer(ctx, fmt.Sprintf("%s-p%d", consumer, p))
+		if err == nil {
+			if ci, err := cons.Info(ctx); err == nil {
+				unacked, pending = fmt.Sprint(ci.NumAckPending), fmt.Sprint(ci.NumPending)
+				for _, g := range ci.PriorityGroups {
+					if g.PinnedClientID != "" {
+						pinned = g.PinnedClientID
+					}
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p, cmpOr(owner[p], "-"), pinned, unacked, pending)
+	}
+	return tw.Flush()
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// ranges prints partitions compactly: 0-3,7,9-10.
+func ranges(ps []int) string {
+	sort.Ints(ps)
+	var parts []string
+	for i := 0; i < len(ps); {
+		j := i
+		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, fmt.Sprint(ps[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", ps[i], ps[j]))
+		}
+		i = j + 1
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
+}

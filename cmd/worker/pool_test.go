@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/natstest"
+)
+
+// poolMember is a `worker run` in process on a shared NATS server, with no partition configuration.
+type poolMember struct {
+	httpURL string
+	logs    *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func startPoolMember(t *testing.T, natsURL, simURL, name string) *poolMember {
+	t.Helper()
+	dir := t.TempDir()
+	httpAddr := freePort(t)
+	cfg := fmt.Sprintf("nats:\n  url: %s\n  partitions: 8\ntarget:\n%s\nmodel: %s\nworker:\n  name: %s\n  drainTimeout: 5s\nhttp:\n  listen: %s\n",
+		natsURL, indent(cyberarkTarget(simURL), "  "), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"), name, httpAddr)
+	file := filepath.Join(dir, "scimflow.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(cfg), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &poolMember{httpURL: "http://" + httpAddr, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- run(ctx, []string{"run", "--config", file}, m.logs, m.logs) }()
+	t.Cleanup(func() { m.stop(t) })
+	return m
+}
+
+func (m *poolMember) stop(t *testing.T) {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.cancel = nil
+	select {
+	case err := <-m.done:
+		assert.NoError(t, err, m.logs.String())
+	case <-time.After(20 * time.Second):
+		t.Error("worker did not stop")
+	}
+}
+
+func (m *poolMember) partitions() []int {
+	resp, err := http.Get(m.httpURL + "/status")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Consumer events.ConsumerStats `json:"consumer"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return nil
+	}
+	return st.Consumer.Partitions
+}
+
+// Two `worker run` with no partition configuration share the partitions; `worker pool` shows who
+// owns what; when one stops, the other takes everything.
+func TestRunWorkersSharePartitions(t *testing.T) {
+	t.Parallel()
+	ns := natstest.MustStart(t)
+	_, srv := simtest.MustStart(t, cyberarksim.Config{})
+	a := startPoolMember(t, ns.URL, srv.URL, "alpha")
+	b := startPoolMember(t, ns.URL, srv.URL, "beta")
+	require.Eventually(t, func() bool {
+		pa, pb := a.partitions(), b.partitions()
+		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == 8
+	}, 20*time.Second, 50*time.Millisecond, "the two workers did not split 8 partitions:\n%s\n%s", a.logs, b.logs)
+
+	var out, errOut syncBuffer
+	require.NoError(t, run(context.Background(), []string{"pool", "--nats", ns.URL}, &out, &errOut), errOut.String())
+	text := out.String()
+	assert.Contains(t, text, "alpha-")
+	assert.Contains(t, text, "beta-")
+	lines := strings.Split(text, "\n")
+	owners := 0
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] != "PARTITION" && (strings.HasPrefix(f[1], "alpha-") || strings.HasPrefix(f[1], "beta-")) {
+			owners++
+		}
+	}
+	assert.Equal(t, 8, owners, "every partition has an owner:\n%s", text)
+
+	a.stop(t)
+	require.Eventually(t, func() bool { return len(b.partitions()) == 8 }, 20*time.Second, 50*time.Millisecond,
+		"the remaining worker did not take the partitions of the one that stopped:\n%s", b.logs)
+}

@@ -1,0 +1,243 @@
+package events
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// PoolBucket is the JetStream key-value bucket where the workers of a pool announce themselves.
+const PoolBucket = "IDM_POOL"
+
+// Defaults of PoolConfig.
+const (
+	DefaultHeartbeat = time.Second
+	DefaultMemberTTL = 10 * time.Second
+)
+
+// PoolConfig configures a worker's membership of the pool.
+type PoolConfig struct {
+	// Member names this worker in the pool; it must be unique among running workers. Default: the
+	// worker name with a random suffix.
+	Member string
+	// Heartbeat is how often the worker renews its membership and reads the others'. Default 1s.
+	Heartbeat time.Duration
+	// TTL is how long a member that stopped renewing (killed, partitioned away) keeps its
+	// partitions. Default 10s.
+	TTL time.Duration
+	// Replicas of the pool bucket.
+	Replicas int
+	Logger   zerolog.Logger
+}
+
+// Member is what a worker announces in the pool bucket.
+type Member struct {
+	Name    string    `json:"name"`
+	Worker  string    `json:"worker"`
+	Started time.Time `json:"started"`
+	Seen    time.Time `json:"seen"`
+}
+
+// Pool is a worker's view of the pool: the live members, renewed every heartbeat, and the
+// partitions rendezvous hashing assigns to each. Membership lives in a JetStream key-value bucket
+// whose entries expire TTL after their last renewal; exclusion is the server's (pinned-client
+// priority groups on each partition's consumer), so two workers that briefly disagree about the
+// membership still never consume one partition at once.
+type Pool struct {
+	kv  jetstream.KeyValue
+	cfg PoolConfig
+	me  Member
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	members []string
+}
+
+// JoinPool creates (or opens) the pool bucket and announces this worker.
+func JoinPool(ctx context.Context, js jetstream.JetStream, worker string, cfg PoolConfig) (*Pool, error) {
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, DefaultHeartbeat)
+	cfg.TTL = cmp.Or(cfg.TTL, DefaultMemberTTL)
+	cfg.Replicas = cmp.Or(cfg.Replicas, 1)
+	if cfg.Member == "" {
+		cfg.Member = fmt.Sprintf("%s-%s", cmp.Or(sanitizeKey(worker), "worker"), strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: PoolBucket, Description: "scimflow worker pool membership", History: 1,
+		TTL: cfg.TTL, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
+	}
+	now := time.Now().UTC()
+	p := &Pool{kv: kv, cfg: cfg, log: cfg.Logger, me: Member{Name: cfg.Member, Worker: worker, Started: now, Seen: now}}
+	if err := p.renew(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Name is this worker's member name.
+func (p *Pool) Name() string { return p.me.Name }
+
+func (p *Pool) renew(ctx context.Context) error {
+	p.me.Seen = time.Now().UTC()
+	raw, _ := json.Marshal(p.me)
+	if _, err := p.kv.Put(ctx, p.me.Name, raw); err != nil {
+		return fmt.Errorf("announce pool member %s: %w", p.me.Name, err)
+	}
+	return nil
+}
+
+// refresh reads the live members.
+func (p *Pool) refresh(ctx context.Context) error {
+	keys, err := p.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read pool members: %w", err)
+	}
+	var names []string
+	for k := range keys.Keys() {
+		names = append(names, k)
+	}
+	if !slices.Contains(names, p.me.Name) {
+		names = append(names, p.me.Name) // we are alive, whatever the bucket says this instant
+	}
+	slices.Sort(names)
+	p.mu.Lock()
+	p.members = names
+	p.mu.Unlock()
+	return nil
+}
+
+// Members returns the live members, sorted.
+func (p *Pool) Members() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.members)
+}
+
+// Owned returns the partitions of n this worker owns under the current membership.
+func (p *Pool) Owned(n int) []int {
+	return Assign(p.Members(), n)[p.me.Name]
+}
+
+// Run renews the membership every heartbeat and calls changed with the partitions this worker
+// owns whenever they change, until ctx is cancelled; then it leaves the pool.
+func (p *Pool) Run(ctx context.Context, partitions int, changed func(owned []int)) {
+	t := time.NewTicker(p.cfg.Heartbeat)
+	defer t.Stop()
+	var last []int
+	first := true
+	for {
+		if err := p.renew(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn().Err(err).Msg("renewing pool membership")
+		}
+		if err := p.refresh(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn().Err(err).Msg("reading pool members")
+		}
+		owned := p.Owned(partitions)
+		if first || !slices.Equal(owned, last) {
+			p.log.Info().Strs("members", p.Members()).Ints("owned", owned).Msg("pool membership")
+			changed(owned)
+			last, first = owned, false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Leave removes this worker from the pool at once, so that the others take its partitions without
+// waiting for its membership to expire.
+func (p *Pool) Leave(ctx context.Context) {
+	if err := p.kv.Delete(ctx, p.me.Name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		p.log.Warn().Err(err).Msg("leaving the pool")
+	}
+}
+
+// Assign maps each partition 0..n-1 to one member by rendezvous (highest random weight) hashing:
+// every member computes the same assignment from the same membership, and a member joining or
+// leaving moves only the partitions it takes or gives up.
+func Assign(members []string, n int) map[string][]int {
+	out := map[string][]int{}
+	if len(members) == 0 {
+		return out
+	}
+	for p := range n {
+		var best string
+		var bestScore uint64
+		for _, m := range members {
+			h := fnv.New64a()
+			fmt.Fprintf(h, "%s\x00%d", m, p)
+			// fnv's low bits mix poorly for short inputs: finish with a 64-bit mixer.
+			s := mix64(h.Sum64())
+			if best == "" || s > bestScore || s == bestScore && m < best {
+				best, bestScore = m, s
+			}
+		}
+		out[best] = append(out[best], p)
+	}
+	return out
+}
+
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// ReadPool returns the live members of the pool bucket (for `worker pool`).
+func ReadPool(ctx context.Context, js jetstream.JetStream) ([]Member, error) {
+	kv, err := js.KeyValue(ctx, PoolBucket)
+	if err != nil {
+		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Member
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue // expired meanwhile
+		}
+		var m Member
+		if json.Unmarshal(e.Value(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// sanitizeKey keeps what a KV key allows.
+func sanitizeKey(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			b = append(b, c)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}

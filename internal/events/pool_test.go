@@ -1,0 +1,204 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/scimflow/scimflow/internal/natstest"
+)
+
+// Rendezvous hashing: every partition has exactly one owner, the assignment is the same whatever
+// the order of the members, and a member joining takes partitions only for itself.
+func TestAssignProperties(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 128).Draw(t, "partitions")
+		members := rapid.SliceOfNDistinct(rapid.StringMatching(`[a-z]{1,8}`), 1, 8, rapid.ID[string]).Draw(t, "members")
+		a := Assign(members, n)
+		var all []int
+		for _, ps := range a {
+			all = append(all, ps...)
+		}
+		slices.Sort(all)
+		if len(all) != n {
+			t.Fatalf("%d partitions assigned, want %d: %v", len(all), n, a)
+		}
+		for i, p := range all {
+			if p != i {
+				t.Fatalf("partition %d assigned twice or not at all: %v", i, all)
+			}
+		}
+		shuffled := slices.Clone(members)
+		slices.Reverse(shuffled)
+		if fmt.Sprint(Assign(shuffled, n)) != fmt.Sprint(a) {
+			t.Fatalf("the assignment depends on the order of the members")
+		}
+		newcomer := "zz-" + rapid.StringMatching(`[a-z]{1,8}`).Draw(t, "newcomer")
+		b := Assign(append(slices.Clone(members), newcomer), n)
+		for m, ps := range b {
+			if m == newcomer {
+				continue
+			}
+			for _, p := range ps {
+				if !slices.Contains(a[m], p) {
+					t.Fatalf("partition %d moved from one old member to another (%s) when %s joined", p, m, newcomer)
+				}
+			}
+		}
+	})
+	// Balance: 32 partitions over 3 members give each a fair share.
+	a := Assign([]string{"worker-a", "worker-b", "worker-c"}, 32)
+	for m, ps := range a {
+		assert.GreaterOrEqual(t, len(ps), 6, "%s owns %v", m, ps)
+	}
+}
+
+// poolWorker is one worker of a pool: its own NATS connection, pool membership and consume loop.
+type poolWorker struct {
+	name   string
+	c      *Consumer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// handled is one event a worker ran: which partition, which worker, when.
+type handled struct {
+	partition  int
+	worker     string
+	start, end time.Time
+	key, id    string
+}
+
+type handledLog struct {
+	mu  sync.Mutex
+	all []handled
+}
+
+func (l *handledLog) add(h handled) {
+	l.mu.Lock()
+	l.all = append(l.all, h)
+	l.mu.Unlock()
+}
+
+func (l *handledLog) snapshot() []handled {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
+}
+
+func startPoolWorker(t *testing.T, url string, topo Topology, name string, log *handledLog) *poolWorker {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	pool, err := JoinPool(ctx, js, name, PoolConfig{Member: name, Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+		start := time.Now()
+		time.Sleep(2 * time.Millisecond)
+		log.add(handled{partition: d.Partition, worker: name, start: start, end: time.Now(),
+			key: d.Event.Data.Key["userName"].(string), id: d.Event.ID})
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	})
+	c := NewConsumer(js, topo, ConsumerConfig{Pool: pool, Worker: name, DrainTimeout: 5 * time.Second, Logger: zerolog.Nop()}, h)
+	w := &poolWorker{name: name, c: c, cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- c.Run(ctx) }()
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *poolWorker) stop() {
+	if w.cancel == nil {
+		return
+	}
+	w.cancel()
+	w.cancel = nil
+	<-w.done
+}
+
+// Workers share the partitions with no configuration: each takes its share, one that stops hands
+// its partitions over, one that joins takes some; no partition is ever consumed by two workers at
+// once, every event runs once, and each key's events run in publish order.
+func TestPoolSharesPartitionsExclusively(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 8}
+	s := natstest.MustStart(t)
+	require.NoError(t, topo.Ensure(context.Background(), s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	log := &handledLog{}
+
+	a := startPoolWorker(t, s.URL, topo, "worker-a", log)
+	b := startPoolWorker(t, s.URL, topo, "worker-b", log)
+	require.Eventually(t, func() bool {
+		pa, pb := a.c.Stats().Partitions, b.c.Stats().Partitions
+		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == 8
+	}, 10*time.Second, 20*time.Millisecond, "two workers did not split the partitions")
+
+	const keys, perKey = 40, 15
+	pub := NewPublisher(s.JS)
+	publish := func(round int) {
+		for k := range keys {
+			id := fmt.Sprintf("k%02d-%02d", k, round)
+			_, err := pub.PublishEvent(context.Background(), NewEvent(id, "/t",
+				Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": fmt.Sprintf("k%02d", k)}}))
+			require.NoError(t, err)
+		}
+	}
+	for round := range 5 {
+		publish(round)
+	}
+	c := startPoolWorker(t, s.URL, topo, "worker-c", log) // joins mid-stream
+	for round := 5; round < 10; round++ {
+		publish(round)
+	}
+	a.stop() // leaves mid-stream
+	for round := 10; round < perKey; round++ {
+		publish(round)
+	}
+	got := outcomes(keys*perKey, 30*time.Second)
+	require.Len(t, got, keys*perKey)
+	require.Eventually(t, func() bool {
+		pb, pc := b.c.Stats().Partitions, c.c.Stats().Partitions
+		return len(pb)+len(pc) == 8 && len(pc) > 0
+	}, 10*time.Second, 20*time.Millisecond)
+
+	all := log.snapshot()
+	seen := map[string]int{}
+	byKey := map[string][]string{}
+	workers := map[string]bool{}
+	for _, h := range all {
+		seen[h.id]++
+		byKey[h.key] = append(byKey[h.key], h.id)
+		workers[h.worker] = true
+	}
+	assert.Len(t, workers, 3, "every worker took part")
+	for id, n := range seen {
+		assert.Equal(t, 1, n, "%s ran %d times", id, n)
+	}
+	for k, ids := range byKey {
+		assert.True(t, slices.IsSorted(ids), "key %s ran out of order: %v", k, ids)
+	}
+	// Exclusive: two workers never ran events of one partition at overlapping times.
+	for i, x := range all {
+		for _, y := range all[i+1:] {
+			if x.partition == y.partition && x.worker != y.worker && x.start.Before(y.end) && y.start.Before(x.end) {
+				t.Errorf("partition %d ran on %s and %s at once", x.partition, x.worker, y.worker)
+			}
+		}
+	}
+	assert.Positive(t, b.c.Stats().OwnershipMoves+c.c.Stats().OwnershipMoves, "ownership moved")
+}
