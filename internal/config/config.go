@@ -141,7 +141,7 @@ type Worker struct {
 	Name string `yaml:"name"`
 	// Lanes is how many events are processed at once; default 256.
 	Lanes int `yaml:"lanes"`
-	// AckWait before JetStream redelivers an unacknowledged event; default 2m.
+	// AckWait before JetStream redelivers an unacknowledged event; default 30s.
 	AckWait time.Duration `yaml:"ackWait"`
 	// DrainTimeout bounds a graceful shutdown; default 30s.
 	DrainTimeout time.Duration `yaml:"drainTimeout"`
