@@ -147,8 +147,12 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 			return nil, err
 		}
 	}
+	park, err := events.OpenParkStore(ctx, a.js, cfg.NATS.Replicas)
+	if err != nil {
+		return nil, err
+	}
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
-		Pool: pool,
+		Pool: pool, Park: park,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),

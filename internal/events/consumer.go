@@ -44,6 +44,8 @@ type Delivery struct {
 	// State is the handler's own, kept across resumptions of this delivery (e.g. "created, its
 	// references still to set").
 	State any
+	// Approved says an operator approved this event, a delete the deletion guard held.
+	Approved bool
 }
 
 // Result is the handler's verdict. Outcome.Status decides what the consume loop does:
@@ -85,7 +87,10 @@ type ConsumerConfig struct {
 	Worker string
 	// Pool, when set and Partitions is nil, decides the partitions this worker consumes: its share
 	// of the pool's partitions, following the membership.
-	Pool   *Pool
+	Pool *Pool
+	// Park, when set, parks deferred and held keys in IDM_PARKED (see ParkStore) instead of holding
+	// their events in memory until the next window.
+	Park   *ParkStore
 	Logger zerolog.Logger
 }
 
@@ -128,6 +133,10 @@ type ConsumerStats struct {
 	Partitions []int `json:"partitions"`
 	// OwnershipMoves counts partitions this worker took or handed over after it started.
 	OwnershipMoves int64 `json:"ownershipMoves"`
+	// ParkedKeys is how many keys of this worker's partitions are parked now; Parked counts the
+	// events this worker parked.
+	ParkedKeys int   `json:"parkedKeys"`
+	Parked     int64 `json:"parked"`
 	// Pool is the membership this worker sees (empty without a pool).
 	Pool *PoolStats `json:"pool,omitempty"`
 }
@@ -151,11 +160,12 @@ type Consumer struct {
 	keys *keyScheduler
 	bg   sync.WaitGroup // recover goroutines
 
-	received, inFlight, abandoned, publishErr, moves atomic.Int64
-	mu                                               sync.Mutex
-	byStatus                                         map[Status]int64
-	bound                                            map[int]bool
-	started                                          bool
+	received, inFlight, abandoned, publishErr, moves, parkedCount atomic.Int64
+	parking                                                       parking
+	mu                                                            sync.Mutex
+	byStatus                                                      map[Status]int64
+	bound                                                         map[int]bool
+	started                                                       bool
 }
 
 // NewConsumer returns a consume loop; Run starts it.
@@ -168,6 +178,7 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		keys:     newKeyScheduler(),
 		byStatus: map[Status]int64{},
 		bound:    map[int]bool{},
+		parking:  parking{keys: map[string]*parkedKey{}},
 	}
 }
 
@@ -185,7 +196,7 @@ func (c *Consumer) Stats() ConsumerStats {
 		Received: c.received.Load(), InFlight: c.inFlight.Load(), ByStatus: by,
 		Abandoned: c.abandoned.Load(), PublishErr: c.publishErr.Load(),
 		Held: ks.Held, Keys: ks.Keys, WaitingKeys: ks.Waiting, Partitions: parts,
-		OwnershipMoves: c.moves.Load(),
+		OwnershipMoves: c.moves.Load(), ParkedKeys: c.ParkedKeys(), Parked: c.parkedCount.Load(),
 	}
 	if c.cfg.Pool != nil && c.cfg.Partitions == nil {
 		members := c.cfg.Pool.Members()
@@ -286,6 +297,11 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 		return nil, fmt.Errorf("create consumer for partition %d: %w", p, err)
 	}
 	c.keys.reacquire(p)
+	if c.cfg.Park != nil {
+		if err := c.loadParked(ctx, p); err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p, err)
+		}
+	}
 	if ci := cons.CachedInfo(); ci != nil && ci.NumAckPending > 0 {
 		// Events were delivered before (to a worker that stopped or died, or to this one before a
 		// restart) and are not acknowledged: they come back, in no guaranteed order, and newer
@@ -331,6 +347,7 @@ func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	c.unpin(ctx, p)
+	c.dropParked(p)
 	c.mu.Lock()
 	delete(c.bound, p)
 	c.mu.Unlock()
@@ -431,6 +448,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.started = true
 	c.mu.Unlock()
+	var windowsDone sync.WaitGroup
+	if c.cfg.Park != nil {
+		windowsDone.Add(1)
+		go func() {
+			defer windowsDone.Done()
+			c.windows(ctx)
+		}()
+		sub, err := c.js.Conn().Subscribe(ControlSubject, c.control)
+		if err != nil {
+			c.log.Warn().Err(err).Msg("subscribing to operator requests")
+		} else {
+			defer sub.Unsubscribe()
+		}
+	}
 	c.log.Info().Ints("partitions", owned).Int("lanes", c.cfg.Lanes).Bool("pool", !static).Msg("consuming")
 
 	changes := make(chan []int, 1)
@@ -497,6 +528,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.cfg.Pool.Leave(context.WithoutCancel(ctx)) // the others take our partitions at once
 	}
 	poolDone.Wait()
+	windowsDone.Wait()
 	c.log.Info().Dur("deadline", c.cfg.DrainTimeout).Msg("draining: intake stopped, finishing in-flight events, handing the rest back")
 	deadline := time.AfterFunc(c.cfg.DrainTimeout, cancelWork)
 	defer deadline.Stop()
@@ -611,6 +643,23 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	ev, object, keyToken := t.ev, t.object, t.keyToken
 	msgID := msg.Headers().Get(HeaderMsgID)
 
+	valid := t.decodeErr == nil && t.subjectErr == nil
+	var reject bool
+	if c.cfg.Park != nil && valid && t.unpublished == nil {
+		if t.replay == nil {
+			if pk := c.parkedState(d.Subject); pk != nil {
+				// The key is parked: this event waits behind its parked events, in order.
+				d.Event = ev
+				return c.parkFollower(ctx, t, pk)
+			}
+		} else {
+			var skip bool
+			if skip, reject = c.replayTask(t); skip {
+				return done, time.Time{} // stays parked for the next window
+			}
+		}
+	}
+
 	var res Result
 	if t.unpublished != nil {
 		// The handler finished before but its outcome could not be published: publish it now
@@ -627,6 +676,9 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 			res.Outcome.Operation = ev.Data.Operation
 			res.Outcome.Key = ev.Data.Key
 		}
+	} else if reject {
+		d.Event = ev
+		res = Result{Outcome: Outcome{Status: StatusRejected, Reason: "an operator rejected this delete (worker deletes reject): nothing was sent"}}
 	} else {
 		d.Event = ev
 		res = c.handle(ctx, d)
@@ -665,6 +717,12 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 		o.ID = finalID + "/" + string(o.Status) + "/" + strconv.Itoa(d.Attempt)
 	}
 
+	parks := c.cfg.Park != nil && (o.Status == StatusDeferred || o.Status == StatusHeld)
+	if parks {
+		if err := c.parkHead(ctx, t, o, res.RetryAt); err != nil {
+			return c.publishFailed(msg, err)
+		}
+	}
 	if o.Status == StatusDeadLettered {
 		dl := DeadLetter{
 			EventID: o.InputID, MsgID: finalID, Object: o.Object,
@@ -688,13 +746,22 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	c.count(o.Status)
 	c.logOutcome(o)
 
-	if o.Status == StatusDeferred {
-		// The event stays held, and its key's later events behind it, until the next window.
+	switch {
+	case parks && t.replay != nil:
+		return done, time.Time{} // it stays in IDM_PARKED
+	case parks:
+		// Parked: it leaves the events stream (and MaxAckPending) and waits in IDM_PARKED.
+	case o.Status == StatusDeferred || o.Status == StatusHeld:
+		// Without a park store the event stays held in memory, and its key's later events behind
+		// it, until the next window.
 		d.Attempt++
-		return wait, res.RetryAt
+		return wait, cmp.Or(res.RetryAt, time.Now().Add(time.Minute))
 	}
 	if err := msg.Ack(); err != nil {
 		c.log.Warn().Err(err).Str("event", o.InputID).Msg("ack failed: the event will be redelivered and its outcome deduplicated")
+	}
+	if t.replay != nil {
+		c.replayed(ctx, t)
 	}
 	return done, time.Time{}
 }

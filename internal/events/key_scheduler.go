@@ -65,6 +65,8 @@ type task struct {
 	subjectErr error
 	// unpublished is a result whose outcome could not be published yet.
 	unpublished *Result
+	// replay is set for a parked event run again (from IDM_PARKED).
+	replay *replayInfo
 }
 
 // disposition is what became of a key's head task after a run.
@@ -247,6 +249,28 @@ func (s *keyScheduler) heldMessages() []jetstream.Msg {
 		}
 	}
 	return out
+}
+
+// prepend queues tasks at the front of a key's queue (behind its running event, if one runs), in
+// order: parked events run before anything newer the key holds.
+func (s *keyScheduler) prepend(subject string, partition int, tasks []*task) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[subject]
+	if k == nil {
+		k = &keyQueue{subject: subject, partition: partition}
+		s.keys[subject] = k
+	}
+	at := 0
+	if k.running {
+		at = 1
+	}
+	k.tasks = slices.Insert(k.tasks, at, tasks...)
+	s.held += len(tasks)
+	if s.releasing || s.handover[k.partition] {
+		k.release = true
+	}
+	s.schedule(k)
 }
 
 // releasePartition hands partition p over: its waiting and queued keys are handed back now, its

@@ -1,0 +1,360 @@
+package events
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ControlSubject is where `worker parked retry` and `worker deletes approve|reject` ask the workers
+// that own the keys to act; every worker answers with what it did.
+const ControlSubject = "idm.ctl.parked"
+
+// Control is a request on ControlSubject.
+type Control struct {
+	Op       string   `json:"op"`       // retry, approve, reject
+	Subjects []string `json:"subjects"` // stored subjects of the keys; empty with All
+	All      bool     `json:"all"`
+}
+
+// ControlReply is one worker's answer.
+type ControlReply struct {
+	Worker string   `json:"worker"`
+	Keys   []string `json:"keys"` // the stored subjects it acted on
+}
+
+// parkedKey is the consume loop's view of a parked key of a partition it owns.
+type parkedKey struct {
+	state     KeyState
+	gen       int  // replay generation: tasks of an earlier replay are skipped
+	replaying bool // its parked events are queued to run now
+	aborted   bool // its head was deferred again during this replay: the rest stays parked
+	approve   bool // the held delete at its head is approved
+	reject    bool // the held delete at its head is rejected
+}
+
+// parking is the consume loop's parked keys, mirrored from IDM_KEYSTATE for the partitions it owns.
+type parking struct {
+	mu   sync.Mutex
+	keys map[string]*parkedKey // by stored subject
+}
+
+func (c *Consumer) parkedState(subject string) *parkedKey {
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	return c.parking.keys[subject]
+}
+
+// loadParked reads the parked keys of partition p (when this worker takes it).
+func (c *Consumer) loadParked(ctx context.Context, p int) error {
+	states, err := c.cfg.Park.States(ctx, p)
+	if err != nil {
+		return err
+	}
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	for _, st := range states {
+		c.parking.keys[st.Subject] = &parkedKey{state: *st}
+	}
+	return nil
+}
+
+// dropParked forgets the parked keys of partition p (when this worker hands it over).
+func (c *Consumer) dropParked(p int) {
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	for s := range c.parking.keys {
+		if sp, _, _, err := ParsePartitioned(s); err == nil && sp == p {
+			delete(c.parking.keys, s)
+		}
+	}
+}
+
+// parkFollower parks an event of a key that is parked: it waits behind the key's parked events.
+func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (disposition, time.Time) {
+	msg, d := t.msg, t.d
+	msgID := cmp.Or(msg.Headers().Get(HeaderMsgID), t.ev.ID)
+	if err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, msg.Data(), msg.Headers()); err != nil {
+		return c.publishFailed(msg, err)
+	}
+	c.parking.mu.Lock()
+	head, hold, next := pk.state.HeadEvent, pk.state.Hold, pk.state.NextWindow
+	c.parking.mu.Unlock()
+	status := StatusDeferred
+	reason := "parked behind " + head + ", which waits for the next sync window"
+	if hold == HoldDelete {
+		status, reason = StatusHeld, "parked behind "+head+", a delete held by the deletion guard"
+	}
+	o := &Outcome{
+		ID: msgID + "/" + string(status) + "/parked", InputID: t.ev.ID, Time: time.Now().UTC(),
+		Object: t.ev.Data.Object, Key: t.ev.Data.Key, Operation: t.ev.Data.Operation, Status: status,
+		Reason: reason, Attempt: d.Attempt, NextAttemptAt: next, Stream: EventsStream, StreamSeq: d.StreamSeq,
+		Partition: d.Partition, Worker: c.cfg.Worker,
+	}
+	if err := c.pub.Outcome(ctx, o); err != nil {
+		return c.publishFailed(msg, err)
+	}
+	c.count(status)
+	c.parkedCount.Add(1)
+	if err := msg.Ack(); err != nil {
+		c.log.Warn().Err(err).Str("event", o.InputID).Msg("ack of a parked event failed: it will be redelivered and parked once")
+	}
+	return done, time.Time{}
+}
+
+// parkHead parks a key whose event was deferred (or held): the event waits in IDM_PARKED, and the
+// key's later events behind it, until the next sync window (or an operator). It returns whether
+// the message must still be acknowledged (an event of IDM_EVENTS) or stays (a parked one).
+func (c *Consumer) parkHead(ctx context.Context, t *task, o *Outcome, retryAt time.Time) error {
+	d := t.d
+	hold := HoldWindow
+	if o.Status == StatusHeld {
+		hold, retryAt = HoldDelete, time.Time{}
+	}
+	st := KeyState{
+		Subject: d.Subject, Object: o.Object, Key: o.Key, Hold: hold, HeadSeq: d.StreamSeq, HeadEvent: o.InputID,
+		Windows: d.Attempt, Reason: o.Reason, Since: time.Now().UTC(), NextWindow: retryAt,
+	}
+	if hold == HoldDelete {
+		st.Windows = 0
+	}
+	if prev := c.parkedState(d.Subject); prev != nil {
+		c.parking.mu.Lock()
+		st.Since = prev.state.Since
+		c.parking.mu.Unlock()
+	}
+	// The state first: a crash after it re-parks the redelivered event (deduplicated), never runs it
+	// ahead of the parked ones.
+	if err := c.cfg.Park.SetState(ctx, &st); err != nil {
+		return err
+	}
+	if t.replay == nil {
+		msgID := cmp.Or(t.msg.Headers().Get(HeaderMsgID), o.InputID)
+		if err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, t.msg.Data(), t.msg.Headers()); err != nil {
+			return err
+		}
+	}
+	c.parking.mu.Lock()
+	pk := c.parking.keys[d.Subject]
+	if pk == nil {
+		pk = &parkedKey{}
+		c.parking.keys[d.Subject] = pk
+	}
+	pk.state = st
+	if t.replay != nil {
+		pk.aborted = true // the rest of this replay stays parked for the next window
+	}
+	pk.replaying = false
+	pk.approve, pk.reject = false, false
+	c.parking.mu.Unlock()
+	c.parkedCount.Add(1)
+	return nil
+}
+
+// replayTask says what to do with a parked event before it runs: skip it (its replay was aborted:
+// it stays parked), reject it (an operator rejected the held delete at the head), or run it.
+func (c *Consumer) replayTask(t *task) (skip, reject bool) {
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	pk := c.parking.keys[t.d.Subject]
+	if pk == nil {
+		return false, false
+	}
+	if pk.aborted || t.replay.gen != pk.gen {
+		return true, false
+	}
+	if t.d.StreamSeq == pk.state.HeadSeq {
+		t.d.Approved = pk.approve
+		return false, pk.reject
+	}
+	return false, false
+}
+
+// replayed is called once a parked event has its final outcome; after the last one queued it looks
+// for events parked meanwhile, queues them, or unparks the key.
+func (c *Consumer) replayed(ctx context.Context, t *task) {
+	if !t.replay.last {
+		return
+	}
+	subject := t.d.Subject
+	c.parking.mu.Lock()
+	pk := c.parking.keys[subject]
+	aborted := pk == nil || pk.aborted || pk.gen != t.replay.gen
+	c.parking.mu.Unlock()
+	if aborted {
+		return
+	}
+	c.startReplay(ctx, subject, true)
+}
+
+// startReplay queues the parked events of a key to run now, in order, ahead of anything newer it
+// holds; a key with nothing parked is unparked.
+func (c *Consumer) startReplay(ctx context.Context, subject string, continuing bool) {
+	evs, err := c.cfg.Park.Parked(ctx, subject)
+	if err != nil {
+		c.log.Warn().Err(err).Str("key", subject).Msg("reading parked events: trying again shortly")
+		c.parking.mu.Lock()
+		if pk := c.parking.keys[subject]; pk != nil {
+			pk.replaying = false
+			pk.state.NextWindow = time.Now().Add(5 * time.Second)
+		}
+		c.parking.mu.Unlock()
+		return
+	}
+	c.parking.mu.Lock()
+	pk := c.parking.keys[subject]
+	if pk == nil {
+		c.parking.mu.Unlock()
+		return
+	}
+	if len(evs) == 0 {
+		delete(c.parking.keys, subject)
+		c.parking.mu.Unlock()
+		if err := c.cfg.Park.Unpark(ctx, subject); err != nil {
+			c.log.Warn().Err(err).Str("key", subject).Msg("unparking")
+		} else {
+			c.log.Info().Str("key", subject).Msg("key unparked: its events flow again")
+		}
+		return
+	}
+	pk.replaying, pk.aborted = true, false
+	pk.gen++
+	gen := pk.gen
+	head := pk.state
+	c.parking.mu.Unlock()
+	if !continuing {
+		c.log.Info().Str("key", subject).Int("events", len(evs)).Str("head", head.HeadEvent).Msg("sync window: replaying a parked key")
+	}
+	p, _, _, _ := ParsePartitioned(subject)
+	tasks := make([]*task, len(evs))
+	for i, pe := range evs {
+		d := &Delivery{Subject: subject, StreamSeq: pe.StreamSeq, Attempt: 1, Redelivered: true}
+		if pe.StreamSeq == head.HeadSeq && head.Hold == HoldWindow {
+			d.Attempt = head.Windows + 1
+		}
+		tasks[i] = &task{msg: &parkedMsg{store: c.cfg.Park, pe: pe}, d: d, partition: p, received: time.Now(),
+			replay: &replayInfo{last: i == len(evs)-1, gen: gen}}
+	}
+	c.keys.prepend(subject, p, tasks)
+}
+
+// windows runs parked keys whose window has come (or that an operator released), until ctx ends.
+func (c *Consumer) windows(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		var due []string
+		c.parking.mu.Lock()
+		for s, pk := range c.parking.keys {
+			if pk.replaying {
+				continue
+			}
+			release := pk.approve || pk.reject
+			if pk.state.Hold == HoldWindow && !pk.state.NextWindow.After(now) || release {
+				due = append(due, s)
+			}
+		}
+		c.parking.mu.Unlock()
+		slices.Sort(due)
+		for _, s := range due {
+			if ctx.Err() != nil {
+				return
+			}
+			c.startReplay(ctx, s, false)
+		}
+	}
+}
+
+// control answers `worker parked retry` and `worker deletes approve|reject` for the keys it owns.
+func (c *Consumer) control(m *nats.Msg) {
+	var req Control
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		return
+	}
+	var acted []string
+	c.parking.mu.Lock()
+	for s, pk := range c.parking.keys {
+		if !req.All && !slices.Contains(req.Subjects, s) {
+			continue
+		}
+		switch req.Op {
+		case "retry":
+			if pk.state.Hold == HoldWindow {
+				pk.state.NextWindow = time.Now()
+				acted = append(acted, s)
+			}
+		case "approve", "reject":
+			if pk.state.Hold == HoldDelete {
+				pk.approve, pk.reject = req.Op == "approve", req.Op == "reject"
+				acted = append(acted, s)
+			}
+		}
+	}
+	c.parking.mu.Unlock()
+	slices.Sort(acted)
+	raw, _ := json.Marshal(ControlReply{Worker: c.cfg.Worker, Keys: acted})
+	if m.Reply != "" {
+		_ = m.Respond(raw)
+	}
+	if len(acted) > 0 {
+		c.log.Info().Str("op", req.Op).Int("keys", len(acted)).Msg("operator request on parked keys")
+	}
+}
+
+// ParkedKeys counts the parked keys this worker owns.
+func (c *Consumer) ParkedKeys() int {
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	return len(c.parking.keys)
+}
+
+// replayInfo marks a task as a parked event being replayed.
+type replayInfo struct {
+	last bool // the last of the parked events queued in this batch
+	gen  int  // the replay it belongs to
+}
+
+// RequestControl asks every running worker to act on parked keys and gathers their answers for
+// up to wait (each worker answers once).
+func RequestControl(ctx context.Context, nc *nats.Conn, req Control, wait time.Duration) ([]ControlReply, error) {
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	raw, _ := json.Marshal(req)
+	if err := nc.PublishRequest(ControlSubject, inbox, raw); err != nil {
+		return nil, err
+	}
+	if err := nc.Flush(); err != nil {
+		return nil, err
+	}
+	var out []ControlReply
+	deadline := time.Now().Add(wait)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return out, nil
+		}
+		m, err := sub.NextMsg(left)
+		if err != nil {
+			return out, nil // the wait is over
+		}
+		var r ControlReply
+		if json.Unmarshal(m.Data, &r) == nil {
+			out = append(out, r)
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Parking (DESIGN.md §5): a key whose event failed in a way only time can fix is parked until the
+// next sync window. Its event, and every later event of the key, leave the events stream (they are
+// acknowledged there, so a target outage that parks 50,000 keys never fills MaxAckPending) and wait
+// in IDM_PARKED, in order, under the key's subject; IDM_KEYSTATE says which keys are parked, why,
+// how many windows their head event has spent, and when the next one starts.
+const (
+	ParkedStream   = "IDM_PARKED"
+	ParkedPrefix   = "idm.parked"
+	KeyStateBucket = "IDM_KEYSTATE"
+
+	// Headers of a parked event, besides the original ones.
+	HeaderParkedSubject = "Scimflow-Stored-Subject" // the event's stored subject in IDM_EVENTS
+	HeaderParkedSeq     = "Scimflow-Stream-Seq"     // its sequence there
+)
+
+// Hold kinds: why a key is parked.
+const (
+	HoldWindow = "window" // a retryable failure: retried at the next sync window
+	HoldDelete = "delete" // a delete the deletion guard holds until an operator approves or rejects
+)
+
+// KeyState is what IDM_KEYSTATE holds for a parked key.
+type KeyState struct {
+	Subject string         `json:"subject"` // the key's stored subject, idm.part.<p>.<object>.<keytoken>
+	Object  string         `json:"object"`
+	Key     map[string]any `json:"key,omitempty"`
+	Hold    string         `json:"hold"`
+	// HeadSeq is the events-stream sequence of the parked event tried first; Windows the windows it
+	// has spent.
+	HeadSeq    uint64    `json:"headSeq"`
+	HeadEvent  string    `json:"headEvent"`
+	Windows    int       `json:"windows"`
+	Reason     string    `json:"reason"`
+	Since      time.Time `json:"since"`
+	NextWindow time.Time `json:"nextWindow,omitzero"`
+}
+
+// ParkedEvent is one event waiting in IDM_PARKED.
+type ParkedEvent struct {
+	Seq       uint64 // in IDM_PARKED
+	StreamSeq uint64 // in IDM_EVENTS
+	Subject   string // stored subject in IDM_EVENTS
+	MsgID     string
+	Data      []byte
+	Header    nats.Header
+}
+
+// ParkStore keeps parked keys and their events.
+type ParkStore struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+}
+
+// OpenParkStore creates (or opens) IDM_PARKED and IDM_KEYSTATE.
+func OpenParkStore(ctx context.Context, js jetstream.JetStream, replicas int) (*ParkStore, error) {
+	replicas = max(replicas, 1)
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: ParkedStream, Description: "scimflow: events of parked keys, waiting for the next sync window or an operator",
+		Subjects: []string{ParkedPrefix + ".>"}, Storage: jetstream.FileStorage, Replicas: replicas,
+		Duplicates: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", ParkedStream, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: KeyStateBucket, Description: "scimflow: parked and held keys", History: 1,
+		Storage: jetstream.FileStorage, Replicas: replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", KeyStateBucket, err)
+	}
+	return &ParkStore{js: js, stream: st, kv: kv}, nil
+}
+
+// stateKey is the KV key of a stored subject idm.part.<p>.<object>.<keytoken>: k.<p>.<object>.<keytoken>.
+func stateKey(subject string) string {
+	return "k." + strings.TrimPrefix(subject, PartitionedPrefix+".")
+}
+
+// parkedSubject is where a key's events wait: idm.parked.<p>.<object>.<keytoken>.
+func parkedSubject(subject string) string {
+	return ParkedPrefix + "." + strings.TrimPrefix(subject, PartitionedPrefix+".")
+}
+
+// State returns the state of the key stored under subject, or nil when it is not parked.
+func (s *ParkStore) State(ctx context.Context, subject string) (*KeyState, error) {
+	e, err := s.kv.Get(ctx, stateKey(subject))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key state %s: %w", subject, err)
+	}
+	var st KeyState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return nil, fmt.Errorf("key state %s: %w", subject, err)
+	}
+	return &st, nil
+}
+
+// SetState records st.
+func (s *ParkStore) SetState(ctx context.Context, st *KeyState) error {
+	raw, _ := json.Marshal(st)
+	if _, err := s.kv.Put(ctx, stateKey(st.Subject), raw); err != nil {
+		return fmt.Errorf("record key state %s: %w", st.Subject, err)
+	}
+	return nil
+}
+
+// Unpark forgets the key's state: its events flow again.
+func (s *ParkStore) Unpark(ctx context.Context, subject string) error {
+	if err := s.kv.Delete(ctx, stateKey(subject)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("unpark %s: %w", subject, err)
+	}
+	return nil
+}
+
+// States lists the parked keys, of one partition (p >= 0) or all (p < 0).
+func (s *ParkStore) States(ctx context.Context, p int) ([]*KeyState, error) {
+	filter := "k.>"
+	if p >= 0 {
+		filter = "k." + strconv.Itoa(p) + ".>"
+	}
+	keys, err := s.kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list parked keys: %w", err)
+	}
+	var out []*KeyState
+	for k := range keys.Keys() {
+		e, err := s.kv.Get(ctx, k)
+		if err != nil {
+			continue // unparked meanwhile
+		}
+		var st KeyState
+		if json.Unmarshal(e.Value(), &st) == nil {
+			out = append(out, &st)
+		}
+	}
+	return out, nil
+}
+
+// Park appends one event of the key to IDM_PARKED. It is idempotent per events-stream sequence (a
+// redelivered event parked twice is stored once).
+func (s *ParkStore) Park(ctx context.Context, subject string, streamSeq uint64, msgID string, data []byte, hdr nats.Header) error {
+	m := nats.NewMsg(parkedSubject(subject))
+	m.Data = data
+	for k, v := range hdr {
+		if k == HeaderMsgID || strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		m.Header[k] = v
+	}
+	m.Header.Set(HeaderParkedSubject, subject)
+	m.Header.Set(HeaderParkedSeq, strconv.FormatUint(streamSeq, 10))
+	m.Header.Set(HeaderEventID, msgID)
+	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID("park/"+strconv.FormatUint(streamSeq, 10))); err != nil {
+		return fmt.Errorf("park event %s of %s: %w", msgID, subject, err)
+	}
+	return nil
+}
+
+// Parked returns the key's parked events, oldest first.
+func (s *ParkStore) Parked(ctx context.Context, subject string) ([]ParkedEvent, error) {
+	subj := parkedSubject(subject)
+	var out []ParkedEvent
+	for seq := uint64(1); ; {
+		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("read parked events of %s: %w", subject, err)
+		}
+		pe := ParkedEvent{Seq: m.Sequence, Subject: m.Header.Get(HeaderParkedSubject), MsgID: m.Header.Get(HeaderEventID), Data: m.Data, Header: nats.Header{}}
+		for k, v := range m.Header {
+			pe.Header[k] = v
+		}
+		// The consume loop names the final outcome after the event's own message id.
+		pe.Header.Set(HeaderMsgID, pe.MsgID)
+		pe.StreamSeq, _ = strconv.ParseUint(m.Header.Get(HeaderParkedSeq), 10, 64)
+		out = append(out, pe)
+		seq = m.Sequence + 1
+	}
+}
+
+// Remove deletes a parked event once it has its final outcome.
+func (s *ParkStore) Remove(ctx context.Context, seq uint64) error {
+	if err := s.stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("remove parked event %d: %w", seq, err)
+	}
+	return nil
+}
+
+// parkedMsg is a parked event presented to the consume loop as a delivery: acknowledging it removes
+// it from IDM_PARKED; handing it back leaves it there.
+type parkedMsg struct {
+	store *ParkStore
+	pe    ParkedEvent
+}
+
+var _ jetstream.Msg = (*parkedMsg)(nil)
+
+func (m *parkedMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{
+		Sequence:     jetstream.SequencePair{Stream: m.pe.StreamSeq},
+		NumDelivered: 2, // it was delivered before it was parked: its effects may be in the target
+		Stream:       EventsStream,
+	}, nil
+}
+func (m *parkedMsg) Data() []byte         { return m.pe.Data }
+func (m *parkedMsg) Headers() nats.Header { return m.pe.Header }
+func (m *parkedMsg) Subject() string      { return m.pe.Subject }
+func (m *parkedMsg) Reply() string        { return "" }
+func (m *parkedMsg) Ack() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return m.store.Remove(ctx, m.pe.Seq)
+}
+func (m *parkedMsg) DoubleAck(ctx context.Context) error { return m.store.Remove(ctx, m.pe.Seq) }
+func (m *parkedMsg) Nak() error                          { return nil }
+func (m *parkedMsg) NakWithDelay(time.Duration) error    { return nil }
+func (m *parkedMsg) InProgress() error                   { return nil }
+func (m *parkedMsg) Term() error                         { return m.Ack() }
+func (m *parkedMsg) TermWithReason(string) error         { return m.Ack() }

@@ -1,0 +1,187 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/natstest"
+)
+
+// applyLog records the events a handler applied successfully, per key, and every attempt.
+type applyLog struct {
+	mu       sync.Mutex
+	applied  map[string][]string
+	attempts map[string]int
+	order    []string
+}
+
+func newApplyLog() *applyLog {
+	return &applyLog{applied: map[string][]string{}, attempts: map[string]int{}}
+}
+
+func parkingConsumer(t *testing.T, s *natstest.Server, topo Topology, cfg ConsumerConfig, h Handler) (*Consumer, func()) {
+	t.Helper()
+	park, err := OpenParkStore(context.Background(), s.JS, 1)
+	require.NoError(t, err)
+	cfg.Park = park
+	cfg.Logger = zerolog.Nop()
+	c := NewConsumer(s.JS, topo, cfg, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(15 * time.Second):
+				t.Error("consumer did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return c, stop
+}
+
+// A key whose first update fails for two windows, with three later updates arriving meanwhile,
+// ends with the last value, applied in order, while a thousand other keys go through untouched:
+// the parked key leaves MaxAckPending (here 20) free for them (issue 8, "Parking").
+func TestParkingKeepsOrderAndFreesIntake(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 2}
+	s := natstest.MustStart(t)
+	require.NoError(t, topo.Ensure(context.Background(), s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	log := newApplyLog()
+	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+		k := d.Event.Data.Key["userName"].(string)
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		log.attempts[d.Event.ID]++
+		if d.Event.ID == "p-1" && d.Attempt <= 2 {
+			return Result{
+				Outcome: Outcome{Status: StatusDeferred, Error: &OutcomeError{Class: "retryable", Message: "HTTP 503"}, Reason: "HTTP 503"},
+				RetryAt: time.Now().Add(time.Hour), // windows are opened by the test (worker parked retry)
+			}
+		}
+		log.applied[k] = append(log.applied[k], d.Event.ID)
+		log.order = append(log.order, d.Event.ID)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	})
+	c, _ := parkingConsumer(t, s, topo, ConsumerConfig{MaxAckPending: 20, Lanes: 8}, h)
+	publishUser(t, s.JS, "p-1", "p")
+	require.Eventually(t, func() bool { return c.ParkedKeys() == 1 }, 10*time.Second, 5*time.Millisecond, "p was not parked")
+	for i := 2; i <= 4; i++ {
+		publishUser(t, s.JS, fmt.Sprintf("p-%d", i), "p")
+	}
+	const others = 1000
+	for i := range others {
+		publishUser(t, s.JS, fmt.Sprintf("o-%d", i), fmt.Sprintf("o%d", i))
+	}
+	// While p is parked: p-1's deferral, 3 parked progress outcomes, and every other key's final.
+	got := outcomes(1+3+others, 60*time.Second)
+	require.Equal(t, 1+3+others, len(got), "the other keys must go through while p is parked")
+	log.mu.Lock()
+	assert.Equal(t, []string(nil), log.applied["p"], "nothing of p was applied before its window")
+	log.mu.Unlock()
+	// Two windows: p-1 fails again in the first, succeeds in the second, then its followers run.
+	for _, want := range []int{1 + 3 + others + 1, 4 + 2 + 3 + others} {
+		require.NotEmpty(t, requestControl(t, s.Conn, Control{Op: "retry", All: true}))
+		got = outcomes(want, 30*time.Second)
+		require.Equal(t, want, len(got), "outcomes")
+	}
+
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	assert.Equal(t, []string{"p-1", "p-2", "p-3", "p-4"}, log.applied["p"], "the parked key applied out of order")
+	assert.Equal(t, 3, log.attempts["p-1"], "p-1: tried, then in two windows")
+	for i := 2; i <= 4; i++ {
+		assert.Equal(t, 1, log.attempts[fmt.Sprintf("p-%d", i)], "p-%d ran before its turn", i)
+	}
+	final := map[string]*Outcome{}
+	for _, o := range got {
+		if o.Final {
+			require.NotContains(t, final, o.InputID, "two final outcomes for %s", o.InputID)
+			final[o.InputID] = o
+		}
+	}
+	assert.Equal(t, 3, final["p-1"].Attempt)
+	for i := range others {
+		assert.Equal(t, StatusSucceeded, final[fmt.Sprintf("o-%d", i)].Status)
+	}
+	// Nothing stays parked, nothing is left in IDM_PARKED.
+	require.Eventually(t, func() bool { return c.ParkedKeys() == 0 }, 5*time.Second, 10*time.Millisecond)
+	st, err := s.JS.Stream(context.Background(), ParkedStream)
+	require.NoError(t, err)
+	info, err := st.Info(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, info.State.Msgs, "parked events left behind")
+}
+
+// A parked key survives a restart of the worker: the next one replays it at its window, in order.
+func TestParkedKeySurvivesARestart(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	s := natstest.MustStart(t)
+	require.NoError(t, topo.Ensure(context.Background(), s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	var mu sync.Mutex
+	var applied []string
+	failing := true
+	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+		mu.Lock()
+		defer mu.Unlock()
+		if d.Event.ID == "r-1" && failing {
+			return Result{Outcome: Outcome{Status: StatusDeferred, Error: &OutcomeError{Class: "retryable", Message: "timeout"}},
+				RetryAt: time.Now().Add(time.Hour)}
+		}
+		applied = append(applied, d.Event.ID)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	})
+	first, stopFirst := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
+	publishUser(t, s.JS, "r-1", "r")
+	publishUser(t, s.JS, "r-2", "r")
+	require.Equal(t, 2, len(outcomes(2, 10*time.Second)), "r-1 deferred, r-2 parked behind it")
+	require.Equal(t, 1, first.ParkedKeys())
+	stopFirst()
+
+	// A second worker: the key is still parked (its window is an hour away) until an operator asks.
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	second, _ := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
+	require.Eventually(t, func() bool { return second.ParkedKeys() == 1 }, 10*time.Second, 10*time.Millisecond)
+	publishUser(t, s.JS, "r-3", "r")
+	require.Equal(t, 3, len(outcomes(3, 10*time.Second)), "r-3 parked behind the others")
+	mu.Lock()
+	assert.Empty(t, applied, "nothing of the parked key ran before its window")
+	mu.Unlock()
+
+	nc := s.Conn
+	replies := requestControl(t, nc, Control{Op: "retry", All: true})
+	require.Len(t, replies, 1)
+	assert.Len(t, replies[0].Keys, 1)
+	got := outcomes(6, 10*time.Second)
+	require.Equal(t, 6, len(got))
+	mu.Lock()
+	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied)
+	mu.Unlock()
+	require.Eventually(t, func() bool { return second.ParkedKeys() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+func requestControl(t *testing.T, nc *nats.Conn, c Control) []ControlReply {
+	t.Helper()
+	replies, err := RequestControl(context.Background(), nc, c, 500*time.Millisecond)
+	require.NoError(t, err)
+	return replies
+}
