@@ -62,6 +62,11 @@ type Result struct {
 	Resume time.Time
 	// Abandon says processing was interrupted: no outcome, the event is redelivered at once.
 	Abandon bool
+	// Pause says the event failed for a cause outside it (the target unreachable, refusing our
+	// credentials, its breaker open): the loop publishes nothing, stops running events of any key,
+	// and tries this one again at RetryAt as the probe; when the probe succeeds everything resumes.
+	// Outcome.Reason and Outcome.Error say why, for the status page and readiness.
+	Pause bool
 }
 
 // ConsumerConfig configures the consume loop. The zero value is the documented default.
@@ -137,6 +142,9 @@ type ConsumerStats struct {
 	// events this worker parked.
 	ParkedKeys int   `json:"parkedKeys"`
 	Parked     int64 `json:"parked"`
+	// Paused says why intake is paused (a failure no event can fix), empty when it runs.
+	Paused      string    `json:"paused,omitempty"`
+	PausedSince time.Time `json:"pausedSince,omitzero"`
 	// Pool is the membership this worker sees (empty without a pool).
 	Pool *PoolStats `json:"pool,omitempty"`
 }
@@ -166,6 +174,24 @@ type Consumer struct {
 	byStatus                                                      map[Status]int64
 	bound                                                         map[int]bool
 	started                                                       bool
+	pauseReason                                                   string
+	pausedSince                                                   time.Time
+}
+
+// setPause records that intake is paused for reason, or resumed ("").
+func (c *Consumer) setPause(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case reason == "" && c.pauseReason != "":
+		c.log.Info().Dur("after", time.Since(c.pausedSince)).Msg("the probe succeeded: intake resumed")
+		c.pauseReason, c.pausedSince = "", time.Time{}
+	case reason != "" && c.pauseReason == "":
+		c.log.Warn().Str("reason", reason).Msg("paused: a failure no event can fix; probing the target until it answers")
+		c.pauseReason, c.pausedSince = reason, time.Now()
+	case reason != "":
+		c.pauseReason = reason
+	}
 }
 
 // NewConsumer returns a consume loop; Run starts it.
@@ -190,6 +216,7 @@ func (c *Consumer) Stats() ConsumerStats {
 		by[k] = v
 	}
 	parts := c.boundPartitions()
+	pausedReason, pausedSince := c.pauseReason, c.pausedSince
 	c.mu.Unlock()
 	ks := c.keys.stats()
 	st := ConsumerStats{
@@ -197,6 +224,7 @@ func (c *Consumer) Stats() ConsumerStats {
 		Abandoned: c.abandoned.Load(), PublishErr: c.publishErr.Load(),
 		Held: ks.Held, Keys: ks.Keys, WaitingKeys: ks.Waiting, Partitions: parts,
 		OwnershipMoves: c.moves.Load(), ParkedKeys: c.ParkedKeys(), Parked: c.parkedCount.Load(),
+		Paused: pausedReason, PausedSince: pausedSince,
 	}
 	if c.cfg.Pool != nil && c.cfg.Partitions == nil {
 		members := c.cfg.Pool.Members()
@@ -223,6 +251,9 @@ func (c *Consumer) Ready() error {
 	defer c.mu.Unlock()
 	if !c.started {
 		return errors.New("the consume loop has not started")
+	}
+	if c.pauseReason != "" {
+		return fmt.Errorf("paused since %s: %s", c.pausedSince.UTC().Format(time.RFC3339), c.pauseReason)
 	}
 	var missing []int
 	for p, ok := range c.bound {
@@ -592,7 +623,9 @@ func (c *Consumer) lane(ctx context.Context) {
 			continue
 		}
 		disp, until := c.process(ctx, t)
-		c.keys.finish(k, disp, until)
+		if c.keys.finish(k, disp, until) {
+			c.setPause("")
+		}
 	}
 }
 
@@ -690,6 +723,10 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	}
 	if !res.Resume.IsZero() && res.Outcome.Status == "" {
 		return wait, res.Resume
+	}
+	if res.Pause {
+		c.setPause(cmp.Or(res.Outcome.Reason, "the target can't take work"))
+		return paused, cmp.Or(res.RetryAt, time.Now().Add(5*time.Second))
 	}
 
 	t.unpublished = &res

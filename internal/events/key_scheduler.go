@@ -35,6 +35,9 @@ type keyScheduler struct {
 	gated map[int]bool
 	// handing over: every event of these partitions is handed back once it is not running.
 	handover map[int]bool
+	// pausedOn is the key whose event probes the target while every other key waits (nil: not
+	// paused).
+	pausedOn *keyQueue
 }
 
 // keyQueue is one object key's held events, head first.
@@ -76,6 +79,7 @@ const (
 	done      disposition = iota // acknowledged (or left to redelivery): drop it
 	wait                         // not finished: run it again at the given time
 	abandoned                    // interrupted by shutdown: it was Naked; hand back the rest of the key too
+	paused                       // failed for a cause outside it: run nothing else until it succeeds at the given time
 )
 
 func newKeyScheduler() *keyScheduler {
@@ -134,27 +138,51 @@ func (s *keyScheduler) schedule(k *keyQueue) {
 func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.ready) == 0 {
+	i := -1
+	for {
+		if i = s.firstAllowed(); i >= 0 {
+			break
+		}
 		if s.closed && len(s.keys) == 0 {
 			return nil, nil, false, false
 		}
 		s.cond.Wait()
 	}
-	k = s.ready[0]
-	s.ready[0] = nil
-	s.ready = s.ready[1:]
+	k = s.ready[i]
+	s.ready = slices.Delete(s.ready, i, i+1)
 	k.queued = false
 	k.running = true
 	s.running++
 	return k, k.tasks[0], k.release, true
 }
 
-// finish records what became of k's head task and reschedules k.
-func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) {
+// firstAllowed is the index of the first ready key that may run: any, unless the scheduler is
+// paused, when only the probe (and keys being handed back) may. Callers hold mu.
+func (s *keyScheduler) firstAllowed() int {
+	for i, k := range s.ready {
+		if s.pausedOn == nil || k == s.pausedOn || k.release {
+			return i
+		}
+	}
+	return -1
+}
+
+// finish records what became of k's head task and reschedules k. It reports whether this ended
+// a pause (the probe succeeded).
+func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) (resumed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k.running = false
 	s.running--
+	if disp == paused {
+		if s.pausedOn == nil {
+			s.pausedOn = k
+		}
+		disp = wait
+	} else if s.pausedOn == k {
+		s.pausedOn, resumed = nil, true
+		s.cond.Broadcast()
+	}
 	switch disp {
 	case done:
 		k.tasks[0] = nil
@@ -180,10 +208,14 @@ func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) {
 		}
 		k.gone = true
 		delete(s.keys, k.subject)
+		if s.pausedOn == k {
+			s.pausedOn, resumed = nil, true
+		}
 		s.cond.Broadcast()
-		return
+		return resumed
 	}
 	s.schedule(k)
+	return resumed
 }
 
 // dropAll removes the running key k with every task it holds and returns them, head first, for

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -282,6 +284,22 @@ func toProvision(ms []reconcile.Match) []provision.Match {
 	return out
 }
 
+// systemic reports whether a failure is one no single event can fix: an open breaker, credentials
+// or TLS the target refuses (401/403 after the connector refreshed its token, ClassConfig), or a
+// target that can't be reached at all (connection refused, DNS). Those pause intake; they never
+// spend an event's windows nor dead-letter it.
+func systemic(pe *provision.Error) bool {
+	switch {
+	case pe.BreakerOpen, pe.Class == provision.ClassConfig, pe.Status == 401, pe.Status == 403:
+		return true
+	case pe.Status == 0:
+		var dns *net.DNSError
+		return errors.Is(pe.Err, syscall.ECONNREFUSED) || errors.Is(pe.Err, syscall.EHOSTUNREACH) ||
+			errors.Is(pe.Err, syscall.ENETUNREACH) || errors.As(pe.Err, &dns)
+	}
+	return false
+}
+
 // stale reports whether err may come from a stale id: 404 on the object, or a target refusing a
 // referenced id as an invalid value.
 func stale(err error) bool {
@@ -328,6 +346,17 @@ func (p *Processor) failed(ctx context.Context, d *events.Delivery, stage string
 	}
 	oe := classify(err)
 	out := events.Outcome{Error: oe}
+	if oe.Class == "systemic" {
+		// Nothing this event can fix: the target is unreachable, refuses our credentials or TLS, or
+		// the breaker is open. Pause intake and probe again; no window spent, nothing dead-lettered.
+		probe := p.now().Add(5 * time.Second)
+		var pe *provision.Error
+		if errors.As(err, &pe) && pe.RetryAfter > 5*time.Second {
+			probe = p.now().Add(min(pe.RetryAfter, time.Minute))
+		}
+		out.Reason = fmt.Sprintf("%s failed for a cause outside the object: %s", stage, oe.Message)
+		return events.Result{Pause: true, RetryAt: probe, Outcome: out}
+	}
 	if oe.Class != "retryable" && oe.Class != "unresolved" {
 		out.Status = events.StatusDeadLettered
 		out.Reason = fmt.Sprintf("%s failed permanently: %s", stage, oe.Message)
@@ -370,6 +399,9 @@ func classify(err error) *events.OutcomeError {
 		oe.Class = "permanent"
 	case errors.As(err, &unresolved):
 		oe.Class = "unresolved"
+	case errors.As(err, &pe) && systemic(pe):
+		oe.Status, oe.ScimType = pe.Status, pe.ScimType
+		oe.Class = "systemic"
 	case errors.As(err, &pe):
 		oe.Status, oe.ScimType = pe.Status, pe.ScimType
 		switch pe.Class {

@@ -2,12 +2,19 @@ package pipeline
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimflow/scimflow/internal/auth"
+	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/provision"
+	"github.com/scimflow/scimflow/internal/reconcile"
 )
 
 // A rename moves the key → id mapping: a later event of the old key never reaches the renamed user
@@ -92,4 +99,32 @@ func (f *fixture) writes() int {
 		}
 	}
 	return n
+}
+
+// Credentials the target refuses (a rotated client secret) are no fault of the event: the result
+// pauses intake instead of dead-lettering it (issue 8: "with a rotated client secret every event
+// ended dead_lettered").
+func TestRefusedCredentialsPauseInsteadOfDeadLettering(t *testing.T) {
+	t.Parallel()
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{Generic: true, ClientSecret: "rotated"})
+	client, err := provision.New(provision.Config{
+		BaseURI: srv.URL + "/scim/v2",
+		Auth: auth.Config{Mode: auth.ModeOAuth2, OAuth2: auth.OAuth2Config{
+			TokenURL: srv.URL + "/oauth2/token/scimflow", ClientID: "scimflow-client",
+			ClientSecret: "scimflow-secret", Scopes: []string{"scim"},
+		}},
+		Logger: zerolog.Nop(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	model, err := reconcile.LoadModel(filepath.Join("..", "..", "deploy", "examples", "models", "scim-generic.yaml"))
+	require.NoError(t, err)
+	proc := New(reconcile.NewPlanner(model, reconcile.Options{}), client, Config{})
+	res := proc.Handle(context.Background(), delivery(1, "Create", "User", user("ada@x"), nil))
+	assert.True(t, res.Pause, "%+v", res)
+	assert.Empty(t, res.Outcome.Status, "no outcome while paused")
+	require.NotNil(t, res.Outcome.Error)
+	assert.Equal(t, "systemic", res.Outcome.Error.Class)
+	assert.False(t, res.RetryAt.IsZero(), "a probe time")
+	assert.Empty(t, sim.Snapshot().Users)
 }
