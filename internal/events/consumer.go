@@ -794,13 +794,21 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 		d.Attempt++
 		return wait, cmp.Or(res.RetryAt, time.Now().Add(time.Minute))
 	}
-	if err := msg.Ack(); err != nil {
+	if err := c.ack(ctx, msg); err != nil {
 		c.log.Warn().Err(err).Str("event", o.InputID).Msg("ack failed: the event will be redelivered and its outcome deduplicated")
 	}
 	if t.replay != nil {
 		c.replayed(ctx, t)
 	}
 	return done, time.Time{}
+}
+
+// ack acknowledges msg and waits for the server to confirm it stored the ack (DoubleAck), so that
+// an event whose outcome is published is not silently redelivered because an ack was lost.
+func (c *Consumer) ack(ctx context.Context, msg jetstream.Msg) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return msg.DoubleAck(actx)
 }
 
 // handle calls the handler, turning a panic into a dead letter: an event that crashes the handler
