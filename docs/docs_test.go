@@ -141,6 +141,11 @@ var quotes = []quote{
 		return errText(err)
 	}},
 
+	// Delivery (docs/delivery.md): Consumer.Ready while paused.
+	{"docs/delivery.md", `paused since …: <reason>`, func(t *testing.T) []string {
+		return formatsIn(t, "../internal/events/consumer.go", "paused since ", "2026-12-03T08:44:13Z")
+	}},
+
 	// The simulator (docs/simulator.md).
 	{"docs/simulator.md", `Config.TokenTTL …`, func(t *testing.T) []string {
 		_, err := cyberarksim.New(cyberarksim.Config{TokenTTL: 1})
