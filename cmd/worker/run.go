@@ -30,6 +30,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPool(ctx, args[1:], stdout, stderr)
 	case "parked":
 		return cmdParked(ctx, args[1:], stdout, stderr)
+	case "deletes":
+		return cmdDeletes(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return cmdVersion(args[1:], stdout, stderr)
 	case "help":
