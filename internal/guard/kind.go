@@ -60,11 +60,16 @@ func Classify(plan *reconcile.Plan) Kind {
 }
 
 // Intent says whether a change asks to delete or disable its object, before any plan: the
-// operation Delete, or an attribute active of false. The guard refuses a protected key on intent
-// alone, without a request to the target.
+// operation Delete, or an Update setting active to false. The guard refuses a protected key on
+// intent alone, without a request to the target. A Create or Upsert with active false may create
+// an inactive object, which disables nothing: its plan decides (Classify).
 func Intent(op reconcile.Operation, attributes map[string]any) Kind {
-	if op == reconcile.OpDelete {
+	switch op {
+	case reconcile.OpDelete:
 		return KindDelete
+	case reconcile.OpUpdate:
+	default:
+		return KindNone
 	}
 	for name, v := range attributes {
 		if isActive(name) && isFalse(v) {

@@ -58,7 +58,9 @@ func TestIntent(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, KindDelete, Intent(reconcile.OpDelete, nil))
 	assert.Equal(t, KindDisable, Intent(reconcile.OpUpdate, map[string]any{"title": "x", "active": false}))
-	assert.Equal(t, KindDisable, Intent(reconcile.OpUpsert, map[string]any{"active": "false"}))
+	assert.Equal(t, KindDisable, Intent(reconcile.OpUpdate, map[string]any{"active": "false"}))
+	assert.Equal(t, KindNone, Intent(reconcile.OpCreate, map[string]any{"active": false}), "creating an inactive object disables nothing")
+	assert.Equal(t, KindNone, Intent(reconcile.OpUpsert, map[string]any{"active": false}), "the plan decides: a create, or a disable")
 	assert.Equal(t, KindNone, Intent(reconcile.OpUpdate, map[string]any{"active": true}))
 	assert.Equal(t, KindNone, Intent(reconcile.OpCreate, map[string]any{"title": "x"}))
 }

@@ -211,3 +211,24 @@ func TestPercentOfTheTargetHoldsAndTheNextWindowResets(t *testing.T) {
 	assert.Equal(t, events.StatusHeld, del(6).Outcome.Status)
 	assert.Equal(t, 6, f.deletesSent())
 }
+
+// Creating a protected account inactive disables nothing; a Create that would converge an existing
+// protected account to inactive is a disable, rejected once the plan shows it.
+func TestProtectedKeyByPlanNotByEventName(t *testing.T) {
+	t.Parallel()
+	f, _ := guarded(t, guard.Config{Protected: []guard.Pattern{{Object: "User", Property: "userName", Pattern: "breakglass-*"}}})
+	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "breakglass-01", "active": true}))
+	ctx := context.Background()
+	res := f.handle(ctx, event("new", "Create", "User", user("breakglass-02"), map[string]any{"active": false}))
+	assert.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%s %+v", res.Outcome.Reason, res.Outcome.Error)
+
+	res = f.handle(ctx, event("converge", "Create", "User", user("breakglass-01"), map[string]any{"active": false}))
+	assert.Equal(t, events.StatusRejected, res.Outcome.Status)
+	assert.Contains(t, res.Outcome.Reason, "never disabled")
+	assert.Zero(t, f.sim.Stats().Requests["PATCH /scim/v2/Users/{id}"])
+	for _, u := range f.users() {
+		if u["userName"] == "breakglass-01" {
+			assert.Equal(t, true, u["active"])
+		}
+	}
+}
