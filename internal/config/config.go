@@ -19,6 +19,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/yamlschema"
@@ -48,6 +49,11 @@ type Config struct {
 	Worker     Worker           `yaml:"worker"`
 	HTTP       HTTP             `yaml:"http"`
 	Log        Log              `yaml:"log"`
+
+	// DeletionGuard holds deletes and disables beyond its limits per sync window until an operator
+	// approves them, and refuses protected objects (docs/deletion-guard.md). On by default:
+	// maxDeletes 100, maxPercent 10; an explicit 0 switches a limit off.
+	DeletionGuard guard.Config `yaml:"deletionGuard"`
 }
 
 // NATS is where events come from and outcomes go.
@@ -276,6 +282,13 @@ func decode(file string, data []byte, lookup func(string) (string, bool)) (*Conf
 	if doc.Line("syncWindow.referenceRetries") != 0 && c.SyncWindow.ReferenceRetries == 0 {
 		c.SyncWindow.ReferenceRetries = pipeline.NoReferenceRetries
 	}
+	// deletionGuard: an absent limit is the default, an explicit 0 switches it off.
+	if doc.Line("deletionGuard.maxDeletes") != 0 && c.DeletionGuard.MaxDeletes == 0 {
+		c.DeletionGuard.MaxDeletes = guard.NoLimit
+	}
+	if doc.Line("deletionGuard.maxPercent") != 0 && c.DeletionGuard.MaxPercent == 0 {
+		c.DeletionGuard.MaxPercent = guard.NoLimit
+	}
 	c.applyDefaults()
 	return &c, doc, nil
 }
@@ -306,6 +319,8 @@ func (c *Config) applyDefaults() {
 	if c.Worker.Name == "" {
 		c.Worker.Name, _ = os.Hostname()
 	}
+	c.DeletionGuard.MaxDeletes = cmp.Or(c.DeletionGuard.MaxDeletes, guard.DefaultMaxDeletes)
+	c.DeletionGuard.MaxPercent = cmp.Or(c.DeletionGuard.MaxPercent, guard.DefaultMaxPercent)
 	c.Worker.Lanes = cmp.Or(c.Worker.Lanes, events.DefaultLanes)
 	c.Worker.AckWait = cmp.Or(c.Worker.AckWait, events.DefaultAckWait)
 	c.Worker.DrainTimeout = cmp.Or(c.Worker.DrainTimeout, events.DefaultDrainTimeout)
@@ -343,6 +358,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Target.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.DeletionGuard.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

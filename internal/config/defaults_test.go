@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/schemas"
 )
@@ -59,6 +60,8 @@ func TestEveryDocumentedDefaultHolds(t *testing.T) {
 		"syncWindow.maxWindows":       c.SyncWindow.MaxWindows,
 		"syncWindow.referenceRetries": c.SyncWindow.ReferenceRetries,
 		"syncWindow.referenceBackoff": c.SyncWindow.ReferenceBackoff,
+		"deletionGuard.maxDeletes":    c.DeletionGuard.MaxDeletes,
+		"deletionGuard.maxPercent":    c.DeletionGuard.MaxPercent,
 		"worker.lanes":                c.Worker.Lanes,
 		"worker.ackWait":              c.Worker.AckWait,
 		"worker.drainTimeout":         c.Worker.DrainTimeout,
@@ -93,6 +96,8 @@ func TestEveryDocumentedDefaultHolds(t *testing.T) {
 	// The defaults are the owning packages' own, not copies.
 	assert.Equal(t, events.DefaultLanes, c.Worker.Lanes)
 	assert.Equal(t, pipeline.DefaultMaxWindows, c.SyncWindow.MaxWindows)
+	assert.Equal(t, guard.DefaultMaxDeletes, c.DeletionGuard.MaxDeletes)
+	assert.Equal(t, guard.DefaultMaxPercent, c.DeletionGuard.MaxPercent)
 	sch, err := c.SyncWindow.Parsed()
 	require.NoError(t, err)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

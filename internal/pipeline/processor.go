@@ -71,6 +71,16 @@ type Config struct {
 	// Default DefaultReferenceBackoff.
 	ReferenceBackoff time.Duration
 	Logger           zerolog.Logger
+
+	// Guard, when set, is asked before a plan that deletes or disables an object is sent
+	// (docs/deletion-guard.md): beyond its limits the event is held (StatusHeld, error class
+	// ClassHeldDelete) with nothing sent, for the consume loop to park until an operator decides;
+	// a protected object is rejected at once (StatusRejected, final). nil: no guard.
+	Guard DeletionGuard
+	// Approved reports whether an operator approved the delivery's held delete (worker deletes
+	// approve): the guard does not hold it again, though it still counts it and still refuses a
+	// protected object. nil: never approved.
+	Approved func(*events.Delivery) bool
 }
 
 // Defaults of Config (and of the syncWindow section of the worker configuration).
@@ -85,6 +95,9 @@ const (
 type every time.Duration
 
 func (e every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
+
+// Period says the windows have a fixed length (guard.WindowOf).
+func (e every) Period() time.Duration { return time.Duration(e) }
 
 // Every is a Schedule of fixed-length windows.
 func Every(d time.Duration) Schedule { return every(d) }
@@ -178,6 +191,8 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 	}
 	if st.followUp != nil {
 		ch = *st.followUp
+	} else if res, stop := p.protected(d, ch); stop {
+		return res
 	}
 	// A cached id is never trusted for a delete: it is looked up afresh.
 	rd := &reader{t: p.target, fresh: ch.Operation == reconcile.OpDelete}
@@ -209,7 +224,17 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			}
 			return events.Result{Outcome: events.Outcome{Status: status, TargetID: cmp.Or(plan.ObjectID, st.targetID), Reason: reason}}
 		}
+		allowed, res, stop := p.guard(ctx, d, ch, plan)
+		if stop {
+			return res
+		}
 		targetID, err := p.execute(ctx, plan)
+		if err != nil {
+			// Not deleted (or not known to be): the count goes back; a retry counts again.
+			if rerr := allowed.Release(ctx); rerr != nil {
+				p.log.Warn().Err(rerr).Str("object", ch.Object).Msg("deletion guard: give back a count")
+			}
+		}
 		switch {
 		case err == nil:
 			st.sent = true
