@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
@@ -24,7 +25,7 @@ var window0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 // target is a real connector talking to a simulator in its generic profile.
 func target(t *testing.T) (*cyberarksim.Server, *provision.Client) {
 	t.Helper()
-	sim, srv := cyberarksim.NewTestServer(t, cyberarksim.Config{Generic: true, StaticToken: "guard-token"})
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{Generic: true, StaticToken: "guard-token"})
 	client, err := provision.New(provision.Config{
 		BaseURI: srv.URL + "/scim/v2",
 		Auth:    auth.Config{Mode: auth.ModeBearer, Bearer: auth.BearerConfig{Token: "guard-token"}},
