@@ -15,6 +15,8 @@ commands:
   plan          show the exact requests an event would cause, without writing (--event FILE)
   model import  convert an Omada data model (XML) to a scimflow model (YAML)
   demo          run everything in process on sample events and print the outcomes
+  dlq           list, show and replay dead letters (worker dlq -h)
+  replay        re-process retained events (--since TIME | --from-seq N) [--to-seq M] [--object O] [--dry-run]
 
 Run 'worker <command> -h' for a command's flags.
 `
@@ -35,6 +37,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdModel(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

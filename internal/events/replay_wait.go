@@ -13,22 +13,25 @@ import (
 // so that no outcome can come before it listens.
 type OutcomeWatch struct {
 	sub     *nats.Subscription
+	keep    func(id string) bool
 	mu      sync.Mutex
 	want    map[string]bool
 	got     map[string]*Outcome
 	changed chan struct{}
 }
 
-// WatchOutcomes subscribes to every outcome subject.
-func WatchOutcomes(nc *nats.Conn) (*OutcomeWatch, error) {
-	w := &OutcomeWatch{want: map[string]bool{}, got: map[string]*Outcome{}, changed: make(chan struct{}, 1)}
+// WatchOutcomes subscribes to every outcome subject. It keeps the final outcomes whose id keep
+// accepts (nil: those wanted when they arrive), so that an outcome that arrives before its id is
+// wanted is not missed.
+func WatchOutcomes(nc *nats.Conn, keep func(id string) bool) (*OutcomeWatch, error) {
+	w := &OutcomeWatch{keep: keep, want: map[string]bool{}, got: map[string]*Outcome{}, changed: make(chan struct{}, 1)}
 	sub, err := nc.Subscribe(OutcomesPrefix+".>", func(m *nats.Msg) {
 		o, err := DecodeOutcome(m.Data)
 		if err != nil || !o.Final {
 			return
 		}
 		w.mu.Lock()
-		if w.want[o.ID] {
+		if w.want[o.ID] || w.keep != nil && w.keep(o.ID) {
 			w.got[o.ID] = o
 		}
 		w.mu.Unlock()
@@ -61,7 +64,13 @@ func (w *OutcomeWatch) Want(id string) {
 func (w *OutcomeWatch) Wait(ctx context.Context) map[string]*Outcome {
 	for {
 		w.mu.Lock()
-		done := len(w.got) == len(w.want)
+		done := true
+		for id := range w.want {
+			if w.got[id] == nil {
+				done = false
+				break
+			}
+		}
 		w.mu.Unlock()
 		if done {
 			break
@@ -75,12 +84,21 @@ func (w *OutcomeWatch) Wait(ctx context.Context) map[string]*Outcome {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make(map[string]*Outcome, len(w.got))
-	for id, o := range w.got {
-		out[id] = o
+	out := make(map[string]*Outcome, len(w.want))
+	for id := range w.want {
+		if o := w.got[id]; o != nil {
+			out[id] = o
+		}
 	}
 	return out
 }
 
 // Stop unsubscribes.
 func (w *OutcomeWatch) Stop() { _ = w.sub.Unsubscribe() }
+
+// Wanted is how many message ids are wanted.
+func (w *OutcomeWatch) Wanted() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.want)
+}
