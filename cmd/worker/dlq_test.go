@@ -36,13 +36,14 @@ func jsAt(t testing.TB, url string) jetstream.JetStream {
 // outcomeLog reads every outcome the worker publishes, from the start of IDM_OUTCOMES.
 type outcomeLog struct {
 	mu    sync.Mutex
-	final map[string]*events.Outcome // by outcome id
-	n     int                        // final outcomes read, duplicates included
+	final map[string]*events.Outcome   // by outcome id
+	bySeq map[uint64][]*events.Outcome // by the input's IDM_EVENTS sequence
+	n     int                          // final outcomes read, duplicates included
 }
 
 func readOutcomes(t testing.TB, js jetstream.JetStream) *outcomeLog {
 	t.Helper()
-	l := &outcomeLog{final: map[string]*events.Outcome{}}
+	l := &outcomeLog{final: map[string]*events.Outcome{}, bySeq: map[uint64][]*events.Outcome{}}
 	cons, err := js.OrderedConsumer(context.Background(), events.OutcomesStream, jetstream.OrderedConsumerConfig{})
 	require.NoError(t, err)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -52,6 +53,7 @@ func readOutcomes(t testing.TB, js jetstream.JetStream) *outcomeLog {
 		}
 		l.mu.Lock()
 		l.final[o.ID] = o
+		l.bySeq[o.StreamSeq] = append(l.bySeq[o.StreamSeq], o)
 		l.n++
 		l.mu.Unlock()
 	})
