@@ -311,7 +311,7 @@ func renderDeadLetter(w io.Writer, e *events.DeadLetterEntry) {
 	if e.EventSubject != "" {
 		fmt.Fprintf(tw, "  replay\tworker dlq replay --seq %d  (republishes on %s)\n", e.Seq, e.EventSubject)
 	} else {
-		fmt.Fprintf(tw, "  replay\tnot possible: the event was published on a subject that does not match it\n")
+		fmt.Fprintf(tw, "  replay\tnot possible: the dead letter names no subject to republish on\n")
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "headers:")

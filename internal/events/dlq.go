@@ -28,7 +28,7 @@ type DeadLetterEntry struct {
 	Key      map[string]any `json:"key,omitempty"`
 	KeyToken string         `json:"keyToken,omitempty"`
 	// EventSubject is where the event was published and where a replay republishes it; "" when
-	// the subject did not match the event.
+	// its stored subject could not be read.
 	EventSubject string `json:"eventSubject,omitempty"`
 	// StreamSeq is the event's sequence in IDM_EVENTS.
 	StreamSeq  uint64 `json:"streamSeq"`
@@ -215,7 +215,7 @@ type DLQReplay struct {
 // Replaying the same dead letter twice within the duplicate window republishes it once.
 func (q *DLQ) Replay(ctx context.Context, e *DeadLetterEntry) (*DLQReplay, error) {
 	if e.EventSubject == "" {
-		return nil, fmt.Errorf("dead letter %d: its event was published on a subject that does not match it, so there is no subject to replay it on: publish it again on the right one", e.Seq)
+		return nil, fmt.Errorf("dead letter %d names no subject to replay it on (its stored subject could not be read): publish the event again on its subject", e.Seq)
 	}
 	payload, err := q.Original(ctx, e)
 	if err != nil {

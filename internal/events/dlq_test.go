@@ -315,7 +315,7 @@ func TestDLQReplayWithoutSubjectRefuses(t *testing.T) {
 	js := setup(t, Topology{Partitions: 1})
 	ctx := context.Background()
 	require.NoError(t, NewPublisher(js).DeadLetter(ctx, DeadLetter{EventID: "m1", MsgID: "m1", Object: "User",
-		StreamSeq: 3, Attempt: 1, ErrorClass: "invalid", Reason: "published on the subject of another key",
+		StreamSeq: 3, Attempt: 1, ErrorClass: "invalid", Reason: "the stored subject could not be read",
 		Payload: []byte(`{}`)}))
 	q := NewDLQ(js)
 	dead, err := q.List(ctx, DLQFilter{}, true)
