@@ -25,9 +25,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/auth"
+	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
@@ -146,6 +148,25 @@ var quotes = []quote{
 		return formatsIn(t, "../internal/events/consumer.go", "paused since ", "2026-12-03T08:44:13Z")
 	}},
 
+	// Dead letters (docs/dlq.md).
+	{"docs/dlq.md", `invalid event at /data/key/userName: is not valid UTF-8: byte 0xff at offset <Offset>`, func(t *testing.T) []string {
+		raw := []byte(`{"specversion":"1.0","id":"x","source":"/hr","type":"identity.user.update","data":{"object":"User","operation":"Update","key":{"userName":"ab` + "\xff" + `"}}}`)
+		_, err := events.Decode(raw)
+		return errText(err)
+	}},
+
+	// The deletion guard (docs/deletion-guard.md).
+	{"docs/deletion-guard.md", `scimflow.yaml:<Line>: deletionGuard.protected[0].pattern: required field is missing`,
+		guardConfig("deletionGuard:\n  protected:\n    - {object: User, property: userName}\n")},
+	{"docs/deletion-guard.md", `scimflow.yaml:<Line>: deletionGuard.maxPercent: maximum: got 150, want 100`,
+		guardConfig("deletionGuard:\n  maxPercent: 150\n")},
+	{"docs/deletion-guard.md", `deletion guard: User userName "breakglass-01" matches protected pattern "breakglass-*": never deleted`, func(t *testing.T) []string {
+		g, err := guard.New(guard.Config{MaxPercent: guard.NoLimit, Protected: []guard.Pattern{{Object: "User", Property: "userName", Pattern: "breakglass-*"}}}, guard.Options{})
+		require.NoError(t, err)
+		reason, _ := g.Protected(guard.Change{Object: "User", Operation: reconcile.OpDelete, Key: map[string]any{"userName": "breakglass-01"}})
+		return []string{reason}
+	}},
+
 	// The simulator (docs/simulator.md).
 	{"docs/simulator.md", `Config.TokenTTL …`, func(t *testing.T) []string {
 		_, err := cyberarksim.New(cyberarksim.Config{TokenTTL: 1})
@@ -198,6 +219,7 @@ func TestEveryQuotedMessageIsChecked(t *testing.T) {
 	// Inline code with a colon that is code or notation, not something the program prints.
 	notMessages := map[string]bool{
 		"*Error{Class: retryable, BreakerOpen: true, RetryAfter: time until the probe}": true,
+		"Scimflow-Original-Seq: <IDM_EVENTS seq of the original>":                       true, // a header and what it holds
 	}
 	listed := map[string]bool{}
 	for _, q := range quotes {
@@ -423,6 +445,25 @@ func plan(op reconcile.Operation, object string, attrs map[string]any) func(t *t
 func planKey(op reconcile.Operation, object, userName string) func(t *testing.T) []string {
 	return func(t *testing.T) []string {
 		return planChange(t, reconcile.Change{Object: object, Operation: op, Key: map[string]any{"userName": userName}})
+	}
+}
+
+// guardConfig loads a worker configuration with extra appended and returns its errors, one per line.
+func guardConfig(extra string) func(t *testing.T) []string {
+	return func(t *testing.T) []string {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "model.yaml"), []byte("objects: []\n"), 0o600))
+		file := filepath.Join(dir, "scimflow.yaml")
+		cfg := "target:\n  baseURI: https://tenant.example/scim/v2\nmodel: model.yaml\n" + extra
+		require.NoError(t, os.WriteFile(file, []byte(cfg), 0o600))
+		_, err := config.Load(file, config.Options{})
+		var out []string
+		for _, e := range errText(err) {
+			for _, l := range strings.Split(e, "\n") {
+				out = append(out, strings.TrimPrefix(strings.TrimSpace(l), filepath.Dir(file)+string(filepath.Separator)))
+			}
+		}
+		return out
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
@@ -131,8 +132,22 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.DeletionGuard.CheckModel(model); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	tallyKV, err := a.js.CreateOrUpdateKeyValue(ctx, guard.KVTallyConfig(guard.KVTallyBucket, cfg.NATS.Replicas))
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", guard.KVTallyBucket, err)
+	}
+	deletionGuard, err := guard.New(cfg.DeletionGuard, guard.Options{
+		Counter: guard.QueryCounter{Target: a.target}, Tally: guard.NewKVTally(tallyKV),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deletionGuard: %w", err)
+	}
 	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
 	proc := pipeline.New(planner, a.target, pipeline.Config{
+		Guard: deletionGuard, Approved: func(d *events.Delivery) bool { return d.Approved },
 		Windows: windows, MaxWindows: cfg.SyncWindow.MaxWindows,
 		ReferenceRetries: cfg.SyncWindow.ReferenceRetries, ReferenceBackoff: cfg.SyncWindow.ReferenceBackoff,
 		Logger: log.With().Str("component", "pipeline").Logger(),

@@ -76,8 +76,19 @@ func startWorker(t testing.TB, target, model string) *worker {
 // startWorkerLogging is startWorker with a log level (benchmarks log less).
 func startWorkerLogging(t testing.TB, target, model, level string) *worker {
 	t.Helper()
+	return startWorkerGuarded(t, target, model, level, "deletionGuard:\n  maxPercent: 0\n")
+}
+
+// startWorkerGuarded is startWorkerLogging with the deletionGuard section given (and the
+// syncWindow section, when it holds one).
+func startWorkerGuarded(t testing.TB, target, model, level, guardSection string) *worker {
+	t.Helper()
 	dir := t.TempDir()
 	natsAddr, httpAddr := freePort(t), freePort(t)
+	window := "syncWindow:\n  schedule: \"@every 2s\"\n  maxWindows: 2\n"
+	if strings.Contains(guardSection, "syncWindow:") {
+		window = "" // the caller's
+	}
 	cfg := fmt.Sprintf(`nats:
   listen: %s
   storeDir: %s
@@ -85,17 +96,14 @@ func startWorkerLogging(t testing.TB, target, model, level string) *worker {
 target:
 %s
 model: %s
-syncWindow:
-  schedule: "@every 2s"
-  maxWindows: 2
-worker:
+%sworker:
   drainTimeout: 5s
-
+%s
 http:
   listen: %s
 log:
   level: %s
-`, natsAddr, filepath.Join(dir, "nats"), indent(target, "  "), model, httpAddr, level)
+`, natsAddr, filepath.Join(dir, "nats"), indent(target, "  "), model, window, guardSection, httpAddr, level)
 	file := filepath.Join(dir, "scimflow.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(cfg), 0o600))
 

@@ -247,6 +247,9 @@ func statusNames() []string {
 // parseSince reads --since: a duration back from now, an RFC 3339 time, or a date (midnight, local
 // time).
 func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("%q: a duration must be positive", s)
@@ -256,8 +259,10 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
-		return t, nil
+	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a duration (15m, 2h) nor a time (2026-11-23T09:00:00Z, 2026-11-23)", s)
 }

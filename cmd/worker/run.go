@@ -32,6 +32,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdParked(ctx, args[1:], stdout, stderr)
 	case "deletes":
 		return cmdDeletes(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		return cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return cmdVersion(args[1:], stdout, stderr)
 	case "help":

@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // SpecVersion is the CloudEvents version of every scimflow event.
@@ -77,6 +80,12 @@ func EventType(object, operation string) string {
 // id and object.
 func Decode(raw []byte) (*Event, error) {
 	var ev Event
+	if err := textError(raw); err != nil {
+		// encoding/json would turn the offending text into U+FFFD and the target would store it:
+		// refuse it, naming where it is.
+		_ = json.Unmarshal(raw, &ev)
+		return &ev, err
+	}
 	if err := defaultValidator().validate(raw); err != nil {
 		// Read what can be read for the dead letter; ignore a second error.
 		_ = json.Unmarshal(raw, &ev)
@@ -125,3 +134,247 @@ func (e *DecodeError) Error() string {
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// textError finds the first string of raw, member name or value, that is not Unicode text: bytes
+// that are not valid UTF-8, or a \u escape of a lone UTF-16 surrogate (a high surrogate not followed
+// by a low one, or a low one alone). encoding/json replaces either with U+FFFD without a word, and
+// the target would then store a value nobody sent. The error names the value by its JSON pointer
+// (a member name by its object's). Syntax errors are left to the schema check: textError returns
+// nil where raw stops being JSON.
+func textError(raw []byte) *DecodeError {
+	if utf8.Valid(raw) && !bytes.Contains(raw, []byte(`\u`)) {
+		return nil // the common case: nothing to decode that could go wrong
+	}
+	s := &textScanner{raw: raw}
+	return s.scan()
+}
+
+// textScanner walks a JSON document without recursion (nesting depth costs memory, not stack),
+// keeping the path to the current value for the pointer.
+type textScanner struct {
+	raw  []byte
+	i    int
+	path []textFrame
+}
+
+type textFrame struct {
+	object bool
+	name   string // the current member's name (objects)
+	index  int    // the current element's index (arrays)
+}
+
+func (s *textScanner) pointer() string { return s.pointerOf(len(s.path)) }
+
+// pointerOf is the pointer of the value the first n frames lead to.
+func (s *textScanner) pointerOf(n int) string {
+	var b strings.Builder
+	for _, f := range s.path[:n] {
+		b.WriteByte('/')
+		if f.object {
+			b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(f.name))
+		} else {
+			b.WriteString(strconv.Itoa(f.index))
+		}
+	}
+	return b.String()
+}
+
+func (s *textScanner) skipSpace() {
+	for s.i < len(s.raw) {
+		switch s.raw[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, or 0 at the end.
+func (s *textScanner) peek() byte {
+	s.skipSpace()
+	if s.i >= len(s.raw) {
+		return 0
+	}
+	return s.raw[s.i]
+}
+
+func (s *textScanner) scan() *DecodeError {
+	for {
+		// A value starts here.
+		switch s.peek() {
+		case '{':
+			s.i++
+			s.path = append(s.path, textFrame{object: true})
+			if s.peek() == '}' {
+				s.i++
+				s.path = s.path[:len(s.path)-1]
+			} else if err, ok := s.member(); !ok || err != nil {
+				return err
+			} else {
+				continue
+			}
+		case '[':
+			s.i++
+			s.path = append(s.path, textFrame{})
+			if s.peek() == ']' {
+				s.i++
+				s.path = s.path[:len(s.path)-1]
+			} else {
+				continue
+			}
+		case '"':
+			s.i++
+			if _, problem, ok := s.str(false); !ok {
+				return nil
+			} else if problem != "" {
+				return &DecodeError{Pointer: s.pointer(), Reason: problem}
+			}
+		case 0:
+			return nil
+		default:
+			// A number or a literal; the schema check judges it.
+			for s.i < len(s.raw) && !strings.ContainsRune(",]} \t\n\r", rune(s.raw[s.i])) {
+				s.i++
+			}
+		}
+		// After a value: close containers, or move to the next element or member.
+		for {
+			if len(s.path) == 0 {
+				return nil
+			}
+			top := &s.path[len(s.path)-1]
+			c := s.peek()
+			switch {
+			case c == ',' && top.object:
+				s.i++
+				if err, ok := s.member(); !ok || err != nil {
+					return err
+				}
+			case c == ',':
+				s.i++
+				top.index++
+			case c == '}' && top.object, c == ']' && !top.object:
+				s.i++
+				s.path = s.path[:len(s.path)-1]
+				continue
+			default:
+				return nil // not JSON
+			}
+			break
+		}
+	}
+}
+
+// member reads a member name and its colon; ok is false where raw stops being JSON.
+func (s *textScanner) member() (err *DecodeError, ok bool) {
+	if s.peek() != '"' {
+		return nil, false
+	}
+	s.i++
+	name, problem, ok := s.str(true)
+	if !ok {
+		return nil, false
+	}
+	if problem != "" {
+		// The pointer of the object: the name can't be written.
+		return &DecodeError{Pointer: s.pointerOf(len(s.path) - 1), Reason: "a member name " + problem}, true
+	}
+	s.path[len(s.path)-1].name = name
+	if s.peek() != ':' {
+		return nil, false
+	}
+	s.i++
+	return nil, true
+}
+
+// str reads a string body up to its closing quote. It returns the decoded text when keep is set,
+// the problem with the text if any (then it stops at once), and ok false where raw stops being
+// JSON.
+func (s *textScanner) str(keep bool) (text, problem string, ok bool) {
+	var b strings.Builder
+	for s.i < len(s.raw) {
+		c := s.raw[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return b.String(), "", true
+		case c == '\\':
+			if s.i+1 >= len(s.raw) {
+				return "", "", false
+			}
+			if s.raw[s.i+1] != 'u' {
+				if keep {
+					b.WriteString(unescapeOne(s.raw[s.i+1]))
+				}
+				s.i += 2
+				continue
+			}
+			r, ok := hex4(s.raw, s.i+2)
+			if !ok {
+				return "", "", false
+			}
+			esc := string(s.raw[s.i : s.i+6])
+			at := s.i
+			s.i += 6
+			if utf16.IsSurrogate(r) {
+				lo, isLow := rune(0), false
+				if r < 0xdc00 && s.i+1 < len(s.raw) && s.raw[s.i] == '\\' && s.raw[s.i+1] == 'u' {
+					lo, isLow = hex4(s.raw, s.i+2)
+					isLow = isLow && lo >= 0xdc00 && lo <= 0xdfff
+				}
+				if !isLow {
+					return "", fmt.Sprintf("holds the lone surrogate %s (offset %d): a JSON string escapes a character outside the BMP as a pair of surrogates, and half a pair is no character", esc, at), true
+				}
+				s.i += 6
+				r = utf16.DecodeRune(r, lo)
+			}
+			if keep {
+				b.WriteRune(r)
+			}
+		case c < utf8.RuneSelf:
+			if keep {
+				b.WriteByte(c)
+			}
+			s.i++
+		default:
+			r, size := utf8.DecodeRune(s.raw[s.i:])
+			if r == utf8.RuneError && size == 1 {
+				return "", fmt.Sprintf("is not valid UTF-8: byte 0x%02x at offset %d", c, s.i), true
+			}
+			if keep {
+				b.WriteRune(r)
+			}
+			s.i += size
+		}
+	}
+	return "", "", false
+}
+
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(raw[at:at+4]), 16, 16)
+	if err != nil {
+		return 0, false
+	}
+	return rune(v), true
+}
+
+func unescapeOne(c byte) string {
+	switch c {
+	case 'n':
+		return "\n"
+	case 't':
+		return "\t"
+	case 'r':
+		return "\r"
+	case 'b':
+		return "\b"
+	case 'f':
+		return "\f"
+	default:
+		return string(c) // \" \\ \/
+	}
+}

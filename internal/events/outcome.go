@@ -77,7 +77,8 @@ type Call struct {
 
 // OutcomeError classifies a failure.
 type OutcomeError struct {
-	// Class is one of invalid, config, permanent, conflict, not_found, retryable, unresolved, exhausted.
+	// Class is one of invalid, config, permanent, conflict, not_found, retryable, unresolved,
+	// exhausted, internal (the worker panicked), systemic (a pause reason) or held_delete.
 	Class   string `json:"class"`
 	Message string `json:"message"`
 	Status  int    `json:"status,omitempty"`
