@@ -435,6 +435,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 			d.StreamSeq = md.Sequence.Stream
 			d.Redelivered = md.NumDelivered > 1
 		}
+		// A replayed event (worker replay, dlq replay) may well be in the target already.
+		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
 		c.keys.add(&task{msg: msg, d: d, partition: p, received: time.Now()})
 	}
