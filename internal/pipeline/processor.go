@@ -208,6 +208,13 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 				st.refWaits++
 				return events.Result{Resume: p.now().Add(p.referenceWait(st.refWaits))}
 			}
+			if stale(err) && !staleRetried {
+				// A read of the object by a cached id answered 404: the id is stale (the object was
+				// deleted behind our back). Drop the cached ids and plan again from fresh lookups.
+				staleRetried = true
+				rd.forget(ctx, p.target, func(string) bool { return true })
+				continue
+			}
 			return p.failed(ctx, d, "plan", err)
 		}
 		if len(plan.Requests) == 0 {
