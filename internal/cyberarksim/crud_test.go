@@ -406,3 +406,28 @@ func TestContainerImmutability(t *testing.T) {
 	requireSCIMError(t, c.do(http.MethodPost, "/scim/v2/ContainerPermissions", map[string]any{"schemas": []any{containerPermURN}, "container": map[string]any{"value": "Ops"}, "rights": []any{"ListAccounts"}}), 400, scimInvalidValue)
 	requireSCIMError(t, c.do(http.MethodPatch, "/scim/v2/ContainerPermissions/Ops:m@example.com", patchBody(op("add", "rights", []any{"UseAccounts"}))), 405, "")
 }
+
+// A user whose manager was deleted keeps the dangling reference, as a directory does, and can still
+// be changed; setting a manager that does not exist is refused.
+func TestDanglingManagerDoesNotBlockChanges(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, Config{})
+	boss := c.do(http.MethodPost, "/scim/v2/Users", user("boss@example.com"))
+	require.Equal(t, http.StatusCreated, boss.status, "%s", boss.raw)
+	rep := user("rep@example.com")
+	rep[enterpriseURN] = map[string]any{"manager": map[string]any{"value": boss.str("id")}}
+	rep["schemas"] = []any{userURN, enterpriseURN}
+	r := c.do(http.MethodPost, "/scim/v2/Users", rep)
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.raw)
+	repID := r.str("id")
+	require.Equal(t, http.StatusNoContent, c.do(http.MethodDelete, "/scim/v2/Users/"+boss.str("id"), nil).status)
+
+	patch := map[string]any{"schemas": []any{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}}
+	r = c.do(http.MethodPatch, "/scim/v2/Users/"+repID, patch)
+	assert.Equal(t, http.StatusOK, r.status, "a change that leaves the manager alone: %s", r.raw)
+
+	patch["Operations"] = []any{map[string]any{"op": "replace", "path": enterpriseURN + ":manager.value", "value": "no-such-id"}}
+	r = c.do(http.MethodPatch, "/scim/v2/Users/"+repID, patch)
+	assert.Equal(t, http.StatusBadRequest, r.status, "setting a manager that does not exist: %s", r.raw)
+}

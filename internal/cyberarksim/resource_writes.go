@@ -191,7 +191,9 @@ func (s *Server) prepareUser(n *normalizedResource, p *prepared, old *record, mo
 	}
 	if ent, ok := n.doc[enterpriseURN].(map[string]any); ok {
 		if mgr, ok := ent["manager"].(map[string]any); ok {
-			if v, ok := mgr["value"].(string); ok {
+			// Only a manager being set is checked: a user whose manager left (a dangling reference,
+			// as a directory keeps it) can still be changed otherwise.
+			if v, ok := mgr["value"].(string); ok && v != managerOf(old) {
 				if s.db.cols[Users].byID[v] == nil {
 					return badRequest(scimInvalidValue, "%s:manager.value %q is not the id of an existing User", enterpriseURN, v)
 				}
@@ -206,6 +208,17 @@ func (s *Server) prepareUser(n *normalizedResource, p *prepared, old *record, mo
 		p.display, _ = n.doc["userName"].(string)
 	}
 	return nil
+}
+
+// managerOf is the manager id a stored user holds, "" for none (or no record).
+func managerOf(rec *record) string {
+	if rec == nil {
+		return ""
+	}
+	ent, _ := decodeDoc(rec.doc)[enterpriseURN].(map[string]any)
+	mgr, _ := ent["manager"].(map[string]any)
+	v, _ := mgr["value"].(string)
+	return v
 }
 
 // checkPasswordPolicy applies CyberArk Identity's default password policy: 8 to 64 characters
