@@ -36,6 +36,9 @@ type Evidence struct {
 	Published map[string]bool
 	// StreamMsgs is how many events the events stream holds at the end (-1: unknown).
 	StreamMsgs int64
+	// OutOfTime says the suite stopped waiting for outcomes at its time limit while they still
+	// arrived: an event without one may only be late.
+	OutOfTime bool
 }
 
 // SimUser and SimGroup are the parts of the simulator's final state the checks read.
@@ -159,7 +162,11 @@ func checkOutcomes(w *Workload, ev *Evidence, add addFunc) Tally {
 		fs := finals[s.ID]
 		switch {
 		case len(fs) == 0:
-			add("lost", keyLabel(s.Key), "#%d %s (event %s) has no final outcome", s.Index, s.Kind, s.ID)
+			late := ""
+			if ev.OutOfTime {
+				late = " (the wait ended out of time while outcomes still arrived)"
+			}
+			add("lost", keyLabel(s.Key), "#%d %s (event %s) has no final outcome%s", s.Index, s.Kind, s.ID, late)
 		case len(fs) > 1:
 			var st []string
 			for _, o := range fs {

@@ -9,7 +9,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +53,8 @@ type options struct {
 	window        string
 	maxWindows    int
 	settle        time.Duration
+	stall         time.Duration
+	budget        time.Duration
 	linger        time.Duration
 	dir           string
 	keep          bool
@@ -83,7 +87,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "worker.drainTimeout")
 	fs.StringVar(&o.window, "window", "@every 5s", "syncWindow.schedule")
 	fs.IntVar(&o.maxWindows, "max-windows", 20, "syncWindow.maxWindows")
-	fs.DurationVar(&o.settle, "settle", 4*time.Minute, "after publishing, how long to wait for every final outcome")
+	fs.DurationVar(&o.settle, "settle", 10*time.Minute, "after publishing, how long to wait for every final outcome")
+	fs.DurationVar(&o.stall, "stall", 2*time.Minute, "after publishing, stop waiting when no final outcome arrived for this long")
+	fs.DurationVar(&o.budget, "budget", 9*time.Minute+30*time.Second, "wall-time budget of the whole run, build included: the wait for final outcomes ends in time to check within it (0: none)")
 	fs.DurationVar(&o.linger, "linger", 0, "after the last final outcome, how long to keep watching for late writes (0: ack-wait + 5s)")
 	fs.StringVar(&o.dir, "dir", "", "work folder for configs, stores and logs (default: a new temporary folder)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder even when the run passes")
@@ -287,20 +293,45 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 	// Wait for every final outcome, then keep watching for late writes.
 	published := pub.publishedIDs()
 	settleStart := time.Now()
-	done := false
-	for time.Since(settleStart) < o.settle && ctx.Err() == nil {
+	done, stalled := false, false
+	lastFinal, lastChange := -1, time.Now()
+	waitUntil := settleStart.Add(o.settle)
+	if o.budget > 0 {
+		// Leave time to linger, stop the workers and check.
+		if b := r.started.Add(o.budget - o.linger - o.drainTimeout - 45*time.Second); b.Before(waitUntil) {
+			waitUntil = b
+		}
+	}
+	for time.Now().Before(waitUntil) && ctx.Err() == nil {
 		counts, err := outcomeCounts(ctx, js)
-		if err == nil && finalCount(counts) >= len(published) {
-			done = true
+		if err == nil {
+			n := finalCount(counts)
+			if n >= len(published) {
+				done = true
+				break
+			}
+			if n != lastFinal {
+				lastFinal, lastChange = n, time.Now()
+			}
+		}
+		if time.Since(lastChange) > o.stall {
+			stalled = true
 			break
 		}
 		sleep(ctx, time.Second)
 	}
 	settleTime := time.Since(settleStart)
-	if done {
+	var waitEnd string
+	switch {
+	case done:
+		waitEnd = "every event had a final outcome"
 		c.logf("every event has a final outcome %s after publishing ended; watching for late writes for %s", settleTime.Round(time.Second), o.linger)
-	} else {
-		c.logf("not every event has a final outcome %s after publishing ended; collecting what there is", o.settle)
+	case stalled:
+		waitEnd = fmt.Sprintf("stalled: no new final outcome for %s, %d of %d had one", o.stall, lastFinal, len(published))
+		c.logf("%s; collecting what there is", waitEnd)
+	default:
+		waitEnd = fmt.Sprintf("out of time (-settle %s, -budget %s) while final outcomes still arrived: %d of %d had one", o.settle, o.budget, lastFinal, len(published))
+		c.logf("%s; collecting what there is", waitEnd)
 	}
 	sleep(ctx, o.linger)
 	stopProgress()
@@ -311,7 +342,7 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 	c.stopWorkers()
 
 	// Collect the evidence.
-	ev := &Evidence{Published: published, StreamMsgs: -1}
+	ev := &Evidence{Published: published, StreamMsgs: -1, OutOfTime: !done && !stalled}
 	if n, err := streamMsgs(ctx, js, events.EventsStream); err == nil {
 		ev.StreamMsgs = n
 	}
@@ -325,6 +356,9 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 		return nil, fmt.Errorf("reading the target's state: %w", err)
 	}
 	simStats, _ := c.sim().stats(ctx)
+	if err := dumpEvidence(c.dir, ev); err != nil {
+		c.logf("writing outcomes.jsonl and writes.jsonl: %v", err)
+	}
 	var logPaths []string
 	for _, s := range c.slots {
 		logPaths = append(logPaths, s.logPath)
@@ -345,7 +379,7 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 		seed: o.seed, events: len(published), keys: len(w.Keys), users: w.Users, groups: w.Group,
 		c: c.counter, t: t, lf: lf, writes: len(ev.Writes), outcomes: len(ev.Outcomes),
 		pubTime: pubTime, settleTime: settleTime, wall: time.Since(r.started), retries: pub.retries.Load(),
-		workers: len(c.slots), static: o.static,
+		workers: len(c.slots), static: o.static, waitEnd: waitEnd,
 		sim5xx: simStats.Injected5xx, sim429: simStats.Rejected429, sim503: simStats.Outage503,
 	}
 	report := f.render() + renderViolations(vs, len(vs))
@@ -353,6 +387,40 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 	fmt.Fprint(r.out, f.render())
 	fmt.Fprint(r.out, renderViolations(vs, o.show))
 	return vs, nil
+}
+
+// dumpEvidence writes the outcomes and the write log into the work folder, one JSON object a
+// line, for a post-mortem (jq 'select(.key.userName == "…")' outcomes.jsonl).
+func dumpEvidence(dir string, ev *Evidence) error {
+	for _, d := range []struct {
+		name string
+		n    int
+		item func(int) any
+	}{
+		{"outcomes.jsonl", len(ev.Outcomes), func(i int) any { return ev.Outcomes[i] }},
+		{"writes.jsonl", len(ev.Writes), func(i int) any { return ev.Writes[i] }},
+	} {
+		f, err := os.Create(filepath.Join(dir, d.name))
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriter(f)
+		enc := json.NewEncoder(bw)
+		for i := range d.n {
+			if err := enc.Encode(d.item(i)); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func finalCount(counts map[events.Status]int) int {
@@ -445,6 +513,7 @@ type figures struct {
 	retries                     int64
 	workers                     int
 	static                      bool
+	waitEnd                     string
 	sim5xx, sim429, sim503      int
 }
 
@@ -477,7 +546,8 @@ func (f figures) render() string {
 	row("outcomes", "%d read (%d final: %d succeeded, %d skipped, %d rejected)", f.outcomes, f.t.Final, f.t.ByStatus[events.StatusSucceeded], f.t.ByStatus[events.StatusSkipped], f.t.ByStatus[events.StatusRejected])
 	row("writes", "%d applied by the target", f.writes)
 	row("worker log", "%d errors, %d drain deadlines passed, %d crashes", f.lf.Errors, f.lf.DrainDeadlines, len(f.lf.Crashes))
-	row("wall time", "%s (publishing %s, then %s to the last final outcome)", f.wall.Round(time.Second), f.pubTime.Round(time.Second), f.settleTime.Round(time.Second))
+	row("wall time", "%s (publishing %s, then %s waiting for final outcomes)", f.wall.Round(time.Second), f.pubTime.Round(time.Second), f.settleTime.Round(time.Second))
+	row("wait ended", "%s", f.waitEnd)
 	return b.String()
 }
 
