@@ -44,6 +44,9 @@ type slot struct {
 	partitions []int // static mode only
 	want       bool  // should be running
 	p          *proc
+	// notBefore delays the restart of a worker that keeps exiting on its own.
+	notBefore time.Time
+	exits     int // consecutive exits on its own
 }
 
 // counters are the chaos figures.
@@ -251,12 +254,19 @@ func (c *cluster) supervise(ctx context.Context) {
 		}
 		c.mu.Lock()
 		for _, s := range c.slots {
-			if !s.want || s.p == nil || !s.p.exited() || s.p.wasExpected() {
+			if !s.want || s.p == nil || !s.p.exited() || s.p.wasExpected() || time.Now().Before(s.notBefore) {
 				continue
 			}
 			c.counter.unexpectedExits++
 			what := fmt.Sprintf("%s exited on its own (%v): last log line %q", s.name, s.p.err, lastLine(s.logPath))
 			c.counter.unexpected = append(c.counter.unexpected, what)
+			// Back off when it keeps exiting: 0.5 s, 1 s, 2 s ... 8 s.
+			if time.Since(s.p.started) < 10*time.Second {
+				s.exits++
+			} else {
+				s.exits = 0
+			}
+			s.notBefore = time.Now().Add(min(250*time.Millisecond<<min(s.exits, 5), 8*time.Second))
 			c.logf("%s; restarting it", what)
 			if err := c.start(s); err != nil {
 				c.logf("restarting %s: %v", s.name, err)
@@ -402,13 +412,22 @@ func (c *cluster) removeWorker(ctx context.Context, rng *rand.Rand) {
 
 // stopSlot stops a worker with SIGTERM, waiting for its drain. The caller holds c.mu.
 func (c *cluster) stopSlot(s *slot) {
+	if !c.term(s) {
+		c.counter.sigtermSlow++
+	}
+}
+
+// term stops a worker with SIGTERM and reports whether it exited within drainTimeout + 10 s
+// (else it was killed).
+func (c *cluster) term(s *slot) bool {
 	if s.p == nil || s.p.exited() {
-		return
+		return true
 	}
 	if !s.p.term(c.opt.drainTimeout + 10*time.Second) {
-		c.counter.sigtermSlow++
 		c.logf("%s did not exit within drainTimeout + 10s of SIGTERM: killed", s.name)
+		return false
 	}
+	return true
 }
 
 // outage starts the simulator's outage now, for opt.outage.
@@ -439,17 +458,22 @@ func (c *cluster) stopWorkers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var wg sync.WaitGroup
+	slow := make(chan bool, len(c.slots))
 	for _, s := range c.slots {
 		s.want = false
-		if s.p != nil && !s.p.exited() {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.stopSlot(s)
-			}()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slow <- !c.term(s)
+		}()
 	}
 	wg.Wait()
+	close(slow)
+	for sl := range slow {
+		if sl {
+			c.counter.sigtermSlow++
+		}
+	}
 }
 
 // stopAll stops the workers (SIGTERM), the simulator and the broker.

@@ -19,10 +19,11 @@ import (
 // proc is one child process of the suite. Every child is started with the suite's process group
 // link (setChildAttrs) so that it dies with the suite.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done
+	name    string
+	cmd     *exec.Cmd
+	started time.Time
+	done    chan struct{} // closed when the process has exited
+	err     error         // its exit status, once done
 	// expected is set before the suite stops it on purpose (kill -9, SIGTERM).
 	mu       sync.Mutex
 	expected bool
@@ -43,7 +44,7 @@ func startProc(name, bin string, args []string, env []string, logPath string) (*
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), started: time.Now()}
 	go func() {
 		p.err = cmd.Wait()
 		fmt.Fprintf(f, "=== %s exit %v\n", time.Now().UTC().Format(time.RFC3339Nano), p.err)
