@@ -542,13 +542,29 @@ func (f figures) render() string {
 	row("ownership moves", "%s from worker logs; %d worker changes along the partitions' outcomes", own, f.t.PartitionWorkerMoves)
 	row("redeliveries", "%d events processed by more than one worker; %d outcomes with attempt > 1; %d recovered after a handover (logs)", f.t.MultiWorkerEvents, f.t.WindowRetries, f.lf.Recovered)
 	row("parked/deferred", "%d deferred outcomes for %d events; %d held", f.t.ByStatus[events.StatusDeferred], f.t.DeferredEvents, f.t.ByStatus[events.StatusHeld])
-	row("dead-lettered", "%d %v", f.t.ByStatus[events.StatusDeadLettered], f.t.DeadLetteredByClass)
+	row("dead-lettered", "%d%s", f.t.ByStatus[events.StatusDeadLettered], byClass(f.t.DeadLetteredByClass))
 	row("outcomes", "%d read (%d final: %d succeeded, %d skipped, %d rejected)", f.outcomes, f.t.Final, f.t.ByStatus[events.StatusSucceeded], f.t.ByStatus[events.StatusSkipped], f.t.ByStatus[events.StatusRejected])
 	row("writes", "%d applied by the target", f.writes)
 	row("worker log", "%d errors, %d drain deadlines passed, %d crashes", f.lf.Errors, f.lf.DrainDeadlines, len(f.lf.Crashes))
 	row("wall time", "%s (publishing %s, then %s waiting for final outcomes)", f.wall.Round(time.Second), f.pubTime.Round(time.Second), f.settleTime.Round(time.Second))
 	row("wait ended", "%s", f.waitEnd)
 	return b.String()
+}
+
+// byClass renders dead letters by class: " (not_found 40, invalid 2)".
+func byClass(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	classes := make([]string, 0, len(m))
+	for c := range m {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for i, c := range classes {
+		classes[i] = fmt.Sprintf("%s %d", c, m[c])
+	}
+	return " (" + strings.Join(classes, ", ") + ")"
 }
 
 func renderViolations(vs []Violation, show int) string {
