@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/events"
@@ -34,6 +35,8 @@ type Evidence struct {
 	Groups       []SimGroup
 	// Published are the ids of the events the publisher saw acknowledged.
 	Published map[string]bool
+	// Starts are the times each worker (by name) was started, in order.
+	Starts map[string][]time.Time
 	// StreamMsgs is how many events the events stream holds at the end (-1: unknown).
 	StreamMsgs int64
 	// OutOfTime says the suite stopped waiting for outcomes at its time limit while they still
@@ -66,7 +69,16 @@ type Tally struct {
 	WindowRetries        int // outcomes with attempt > 1
 	MultiWorkerEvents    int // events whose outcomes came from more than one worker
 	PartitionWorkerMoves int // changes of the publishing worker along each partition's outcomes
+	// Overlaps count returns of a worker to a partition within overlapWindow of its previous
+	// outcome there, another worker's outcome for the partition in between, and no restart of the
+	// first worker between them: the two worked the partition at the same time.
+	Overlaps          int
+	OverlapPartitions int
+	OverlapExamples   []string
 }
+
+// overlapWindow bounds the A, B, A pattern that counts as two workers on one partition at once.
+const overlapWindow = 2 * time.Second
 
 // Check runs every assertion and returns the violations, sorted by kind and key, and the tally.
 func Check(w *Workload, ev *Evidence) ([]Violation, Tally) {
@@ -147,12 +159,33 @@ func checkOutcomes(w *Workload, ev *Evidence, add addFunc) Tally {
 			t.MultiWorkerEvents++
 		}
 	}
-	for _, list := range byPartition {
+	parts := make([]int, 0, len(byPartition))
+	for p := range byPartition {
+		parts = append(parts, p)
+	}
+	sort.Ints(parts)
+	for _, p := range parts {
+		list := byPartition[p]
 		sort.SliceStable(list, func(i, j int) bool { return list[i].o.Time.Before(list[j].o.Time) })
-		for i := 1; i < len(list); i++ {
-			if list[i].o.Worker != list[i-1].o.Worker {
+		last := map[string]*events.Outcome{}
+		overlapped := false
+		for i, x := range list {
+			o := x.o
+			if i > 0 && o.Worker != list[i-1].o.Worker {
 				t.PartitionWorkerMoves++
+				if prev := last[o.Worker]; prev != nil && o.Time.Sub(prev.Time) <= overlapWindow && !restartedBetween(ev.Starts[o.Worker], prev.Time, o.Time) {
+					t.Overlaps++
+					overlapped = true
+					if len(t.OverlapExamples) < 5 {
+						t.OverlapExamples = append(t.OverlapExamples, fmt.Sprintf("partition %d: %s at %s, %s at %s, %s again at %s",
+							p, o.Worker, prev.Time.Format("15:04:05.000"), list[i-1].o.Worker, list[i-1].o.Time.Format("15:04:05.000"), o.Worker, o.Time.Format("15:04:05.000")))
+					}
+				}
 			}
+			last[o.Worker] = o
+		}
+		if overlapped {
+			t.OverlapPartitions++
 		}
 	}
 	for _, s := range w.Order {
@@ -185,6 +218,15 @@ func checkOutcomes(w *Workload, ev *Evidence, add addFunc) Tally {
 		}
 	}
 	return t
+}
+
+func restartedBetween(starts []time.Time, from, to time.Time) bool {
+	for _, s := range starts {
+		if s.After(from) && !s.After(to) {
+			return true
+		}
+	}
+	return false
 }
 
 func keyLabel(k *Key) string { return k.Object + " " + k.Name }

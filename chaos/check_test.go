@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -351,4 +352,27 @@ func TestGenerateIsDeterministicAndKeepsItsPromises(t *testing.T) {
 	assert.Positive(t, deletes)
 	assert.Positive(t, recreates)
 	assert.Positive(t, removes)
+}
+
+func TestCheckCountsTwoWorkersOnOnePartition(t *testing.T) {
+	t.Parallel()
+	w, f := perfectRun(t, 17)
+	ev := f.evidence(w)
+	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for i, o := range ev.Outcomes {
+		o.Partition, o.Time = 1, t0.Add(time.Duration(i)*time.Second)
+	}
+	// w1, w2, w1 within two seconds: both worked partition 1 at once.
+	ev.Outcomes[10].Worker = "w2"
+	_, tally := Check(w, ev)
+	assert.Equal(t, 1, tally.Overlaps)
+	assert.Equal(t, 1, tally.OverlapPartitions)
+	assert.Equal(t, 2, tally.PartitionWorkerMoves)
+	require.Len(t, tally.OverlapExamples, 1)
+	assert.Contains(t, tally.OverlapExamples[0], "partition 1: w1 at 09:00:09.000, w2 at 09:00:10.000, w1 again at 09:00:11.000")
+
+	// The same with w1 restarted in between is a handover back, not sharing.
+	ev.Starts = map[string][]time.Time{"w1": {t0, t0.Add(10500 * time.Millisecond)}}
+	_, tally = Check(w, ev)
+	assert.Zero(t, tally.Overlaps)
 }

@@ -44,6 +44,7 @@ type slot struct {
 	partitions []int // static mode only
 	want       bool  // should be running
 	p          *proc
+	starts     []time.Time // when each of its processes started
 	// notBefore delays the restart of a worker that keeps exiting on its own.
 	notBefore time.Time
 	exits     int // consecutive exits on its own
@@ -168,6 +169,10 @@ func (c *cluster) writeConfig(s *slot) error {
 	if o.lanes > 0 {
 		lanes = "\n  lanes: " + strconv.Itoa(o.lanes)
 	}
+	extra := o.configExtra
+	if extra != "" {
+		extra = "# -config-extra:\n" + strings.TrimRight(extra, "\n") + "\n"
+	}
 	text := fmt.Sprintf(`# chaos suite worker %[1]s (written by chaos/cluster.go)
 nats:
   url: %[2]s
@@ -205,8 +210,8 @@ http:
 log:
   level: info
   format: json
-`, s.name, c.natsURL(), o.partitions, c.simBase, filepath.Join(c.repo, "deploy/examples/models/cyberark.yaml"),
-		o.window, o.maxWindows, o.ackWait, o.drainTimeout, lanes, parts, s.httpPort)
+%[13]s`, s.name, c.natsURL(), o.partitions, c.simBase, filepath.Join(c.repo, "deploy/examples/models/cyberark.yaml"),
+		o.window, o.maxWindows, o.ackWait, o.drainTimeout, lanes, parts, s.httpPort, extra)
 	return os.WriteFile(s.cfgPath, []byte(text), 0o644)
 }
 
@@ -223,6 +228,7 @@ func (c *cluster) start(s *slot) error {
 		return err
 	}
 	s.p, s.want = p, true
+	s.starts = append(s.starts, p.started)
 	return nil
 }
 

@@ -61,6 +61,7 @@ type options struct {
 	bin           string
 	show          int
 	ownership     string
+	configExtra   string
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -96,8 +97,17 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.bin, "bin", "", "folder with prebuilt nats-server, worker and cyberark-sim (default: build them)")
 	fs.IntVar(&o.show, "show", 20, "violations printed (all of them go to report.txt)")
 	fs.StringVar(&o.ownership, "ownership-pattern", ownershipPattern, "regexp of worker log messages that count as ownership moves")
+	extra := fs.String("config-extra", "", "YAML appended to every worker configuration (top-level sections, e.g. a deletionGuard), or @FILE")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	o.configExtra = *extra
+	if f, ok := strings.CutPrefix(o.configExtra, "@"); ok {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("-config-extra: %w", err)
+		}
+		o.configExtra = string(b)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -342,7 +352,12 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 	c.stopWorkers()
 
 	// Collect the evidence.
-	ev := &Evidence{Published: published, StreamMsgs: -1, OutOfTime: !done && !stalled}
+	ev := &Evidence{Published: published, StreamMsgs: -1, OutOfTime: !done && !stalled, Starts: map[string][]time.Time{}}
+	c.mu.Lock()
+	for _, s := range c.slots {
+		ev.Starts[s.name] = s.starts
+	}
+	c.mu.Unlock()
 	if n, err := streamMsgs(ctx, js, events.EventsStream); err == nil {
 		ev.StreamMsgs = n
 	}
@@ -540,6 +555,10 @@ func (f figures) render() string {
 		own = fmt.Sprint(f.lf.OwnershipMoves)
 	}
 	row("ownership moves", "%s from worker logs; %d worker changes along the partitions' outcomes", own, f.t.PartitionWorkerMoves)
+	row("shared partitions", "%d times two workers worked one partition at once (a worker back within %s, another in between, no restart), on %d partitions", f.t.Overlaps, overlapWindow, f.t.OverlapPartitions)
+	for _, e := range f.t.OverlapExamples {
+		row("", "e.g. %s", e)
+	}
 	row("redeliveries", "%d events processed by more than one worker; %d outcomes with attempt > 1; %d recovered after a handover (logs)", f.t.MultiWorkerEvents, f.t.WindowRetries, f.lf.Recovered)
 	row("parked/deferred", "%d deferred outcomes for %d events; %d held", f.t.ByStatus[events.StatusDeferred], f.t.DeferredEvents, f.t.ByStatus[events.StatusHeld])
 	row("dead-lettered", "%d%s", f.t.ByStatus[events.StatusDeadLettered], byClass(f.t.DeadLetteredByClass))
