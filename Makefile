@@ -7,6 +7,8 @@ BIN     := bin
 # v0.8.2 is staticcheck 2026.2.2, which supports Go 1.26. Package-level exclusions live in
 # staticcheck.conf files beside the code they concern, each with its reason.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Knobs of the chaos suite, e.g. CHAOS_FLAGS="-seed 42 -keys 200 -events 2000" (docs/chaos.md).
+CHAOS_FLAGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -27,16 +29,21 @@ demo: build ## run the whole product in process on the sample events and print t
 	./$(BIN)/worker demo --config deploy/examples/config.yaml --events deploy/examples/events.jsonl
 
 .PHONY: test
-test: deps ## the whole suite: gofmt, vet and staticcheck, then every test under the race detector (T=Name PKG=./internal/x/... for one)
+test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, then make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
 ifeq ($(T)$(PKG),./...)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
+	$(MAKE) --no-print-directory chaos
 else
 	$(GO) test -race -count=1 -timeout 8m $(if $(T),-run '$(T)') $(PKG)
 endif
+
+.PHONY: chaos
+chaos: deps ## the chaos suite: real processes, kill -9, broker restart, target faults; checks outcomes, order and final state (CHAOS_FLAGS, docs/chaos.md)
+	$(GO) run ./chaos $(CHAOS_FLAGS)
 
 .PHONY: bench
 bench: deps ## benchmarks (each prints its figures)

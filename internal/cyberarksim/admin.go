@@ -17,6 +17,9 @@ import (
 //
 // Admin requests are never faulted nor counted.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	if s.serveWriteLog(w, r) { // GET/DELETE /admin/writes: write_log.go
+		return
+	}
 	route := r.Method + " " + r.URL.Path
 	switch route {
 	case "GET /admin/state":

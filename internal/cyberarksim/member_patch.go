@@ -106,6 +106,7 @@ func (s *Server) patchMembersFast(c *collection, rec *record, ops []patchOp) (do
 	}
 	if len(added)+len(removed) > 0 {
 		s.touch(rec)
+		s.logMembers(c, rec, "PATCH", added, removed)
 	}
 	return true, nil
 }

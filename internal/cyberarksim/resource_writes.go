@@ -42,6 +42,7 @@ func (s *Server) createResource(c *collection, body map[string]any, mode writeMo
 		rec.members = newMemberList()
 		s.db.setMembers(rec, p.members)
 	}
+	s.logCreate(c, rec, mode)
 	return rec, nil
 }
 
@@ -59,6 +60,7 @@ func (s *Server) updateResource(c *collection, rec *record, n *normalizedResourc
 	if err := checkUnique(c, n.doc, rec); err != nil {
 		return err
 	}
+	before := beforeWrite(rec)
 	changed := !bytes.Equal(encodeDoc(n.doc), rec.doc)
 	if n.password != nil && *n.password != rec.password {
 		rec.password = *n.password
@@ -74,6 +76,7 @@ func (s *Server) updateResource(c *collection, rec *record, n *normalizedResourc
 	s.db.replaceDoc(c, rec, decodeDoc(rec.doc), n.doc)
 	rec.display = p.display
 	s.touch(rec)
+	s.logUpdate(c, rec, mode, before)
 	return nil
 }
 
@@ -98,6 +101,7 @@ func sameMembers(m *memberList, ids []string) bool {
 // deleteResource deletes rec and what depends on it: memberships, safe memberships of a deleted
 // user or group, and the members and accounts of a deleted safe. The caller holds s.mu.
 func (s *Server) deleteResource(c *collection, rec *record) {
+	s.logDelete(c, rec)
 	switch c.rt {
 	case userType:
 		name, _ := decodeDoc(rec.doc)["userName"].(string)
@@ -112,6 +116,7 @@ func (s *Server) deleteResource(c *collection, rec *record) {
 	for _, gid := range s.db.remove(c, rec) {
 		if g := s.db.cols[Groups].byID[gid]; g != nil {
 			s.touch(g)
+			s.logMembers(s.db.cols[Groups], g, "CASCADE", nil, []string{rec.id})
 		}
 	}
 }
