@@ -205,6 +205,11 @@ worker:
   name: %[1]s
   ackWait: %[8]s
   drainTimeout: %[9]s%[10]s%[11]s
+# The suite checks delivery, not the deletion guard (which has its own tests): its deletes are
+# never held for an operator.
+deletionGuard:
+  maxDeletes: 0
+  maxPercent: 0
 http:
   listen: 127.0.0.1:%[12]d
 log:
