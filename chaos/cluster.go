@@ -457,6 +457,7 @@ func (c *cluster) outage(ctx context.Context) {
 // faults are the simulator's faults, with an outage from `from` when it is not zero.
 func (c *cluster) faults(from time.Time) (f cyberarksim.Faults) {
 	f.Error5xxRate, f.RateLimit429, f.RetryAfter = c.opt.rate5xx, c.opt.rate429, time.Second
+	f.PhantomWriteRate = c.opt.ratePhantom
 	f.Latency, f.LatencyJitter = c.opt.latency, c.opt.jitter
 	if !from.IsZero() {
 		f.OutageFrom, f.OutageUntil = from, from.Add(c.opt.outage)

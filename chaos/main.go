@@ -46,6 +46,7 @@ type options struct {
 	outage        time.Duration
 	rate5xx       float64
 	rate429       float64
+	ratePhantom   float64
 	latency       time.Duration
 	jitter        time.Duration
 	ackWait       time.Duration
@@ -82,6 +83,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.outage, "outage", 20*time.Second, "one target outage of this length (0: none)")
 	fs.Float64Var(&o.rate5xx, "rate-5xx", 0.05, "fraction of SCIM requests answered 500/502/503")
 	fs.Float64Var(&o.rate429, "rate-429", 0.02, "fraction of SCIM requests answered 429 (Retry-After: 1)")
+	fs.Float64Var(&o.ratePhantom, "rate-phantom", 0, "fraction of SCIM writes applied but answered 502 (the reply lost)")
 	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "target latency")
 	fs.DurationVar(&o.jitter, "jitter", 30*time.Millisecond, "extra random target latency, 0..jitter")
 	fs.DurationVar(&o.ackWait, "ack-wait", 10*time.Second, "worker.ackWait")
