@@ -105,9 +105,9 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info().Str("url", nc.ConnectedUrl()).Msg("NATS reconnected") }),
 	}, cfg.NATS.ClientOptions()...)
-	a.nc, err = nats.Connect(url, opts...)
+	a.nc, err = connectNATS(ctx, url, opts, cfg.NATS.Embedded(), log)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, err
 	}
 	a.js, err = jetstream.New(a.nc)
 	if err != nil {
@@ -173,6 +173,28 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		Logger: log.With().Str("component", "consumer").Logger(),
 	}, proc)
 	return a, nil
+}
+
+// connectNATS connects to url. A remote server that is down (restarting, not up yet) is tried
+// again for up to a minute before the worker gives up, so that a broker restart does not take the
+// workers down with it.
+func connectNATS(ctx context.Context, url string, opts []nats.Option, embedded bool, log zerolog.Logger) (*nats.Conn, error) {
+	deadline := time.Now().Add(time.Minute)
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		if embedded || !errors.Is(err, nats.ErrNoServers) || time.Now().Add(backoff).After(deadline) {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		}
+		log.Warn().Err(err).Str("url", url).Dur("retryIn", backoff).Msg("NATS is not reachable yet")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to NATS at %s: %w", url, ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
 }
 
 func topology(cfg *config.Config) events.Topology {
