@@ -618,7 +618,11 @@ func (c *Consumer) lane(ctx context.Context) {
 		if release {
 			// Shutting down: hand the key's events back in order, so that its next owner runs them in
 			// the order they were published.
-			for _, t := range c.keys.dropAll(k) {
+			rest, resumed := c.keys.dropAll(k)
+			if resumed {
+				c.setPause("")
+			}
+			for _, t := range rest {
 				c.abandoned.Add(1)
 				_ = t.msg.Nak()
 			}

@@ -220,10 +220,14 @@ func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) (r
 
 // dropAll removes the running key k with every task it holds and returns them, head first, for
 // the caller to hand back to JetStream in order.
-func (s *keyScheduler) dropAll(k *keyQueue) []*task {
+func (s *keyScheduler) dropAll(k *keyQueue) (rest []*task, resumed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rest := k.tasks
+	if s.pausedOn == k {
+		// The probe is handed back (a handover, a shutdown): another key probes next.
+		s.pausedOn, resumed = nil, true
+	}
+	rest = k.tasks
 	k.tasks = nil
 	s.held -= len(rest)
 	k.running = false
@@ -236,7 +240,7 @@ func (s *keyScheduler) dropAll(k *keyQueue) []*task {
 	k.gone = true
 	delete(s.keys, k.subject)
 	s.cond.Broadcast()
-	return rest
+	return rest, resumed
 }
 
 func (s *keyScheduler) wake(k *keyQueue) {
