@@ -220,6 +220,7 @@ func TestEveryQuotedMessageIsChecked(t *testing.T) {
 	notMessages := map[string]bool{
 		"*Error{Class: retryable, BreakerOpen: true, RetryAfter: time until the probe}": true,
 		"Scimflow-Original-Seq: <IDM_EVENTS seq of the original>":                       true, // a header and what it holds
+		`syncWindow: {schedule: "@every 5s", maxWindows: 20}`:                           true, // configuration
 	}
 	listed := map[string]bool{}
 	for _, q := range quotes {
