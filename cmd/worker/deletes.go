@@ -9,9 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/scimflow/scimflow/internal/cli"
 	"github.com/scimflow/scimflow/internal/events"
 )
@@ -43,9 +40,7 @@ func cmdDeletes(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	op, args := args[0], args[1:]
 	fs := helpDeletes.FlagSet(stdout, stderr)
-	cfgFile := fs.String("config", "", "worker configuration `FILE`: connect with its nats section")
-	natsURL := fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222")
-	creds := fs.String("creds", "", "NATS credentials `FILE`")
+	conn := addConnFlags(fs)
 	var keys stringList
 	fs.Var(&keys, "key", "the key, as `Object/name=value` or a stored subject (repeat for several)")
 	all := fs.Bool("all", false, "every held delete")
@@ -55,19 +50,11 @@ func cmdDeletes(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if op != "list" && len(keys) == 0 && !*all {
 		return fs.Fail("%s needs --key or --all", op)
 	}
-	url, opts, err := natsConnection(*cfgFile, *natsURL, *creds)
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	store, err := events.OpenParkStore(ctx, js, 0)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scimflow/scimflow/internal/cli"
 	"github.com/scimflow/scimflow/internal/events"
@@ -46,9 +45,7 @@ func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		op, args = args[0], args[1:]
 	}
 	fs := helpParked.FlagSet(stdout, stderr)
-	cfgFile := fs.String("config", "", "worker configuration `FILE`: connect with its nats section")
-	natsURL := fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222")
-	creds := fs.String("creds", "", "NATS credentials `FILE`")
+	conn := addConnFlags(fs)
 	object := fs.String("object", "", "list: only keys of this `OBJECT`")
 	var keys stringList
 	fs.Var(&keys, "key", "retry: the key, as `Object/name=value` or a stored subject (repeat for several)")
@@ -59,19 +56,11 @@ func cmdParked(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if op == "retry" && len(keys) == 0 && !*all {
 		return fs.Fail("retry needs --key or --all")
 	}
-	url, opts, err := natsConnection(*cfgFile, *natsURL, *creds)
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	store, err := events.OpenParkStore(ctx, js, 0)

@@ -35,9 +35,7 @@ Workers started with worker.partitions (a static split) are not members of the p
 // cmdPool is `worker pool`.
 func cmdPool(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := helpPool.FlagSet(stdout, stderr)
-	cfgFile := fs.String("config", "", "worker configuration `FILE`: connect with its nats section")
-	natsURL := fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222")
-	creds := fs.String("creds", "", "NATS credentials `FILE`")
+	conn := addConnFlags(fs)
 	consumer := fs.String("consumer", events.DefaultConsumerName, "durable consumer name `PREFIX` (nats.consumer)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,19 +43,11 @@ func cmdPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fs.Fail("unexpected arguments %q", fs.Args())
 	}
-	url, opts, err := natsConnection(*cfgFile, *natsURL, *creds)
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return renderPool(ctx, js, *consumer, stdout)
@@ -147,4 +137,34 @@ func ranges(ps []int) string {
 		return "-"
 	}
 	return strings.Join(parts, ",")
+}
+
+// connFlags are the connection flags of the operator commands that talk to NATS only: --config
+// (its nats section), --nats and --creds.
+type connFlags struct{ cfgFile, url, creds *string }
+
+func addConnFlags(fs *cli.FlagSet) *connFlags {
+	return &connFlags{
+		cfgFile: fs.String("config", "", "worker configuration `FILE`: connect with its nats section"),
+		url:     fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222"),
+		creds:   fs.String("creds", "", "NATS credentials `FILE`"),
+	}
+}
+
+// dial connects as the flags say; the caller closes the connection.
+func (f *connFlags) dial() (*nats.Conn, jetstream.JetStream, error) {
+	url, opts, err := natsConnection(*f.cfgFile, *f.url, *f.creds)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }
