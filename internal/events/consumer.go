@@ -304,10 +304,9 @@ const (
 	pullExpiry = 5 * time.Second
 )
 
-// partitionRun is a bound partition: its consumer and the consume context pulling from it.
+// partitionRun is a bound partition: the consume context pulling from it.
 type partitionRun struct {
-	cons jetstream.Consumer
-	cc   jetstream.ConsumeContext
+	cc jetstream.ConsumeContext
 }
 
 func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), lost chan<- int) (*partitionRun, error) {
@@ -363,7 +362,7 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 		return nil, fmt.Errorf("consume partition %d: %w", p, err)
 	}
 	c.setBound(p, true)
-	return &partitionRun{cons: cons, cc: cc}, nil
+	return &partitionRun{cc: cc}, nil
 }
 
 // release hands partition p over: it stops pulling, hands back every held event of p that is not
@@ -438,7 +437,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
-		c.keys.add(&task{msg: msg, d: d, partition: p, received: time.Now()})
+		c.keys.add(&task{msg: msg, d: d, partition: p})
 	}
 
 	nparts := c.topo.PartitionCount()

@@ -237,7 +237,7 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 		if pe.StreamSeq == head.HeadSeq && head.Hold == HoldWindow {
 			d.Attempt = head.Windows + 1
 		}
-		tasks[i] = &task{msg: &parkedMsg{store: c.cfg.Park, pe: pe}, d: d, partition: p, received: time.Now(),
+		tasks[i] = &task{msg: &parkedMsg{store: c.cfg.Park, pe: pe}, d: d, partition: p,
 			replay: &replayInfo{last: i == len(evs)-1, gen: gen}}
 	}
 	c.keys.prepend(subject, p, tasks)

@@ -47,10 +47,9 @@ type keyQueue struct {
 	tasks     []*task
 	running   bool
 	timer     *time.Timer // set while the head waits
-	waitAt    time.Time
-	queued    bool // in the ready list
-	release   bool // hand every held event back to JetStream
-	gone      bool // removed from the scheduler
+	queued    bool        // in the ready list
+	release   bool        // hand every held event back to JetStream
+	gone      bool        // removed from the scheduler
 }
 
 // task is one held delivery. Its Delivery persists across the handler's resumptions.
@@ -58,7 +57,6 @@ type task struct {
 	msg       jetstream.Msg
 	d         *Delivery
 	partition int
-	received  time.Time
 	// decoded once, on the first run
 	decoded    bool
 	ev         *Event
@@ -195,7 +193,6 @@ func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) (r
 		k.release = true
 	case wait:
 		if !k.release {
-			k.waitAt = until
 			s.waiting++
 			k.timer = time.AfterFunc(time.Until(until), func() { s.wake(k) })
 		}
