@@ -168,14 +168,14 @@ type Consumer struct {
 	keys *keyScheduler
 	bg   sync.WaitGroup // recover goroutines
 
-	received, inFlight, abandoned, publishErr, moves, parkedCount atomic.Int64
-	parking                                                       parking
-	mu                                                            sync.Mutex
-	byStatus                                                      map[Status]int64
-	bound                                                         map[int]bool
-	started                                                       bool
-	pauseReason                                                   string
-	pausedSince                                                   time.Time
+	received, inFlight, abandoned, publishErr, moves, parkedCount, duplicates atomic.Int64
+	parking                                                                   parking
+	mu                                                                        sync.Mutex
+	byStatus                                                                  map[Status]int64
+	bound                                                                     map[int]bool
+	started                                                                   bool
+	pauseReason                                                               string
+	pausedSince                                                               time.Time
 }
 
 // setPause records that intake is paused for reason, or resumed ("").
@@ -201,7 +201,7 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		js: js, topo: topo, cfg: cfg, h: h,
 		pub:      NewPublisher(js),
 		log:      cfg.Logger,
-		keys:     newKeyScheduler(),
+		keys:     newKeyScheduler(2*cfg.AckWait+2*time.Minute, 1<<18),
 		byStatus: map[Status]int64{},
 		bound:    map[int]bool{},
 		parking:  parking{keys: map[string]*parkedKey{}},
@@ -309,8 +309,10 @@ type partitionRun struct {
 	cc jetstream.ConsumeContext
 }
 
-func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), lost chan<- int) (*partitionRun, error) {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, EventsStream, jetstream.ConsumerConfig{
+// consumerConfig is partition p's durable consumer: explicit acks, redelivered without limit,
+// pinned to one client of the priority group at a time.
+func (c *Consumer) consumerConfig(p int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
 		Durable:        c.ConsumerName(p),
 		Description:    fmt.Sprintf("scimflow worker, partition %d", p),
 		FilterSubject:  PartitionSubject(p),
@@ -322,7 +324,11 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{PriorityGroup},
 		PinnedTTL:      DefaultPinnedTTL,
-	})
+	}
+}
+
+func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), lost chan<- int) (*partitionRun, error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, EventsStream, c.consumerConfig(p))
 	if err != nil {
 		return nil, fmt.Errorf("create consumer for partition %d: %w", p, err)
 	}
@@ -332,17 +338,16 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 			return nil, fmt.Errorf("partition %d: %w", p, err)
 		}
 	}
-	if ci := cons.CachedInfo(); ci != nil && ci.NumAckPending > 0 {
-		// Events were delivered before (to a worker that stopped or died, or to this one before a
-		// restart) and are not acknowledged: they come back, in no guaranteed order, and newer
-		// events of their keys must not run before them.
-		c.keys.gate(p)
-		c.bg.Add(1)
-		go func() {
-			defer c.bg.Done()
-			c.recover(ctx, cons, p, ci.Delivered.Stream, ci.NumAckPending)
-		}()
-	}
+	// Events delivered before (to a worker that stopped or died, to one still handing the partition
+	// over, or to this one before a restart) and not acknowledged come back in no guaranteed order,
+	// and newer events of their keys must not run before them: the partition runs nothing until they
+	// are back (recover).
+	c.keys.gate(p)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.recover(ctx, cons, p)
+	}()
 	var once sync.Once
 	cc, err := cons.Consume(route,
 		jetstream.PullMaxMessages(c.cfg.PullBatch),
@@ -437,7 +442,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
-		c.keys.add(&task{msg: msg, d: d, partition: p})
+		if c.keys.add(&task{msg: msg, d: d, partition: p}) == duplicateFinished {
+			// Acknowledged here already (the server forgot it, e.g. restarted from an older consumer
+			// state): its outcome is published, and running it again would undo its key's successors.
+			c.duplicates.Add(1)
+			c.log.Debug().Uint64("seq", d.StreamSeq).Str("subject", d.Subject).Msg("delivered again after it was acknowledged: acknowledging it again")
+			_ = msg.Ack()
+		}
 	}
 
 	nparts := c.topo.PartitionCount()
@@ -574,28 +585,38 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// recover holds partition p until every event delivered before this worker bound it (stream
-// sequence up to delivered, pending of them unacknowledged then) is back in this worker's hands or
-// acknowledged, then lets it run with each key's events in stream order. JetStream redelivers in
-// no guaranteed order (a Nak'd event can go behind later ones), so this is what keeps a key's order
-// across crashes, shutdowns and ownership moves.
-func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, delivered uint64, pending int) {
+// recover holds partition p until every event of its consumer that is not acknowledged is in this
+// worker's hands, then lets it run with each key's events in stream order. JetStream redelivers in
+// no guaranteed order (a Nak'd event can go behind later ones, an event held by a worker that died
+// comes back after AckWait), so this is what keeps a key's order across crashes, shutdowns and
+// ownership moves.
+//
+// The count is trusted only once no other worker can be given more: when a message reached this
+// worker since the bind (JetStream delivers to the pinned client only, so the pin is ours) or when
+// no client holds the pin. Before that, the previous owner may still be pulling.
+func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) {
 	log := c.log.With().Int("partition", p).Logger()
-	log.Info().Int("pending", pending).Uint64("upToSeq", delivered).Msg("waiting for events delivered earlier to come back before running newer ones")
-	started := time.Now()
+	started, warned := time.Now(), time.Now()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		// Count what is held before asking the server: events delivered after the count make the
+		// Count what is held before asking the server: an event delivered in between makes the
 		// estimate of what is still elsewhere larger, never smaller.
-		old, newer := c.keys.heldOf(p, delivered)
+		held, delivered := c.keys.deliveredHeld(p)
 		ci, err := cons.Info(ctx)
 		if err == nil {
-			elsewhere := ci.NumAckPending - newer - old
-			if elsewhere <= 0 || ci.AckFloor.Stream >= delivered {
-				log.Info().Int("recovered", old).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
+			elsewhere := ci.NumAckPending - held
+			if elsewhere <= 0 && (delivered || !pinned(ci)) {
+				if time.Since(started) > time.Second || held > 0 {
+					log.Info().Int("recovered", held).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
+				}
 				c.keys.open(p)
 				return
+			}
+			if time.Since(warned) > 30*time.Second {
+				warned = time.Now()
+				log.Warn().Int("elsewhere", elsewhere).Bool("pinned", delivered).Dur("waiting", time.Since(started)).
+					Msg("still waiting for events delivered earlier (to a worker that holds them, or until AckWait returns them)")
 			}
 		}
 		select {
@@ -605,6 +626,16 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 		case <-t.C:
 		}
 	}
+}
+
+// pinned says whether a client holds the pin of the consumer's priority group.
+func pinned(ci *jetstream.ConsumerInfo) bool {
+	for _, g := range ci.PriorityGroups {
+		if g.Group == PriorityGroup && g.PinnedClientID != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // lane runs keys' head events until the scheduler closes.
@@ -622,6 +653,9 @@ func (c *Consumer) lane(ctx context.Context) {
 				c.setPause("")
 			}
 			for _, t := range rest {
+				if t.acking && c.ack(ctx, t.msg) == nil {
+					continue // finished: only its acknowledgement was left
+				}
 				c.abandoned.Add(1)
 				_ = t.msg.Nak()
 			}
@@ -663,6 +697,9 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	c.inFlight.Add(1)
 	defer c.inFlight.Add(-1)
 	msg, d := t.msg, t.d
+	if t.acking {
+		return c.settle(ctx, t)
+	}
 	if ctx.Err() != nil {
 		c.abandoned.Add(1)
 		_ = msg.Nak()
@@ -799,11 +836,26 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 		d.Attempt++
 		return wait, cmp.Or(res.RetryAt, time.Now().Add(time.Minute))
 	}
-	if err := c.ack(ctx, msg); err != nil {
-		c.log.Warn().Err(err).Str("event", o.InputID).Msg("ack failed: the event will be redelivered and its outcome deduplicated")
+	return c.settle(ctx, t)
+}
+
+// settle acknowledges t's message once its outcome is published. An ack that fails (the server is
+// restarting, the connection is down) is tried again every second while t holds its key: were the
+// key to go on, the event would come back after AckWait and run after its successors.
+func (c *Consumer) settle(ctx context.Context, t *task) (disposition, time.Time) {
+	if err := c.ack(ctx, t.msg); err != nil {
+		if !t.acking {
+			c.log.Warn().Err(err).Str("subject", t.d.Subject).Uint64("seq", t.d.StreamSeq).
+				Msg("ack failed: its outcome is published; holding its key and acknowledging again every second")
+		}
+		t.acking = true
+		return wait, time.Now().Add(time.Second)
 	}
+	t.acking = false
 	if t.replay != nil {
 		c.replayed(ctx, t)
+	} else {
+		c.keys.acknowledged(t.d.StreamSeq)
 	}
 	return done, time.Time{}
 }

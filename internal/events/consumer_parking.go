@@ -101,10 +101,7 @@ func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (di
 	}
 	c.count(status)
 	c.parkedCount.Add(1)
-	if err := c.ack(ctx, msg); err != nil {
-		c.log.Warn().Err(err).Str("event", o.InputID).Msg("ack of a parked event failed: it will be redelivered and parked once")
-	}
-	return done, time.Time{}
+	return c.settle(ctx, t)
 }
 
 // parkHead parks a key whose event was deferred (or held): the event waits in IDM_PARKED, and the

@@ -38,6 +38,46 @@ type keyScheduler struct {
 	// pausedOn is the key whose event probes the target while every other key waits (nil: not
 	// paused).
 	pausedOn *keyQueue
+	// delivered: partitions that a message of the events stream reached since they were gated, so
+	// this worker holds their consumer's pin (JetStream delivers to the pinned client only).
+	delivered map[int]bool
+	// finished remembers the stream sequences of the events acknowledged lately, so that one
+	// delivered again (a JetStream server restarted from a consumer state older than its last
+	// acknowledgements) is acknowledged again instead of being run after its key's successors.
+	finished recentSeqs
+}
+
+// recentSeqs is a set of stream sequences that forgets each one after a retention time, and its
+// oldest ones beyond a size bound.
+type recentSeqs struct {
+	retain time.Duration
+	limit  int
+	at     map[uint64]time.Time
+	order  []uint64 // insertion order, oldest first
+}
+
+func (r *recentSeqs) add(seq uint64, now time.Time) {
+	if r.at == nil {
+		r.at = map[uint64]time.Time{}
+	}
+	if _, ok := r.at[seq]; ok {
+		return
+	}
+	r.at[seq] = now
+	r.order = append(r.order, seq)
+	n := 0
+	for n < len(r.order) && (len(r.order)-n > r.limit || now.Sub(r.at[r.order[n]]) > r.retain) {
+		delete(r.at, r.order[n])
+		n++
+	}
+	if n > 0 {
+		r.order = slices.Delete(r.order, 0, n)
+	}
+}
+
+func (r *recentSeqs) has(seq uint64, now time.Time) bool {
+	t, ok := r.at[seq]
+	return ok && now.Sub(t) <= r.retain
 }
 
 // keyQueue is one object key's held events, head first.
@@ -68,6 +108,8 @@ type task struct {
 	unpublished *Result
 	// replay is set for a parked event run again (from IDM_PARKED).
 	replay *replayInfo
+	// acking: the outcome is published and only the acknowledgement is left to do.
+	acking bool
 }
 
 // disposition is what became of a key's head task after a run.
@@ -80,34 +122,70 @@ const (
 	paused                       // failed for a cause outside it: run nothing else until it succeeds at the given time
 )
 
-func newKeyScheduler() *keyScheduler {
-	s := &keyScheduler{keys: map[string]*keyQueue{}, gated: map[int]bool{}, handover: map[int]bool{}}
+// addResult is what add did with a delivered message.
+type addResult int
+
+const (
+	added             addResult = iota
+	duplicateHeld               // the scheduler holds the message already: the held copy runs
+	duplicateFinished           // the message was acknowledged here lately: acknowledge it again
+)
+
+// newKeyScheduler returns a scheduler that recognises a message acknowledged within retain as a
+// duplicate (at most the last limit of them).
+func newKeyScheduler(retain time.Duration, limit int) *keyScheduler {
+	s := &keyScheduler{
+		keys: map[string]*keyQueue{}, gated: map[int]bool{}, handover: map[int]bool{}, delivered: map[int]bool{},
+		finished: recentSeqs{retain: retain, limit: limit},
+	}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
-// add holds a delivered message behind its key's earlier events. A redelivery of a message the
-// scheduler still holds (same stream sequence) is ignored: the held copy runs in its place.
-func (s *keyScheduler) add(t *task) bool {
+// add holds a delivered message in its key's queue, in stream order behind the event running. A
+// redelivery of a message the scheduler holds (same stream sequence) is ignored: the held copy runs
+// in its place; one of a message acknowledged lately is reported, for the caller to acknowledge.
+func (s *keyScheduler) add(t *task) addResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	seq := t.d.StreamSeq
+	if t.replay == nil {
+		s.delivered[t.partition] = true
+		if seq != 0 && s.finished.has(seq, time.Now()) {
+			return duplicateFinished
+		}
+	}
 	k := s.keys[t.d.Subject]
 	if k == nil {
 		k = &keyQueue{subject: t.d.Subject, partition: t.partition}
 		s.keys[t.d.Subject] = k
 	}
-	for _, h := range k.tasks {
-		if h.d.StreamSeq == t.d.StreamSeq && t.d.StreamSeq != 0 {
-			return false
+	at := len(k.tasks)
+	if seq != 0 {
+		for i, h := range k.tasks {
+			if h.d.StreamSeq == seq {
+				return duplicateHeld
+			}
+			if h.d.StreamSeq > seq && (i > 0 || !k.running) && at == len(k.tasks) {
+				// A redelivery that came back after newer events of its key: it runs before them.
+				at = i
+			}
 		}
 	}
-	k.tasks = append(k.tasks, t)
+	k.tasks = slices.Insert(k.tasks, at, t)
 	s.held++
 	if s.releasing || s.handover[k.partition] {
 		k.release = true
 	}
 	s.schedule(k)
-	return true
+	return added
+}
+
+// acknowledged records that the message at stream sequence seq was acknowledged.
+func (s *keyScheduler) acknowledged(seq uint64) {
+	s.mu.Lock()
+	s.finished.add(seq, time.Now())
+	s.mu.Unlock()
 }
 
 // schedule puts k on the ready list when it has work and nothing stops it. Callers hold mu.
@@ -345,6 +423,7 @@ func (s *keyScheduler) heldIn(p int) int {
 func (s *keyScheduler) gate(p int) {
 	s.mu.Lock()
 	s.gated[p] = true
+	s.delivered[p] = false
 	s.mu.Unlock()
 }
 
@@ -367,8 +446,9 @@ func (s *keyScheduler) open(p int) {
 	}
 }
 
-// heldOf counts the events of partition p the scheduler holds, split at stream sequence upTo.
-func (s *keyScheduler) heldOf(p int, upTo uint64) (old, newer int) {
+// deliveredHeld counts the messages of partition p's consumer the scheduler holds (parked events
+// run again are not the consumer's), and says whether one was delivered since p was gated.
+func (s *keyScheduler) deliveredHeld(p int) (held int, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range s.keys {
@@ -376,14 +456,12 @@ func (s *keyScheduler) heldOf(p int, upTo uint64) (old, newer int) {
 			continue
 		}
 		for _, t := range k.tasks {
-			if t.d.StreamSeq <= upTo {
-				old++
-			} else {
-				newer++
+			if t.replay == nil {
+				held++
 			}
 		}
 	}
-	return old, newer
+	return held, s.delivered[p]
 }
 
 // schedulerStats is a snapshot of the scheduler.

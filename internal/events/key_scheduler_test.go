@@ -17,7 +17,7 @@ func schedTask(subject string, partition int, seq uint64) *task {
 // paused after a target outage and a rebalance.
 func TestPauseEndsWhenTheProbeIsHandedOver(t *testing.T) {
 	t.Parallel()
-	s := newKeyScheduler()
+	s := newKeyScheduler(time.Minute, 100)
 	s.add(schedTask("idm.part.0.User.a", 0, 1))
 	k, _, _, ok := s.next()
 	require.True(t, ok)
@@ -39,4 +39,73 @@ func TestPauseEndsWhenTheProbeIsHandedOver(t *testing.T) {
 	require.True(t, ok, "other keys run again")
 	assert.False(t, release)
 	assert.Equal(t, "idm.part.1.User.b", k.subject)
+}
+
+func taskSeqs(k *keyQueue) []uint64 {
+	var out []uint64
+	for _, t := range k.tasks {
+		out = append(out, t.d.StreamSeq)
+	}
+	return out
+}
+
+// A redelivery that arrives after newer events of its key (a Nak'd event JetStream sent behind
+// later ones) is queued before them, never before the event running.
+func TestRedeliveryIsQueuedInStreamOrder(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 100)
+	const subj = "idm.part.0.User.a"
+	assert.Equal(t, added, s.add(schedTask(subj, 0, 5)))
+	k, _, _, ok := s.next()
+	require.True(t, ok)
+	require.Equal(t, uint64(5), k.tasks[0].d.StreamSeq, "5 runs")
+	s.add(schedTask(subj, 0, 9))
+	s.add(schedTask(subj, 0, 7))
+	s.add(schedTask(subj, 0, 3)) // older than the one running: it goes first of the queued ones
+	assert.Equal(t, []uint64{5, 3, 7, 9}, taskSeqs(k))
+	assert.Equal(t, duplicateHeld, s.add(schedTask(subj, 0, 7)))
+	assert.Equal(t, []uint64{5, 3, 7, 9}, taskSeqs(k))
+}
+
+// A message acknowledged lately and delivered again is reported, not queued; one acknowledged
+// longer ago than the retention, or beyond the size bound, is queued again.
+func TestAcknowledgedMessagesAreRecognisedWhenDeliveredAgain(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 3)
+	for seq := uint64(1); seq <= 4; seq++ {
+		s.acknowledged(seq)
+	}
+	assert.Equal(t, added, s.add(schedTask("idm.part.0.User.a", 0, 1)), "1 fell out of the bound of 3")
+	assert.Equal(t, duplicateFinished, s.add(schedTask("idm.part.0.User.a", 0, 4)))
+	assert.Equal(t, duplicateFinished, s.add(schedTask("idm.part.0.User.b", 0, 2)))
+
+	var r recentSeqs
+	r.retain, r.limit = time.Second, 10
+	now := time.Now()
+	r.add(10, now)
+	r.add(11, now.Add(2*time.Second)) // 10 is forgotten
+	assert.False(t, r.has(10, now.Add(2*time.Second)))
+	assert.True(t, r.has(11, now.Add(2*time.Second)))
+	assert.Equal(t, []uint64{11}, r.order)
+}
+
+// The recovery gate counts the consumer's messages only: parked events run again are not the
+// consumer's and must not make up for one still held elsewhere.
+func TestDeliveredHeldCountsTheConsumersMessagesOnly(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 100)
+	s.gate(0)
+	parked := schedTask("idm.part.0.User.a", 0, 2)
+	parked.replay = &replayInfo{}
+	s.prepend(parked.d.Subject, 0, []*task{parked})
+	held, delivered := s.deliveredHeld(0)
+	assert.Equal(t, 0, held)
+	assert.False(t, delivered, "nothing came from the consumer since the gate")
+	s.add(schedTask("idm.part.0.User.b", 0, 7))
+	held, delivered = s.deliveredHeld(0)
+	assert.Equal(t, 1, held)
+	assert.True(t, delivered)
+	s.gate(0)
+	_, delivered = s.deliveredHeld(0)
+	assert.False(t, delivered, "a new gate waits for a new delivery")
 }

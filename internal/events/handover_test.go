@@ -1,0 +1,156 @@
+package events
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// appliedLog is the order in which events reached "the target", whoever applied them.
+type appliedLog struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (l *appliedLog) add(id string) {
+	l.mu.Lock()
+	l.ids = append(l.ids, id)
+	l.mu.Unlock()
+}
+
+func (l *appliedLog) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ids...)
+}
+
+// A new owner must not run a key's newer event while the previous owner still holds an older one,
+// even when everything delivered before the bind has been acknowledged since: the previous owner,
+// still pinned, took more events after the bind (found by the chaos suite: a partition handed over
+// while its old owner ran an event longer than its drain deadline, and the new owner ran the
+// key's successor first).
+func TestNewOwnerWaitsForEventsThePreviousOwnerTookAfterTheBind(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	ctx := context.Background()
+	applied := &appliedLog{}
+
+	h := HandlerFunc(func(_ context.Context, d *Delivery) Result {
+		applied.add(d.Event.ID)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	})
+	b := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Worker: "b", Logger: zerolog.Nop()}, h)
+
+	// The previous owner, a client of the same durable consumer, takes k-1 and so holds the pin.
+	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
+	require.NoError(t, err)
+	fetchOne := func() jetstream.Msg {
+		t.Helper()
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+		require.NoError(t, err)
+		for m := range batch.Messages() {
+			return m
+		}
+		require.NoError(t, batch.Error())
+		t.Fatal("the previous owner got no message")
+		return nil
+	}
+	publishUser(t, js, "k-1", "k")
+	m1 := fetchOne()
+
+	// The new owner binds now, while k-1 is the only event not acknowledged.
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+
+	// Still pinned, the previous owner takes k-2, then finishes k-1: everything delivered before the
+	// bind is acknowledged, but k-2 is not.
+	publishUser(t, js, "k-2", "k")
+	m2 := fetchOne()
+	applied.add("k-1")
+	require.NoError(t, m1.DoubleAck(ctx))
+
+	// It lets go of the pin while k-2 still runs (a drain deadline passed), and k-3 arrives.
+	st, err := js.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, st.UnpinConsumer(ctx, b.ConsumerName(0), PriorityGroup))
+	publishUser(t, js, "k-3", "k")
+	require.Eventually(t, func() bool { return b.Stats().Received > 0 }, 10*time.Second, 10*time.Millisecond,
+		"the new owner never got k-3")
+	time.Sleep(500 * time.Millisecond) // the new owner would run k-3 now, were it not waiting
+	applied.add("k-2")
+	require.NoError(t, m2.DoubleAck(ctx))
+
+	require.Eventually(t, func() bool { return len(applied.snapshot()) == 3 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"k-1", "k-2", "k-3"}, applied.snapshot())
+}
+
+// flakyAck is a delivered message whose first acknowledgements fail as they do while the server
+// restarts (no responders), then reach the server.
+type flakyAck struct {
+	jetstream.Msg
+	fails atomic.Int32
+}
+
+func (m *flakyAck) DoubleAck(ctx context.Context) error {
+	if m.fails.Add(-1) >= 0 {
+		return nats.ErrNoResponders
+	}
+	return m.Msg.DoubleAck(ctx)
+}
+
+// An event whose outcome is published but whose ack fails keeps its key, and is acknowledged again
+// rather than run again: were its key to go on, the event would come back after AckWait and run
+// after its successors (found by the chaos suite around a JetStream restart: an update applied
+// again after four newer ones, leaving the user with an old title).
+func TestAFailedAckHoldsTheKeyAndIsRetried(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	ctx := context.Background()
+	outcomes := collectOutcomes(t, js)
+	var runs atomic.Int32
+	c := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Logger: zerolog.Nop()}, HandlerFunc(func(context.Context, *Delivery) Result {
+		runs.Add(1)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, c.consumerConfig(0))
+	require.NoError(t, err)
+	publishUser(t, js, "k-1", "k")
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+	require.NoError(t, err)
+	m := <-batch.Messages()
+	require.NotNil(t, m)
+	msg := &flakyAck{Msg: m}
+	msg.fails.Store(2)
+	md, err := m.Metadata()
+	require.NoError(t, err)
+	tk := &task{msg: msg, d: &Delivery{Subject: m.Subject(), StreamSeq: md.Sequence.Stream, Attempt: 1}}
+
+	for i := range 2 {
+		disp, until := c.process(ctx, tk)
+		require.Equal(t, wait, disp, "ack attempt %d failed: the key waits", i+1)
+		assert.WithinDuration(t, time.Now().Add(time.Second), until, 500*time.Millisecond)
+		assert.True(t, tk.acking)
+	}
+	disp, _ := c.process(ctx, tk)
+	require.Equal(t, done, disp)
+	assert.Equal(t, int32(1), runs.Load(), "the handler ran once")
+	assert.Len(t, outcomes(1, 5*time.Second), 1, "one outcome")
+	ci, err := cons.Info(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, ci.NumAckPending, "acknowledged in the end")
+	assert.Equal(t, duplicateFinished, c.keys.add(&task{msg: m, d: &Delivery{Subject: m.Subject(), StreamSeq: md.Sequence.Stream}}),
+		"delivered again, it is recognised as done")
+}
