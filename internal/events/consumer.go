@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -333,11 +334,6 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 		return nil, fmt.Errorf("create consumer for partition %d: %w", p, err)
 	}
 	c.keys.reacquire(p)
-	if c.cfg.Park != nil {
-		if err := c.loadParked(ctx, p); err != nil {
-			return nil, fmt.Errorf("partition %d: %w", p, err)
-		}
-	}
 	// Events delivered before (to a worker that stopped or died, to one still handing the partition
 	// over, or to this one before a restart) and not acknowledged come back in no guaranteed order,
 	// and newer events of their keys must not run before them: the partition runs nothing until they
@@ -542,28 +538,50 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		// Converge on want: hand over what is no longer ours, bind what is (or failed to bind).
-		for p, pr := range running {
-			if !slices.Contains(want, p) {
+		// Converge on want: hand over what is no longer ours, bind what is (or failed to bind). A
+		// handover or a bind can take seconds; a newer view of the pool that arrives meanwhile
+		// replaces want at once, so that no partition is taken on a view that is out of date.
+		newer := func() bool {
+			select {
+			case w := <-changes:
+				want = w
+				return true
+			default:
+				return false
+			}
+		}
+	converge:
+		for ctx.Err() == nil {
+			for _, p := range slices.Sorted(maps.Keys(running)) {
+				if slices.Contains(want, p) {
+					continue
+				}
+				if newer() {
+					continue converge
+				}
 				c.log.Info().Int("partition", p).Msg("handing the partition over")
-				c.release(ctx, p, pr)
+				c.release(ctx, p, running[p])
 				delete(running, p)
 				c.moves.Add(1)
 			}
-		}
-		for _, p := range want {
-			if running[p] != nil {
-				continue
+			for _, p := range want {
+				if running[p] != nil {
+					continue
+				}
+				if newer() {
+					continue converge
+				}
+				c.setBound(p, false)
+				pr, err := c.bind(bindCtx, p, route, lost)
+				if err != nil {
+					c.log.Warn().Err(err).Int("partition", p).Msg("binding the partition failed: retrying")
+					continue
+				}
+				running[p] = pr
+				c.moves.Add(1)
+				c.log.Info().Int("partition", p).Msg("partition taken")
 			}
-			c.setBound(p, false)
-			pr, err := c.bind(bindCtx, p, route, lost)
-			if err != nil {
-				c.log.Warn().Err(err).Int("partition", p).Msg("binding the partition failed: retrying")
-				continue
-			}
-			running[p] = pr
-			c.moves.Add(1)
-			c.log.Info().Int("partition", p).Msg("partition taken")
+			break
 		}
 	}
 
@@ -607,6 +625,16 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) 
 		if err == nil {
 			elsewhere := ci.NumAckPending - held
 			if elsewhere <= 0 && (delivered || !pinned(ci)) {
+				// The parked keys are read now, not at the bind: until the previous owner let go it
+				// could still park one.
+				if err := c.reloadParked(ctx, p); err != nil {
+					log.Warn().Err(err).Msg("reading the partition's parked keys: trying again")
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+					continue
+				}
 				if time.Since(started) > time.Second || held > 0 {
 					log.Info().Int("recovered", held).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
 				}

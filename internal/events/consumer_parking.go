@@ -50,12 +50,16 @@ func (c *Consumer) parkedState(subject string) *parkedKey {
 	return c.parking.keys[subject]
 }
 
-// loadParked reads the parked keys of partition p (when this worker takes it).
-func (c *Consumer) loadParked(ctx context.Context, p int) error {
+// reloadParked reads the parked keys of partition p afresh, when this worker starts running it.
+func (c *Consumer) reloadParked(ctx context.Context, p int) error {
+	if c.cfg.Park == nil {
+		return nil
+	}
 	states, err := c.cfg.Park.States(ctx, p)
 	if err != nil {
 		return err
 	}
+	c.dropParked(p)
 	c.parking.mu.Lock()
 	defer c.parking.mu.Unlock()
 	for _, st := range states {
@@ -191,7 +195,19 @@ func (c *Consumer) replayed(ctx context.Context, t *task) {
 
 // startReplay queues the parked events of a key to run now, in order, ahead of anything newer it
 // holds; a key with nothing parked is unparked.
+//
+// Only a partition this worker runs is replayed: not while it waits for the events its previous
+// owner held (that owner may still be replaying the same key), nor once it is being handed over.
 func (c *Consumer) startReplay(ctx context.Context, subject string, continuing bool) {
+	p, _, _, _ := ParsePartitioned(subject)
+	if !c.keys.runs(p) {
+		c.parking.mu.Lock()
+		if pk := c.parking.keys[subject]; pk != nil {
+			pk.replaying = false
+		}
+		c.parking.mu.Unlock()
+		return
+	}
 	evs, err := c.cfg.Park.Parked(ctx, subject)
 	if err != nil {
 		c.log.Warn().Err(err).Str("key", subject).Msg("reading parked events: trying again shortly")
@@ -227,7 +243,6 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	if !continuing {
 		c.log.Info().Str("key", subject).Int("events", len(evs)).Str("head", head.HeadEvent).Msg("sync window: replaying a parked key")
 	}
-	p, _, _, _ := ParsePartitioned(subject)
 	tasks := make([]*task, len(evs))
 	for i, pe := range evs {
 		d := &Delivery{Subject: subject, StreamSeq: pe.StreamSeq, Attempt: 1, Redelivered: true}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,4 +154,88 @@ func TestAFailedAckHoldsTheKeyAndIsRetried(t *testing.T) {
 	assert.Zero(t, ci.NumAckPending, "acknowledged in the end")
 	assert.Equal(t, duplicateFinished, c.keys.add(&task{msg: m, d: &Delivery{Subject: m.Subject(), StreamSeq: md.Sequence.Stream}}),
 		"delivered again, it is recognised as done")
+}
+
+// A new owner reads the partition's parked keys when it starts running it, not when it binds:
+// the previous owner, still pinned, parks a key after the bind, and the new owner must run that
+// key's next event behind the parked one, not before it. Nor may it replay a parked key while the
+// previous owner still holds the pin (that owner may be replaying it too). Found by the chaos
+// suite: an Update run ahead of its parked Create (dead-lettered not_found), and a parked key
+// replayed by two workers at once.
+func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	ctx := context.Background()
+	park, err := OpenParkStore(ctx, js, 1)
+	require.NoError(t, err)
+	applied := &appliedLog{}
+	b := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Worker: "b", Park: park, Logger: zerolog.Nop()},
+		HandlerFunc(func(_ context.Context, d *Delivery) Result {
+			applied.add(d.Event.ID)
+			return Result{Outcome: Outcome{Status: StatusSucceeded}}
+		}))
+
+	// The previous owner holds the pin with an event of another key, and key "old" was parked
+	// before anyone bound (its window is due).
+	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
+	require.NoError(t, err)
+	fetchOne := func() jetstream.Msg {
+		t.Helper()
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+		require.NoError(t, err)
+		for m := range batch.Messages() {
+			return m
+		}
+		require.NoError(t, batch.Error())
+		t.Fatal("the previous owner got no message")
+		return nil
+	}
+	parkIt := func(m jetstream.Msg, id string) string {
+		t.Helper()
+		md, err := m.Metadata()
+		require.NoError(t, err)
+		require.NoError(t, park.SetState(ctx, &KeyState{Subject: m.Subject(), Object: "User", Hold: HoldWindow,
+			HeadSeq: md.Sequence.Stream, HeadEvent: id, Windows: 1, Since: time.Now(), NextWindow: time.Now()}))
+		require.NoError(t, park.Park(ctx, m.Subject(), md.Sequence.Stream, id, m.Data(), m.Headers()))
+		require.NoError(t, m.DoubleAck(ctx))
+		return m.Subject()
+	}
+	publishUser(t, js, "old-1", "old")
+	oldSubject := parkIt(fetchOne(), "old-1")
+	publishUser(t, js, "other-1", "other")
+	held := fetchOne()
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+
+	// Still pinned, the previous owner takes new-1 and parks it (its send was deferred).
+	publishUser(t, js, "new-1", "new")
+	parkIt(fetchOne(), "new-1")
+	publishUser(t, js, "new-2", "new")
+	time.Sleep(time.Second) // the new owner would replay old-1 now, were it not waiting for the pin
+	assert.Empty(t, applied.snapshot(), "nothing runs while the previous owner holds the pin")
+
+	// The previous owner replays old-1 (its window came) and unparks it, finishes other-1 and lets go.
+	applied.add("old-1")
+	evs, err := park.Parked(ctx, oldSubject)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.NoError(t, park.Remove(ctx, evs[0].Seq))
+	require.NoError(t, park.Unpark(ctx, evs[0].Subject))
+	applied.add("other-1")
+	require.NoError(t, held.DoubleAck(ctx))
+	st, err := js.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, st.UnpinConsumer(ctx, b.ConsumerName(0), PriorityGroup))
+
+	require.Eventually(t, func() bool { return len(applied.snapshot()) == 4 }, 15*time.Second, 20*time.Millisecond,
+		"applied %v", applied.snapshot())
+	got := applied.snapshot()
+	assert.Less(t, slices.Index(got, "new-1"), slices.Index(got, "new-2"), "new-2 waits behind the parked new-1: %v", got)
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, []string{"old-1", "other-1", "new-1", "new-2"}, applied.snapshot(), "nothing ran twice")
 }

@@ -446,6 +446,13 @@ func (s *keyScheduler) open(p int) {
 	}
 }
 
+// runs says whether partition p runs its events: it is neither gated nor being handed over.
+func (s *keyScheduler) runs(p int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.gated[p] && !s.handover[p]
+}
+
 // deliveredHeld counts the messages of partition p's consumer the scheduler holds (parked events
 // run again are not the consumer's), and says whether one was delivered since p was gated.
 func (s *keyScheduler) deliveredHeld(p int) (held int, delivered bool) {

@@ -203,11 +203,17 @@ func (s *ParkStore) Parked(ctx context.Context, subject string) ([]ParkedEvent, 
 }
 
 // Remove deletes a parked event once it has its final outcome.
+// One removed already (by an earlier run of it) is removed: the server reports "sequence not
+// found" inside a generic deletion error, so a failure is checked by reading the message back.
 func (s *ParkStore) Remove(ctx context.Context, seq uint64) error {
-	if err := s.stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("remove parked event %d: %w", seq, err)
+	err := s.stream.DeleteMsg(ctx, seq)
+	if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
 	}
-	return nil
+	if _, gerr := s.stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	return fmt.Errorf("remove parked event %d: %w", seq, err)
 }
 
 // parkedMsg is a parked event presented to the consume loop as a delivery: acknowledging it removes

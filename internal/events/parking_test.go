@@ -185,3 +185,25 @@ func requestControl(t *testing.T, nc *nats.Conn, c Control) []ControlReply {
 	require.NoError(t, err)
 	return replies
 }
+
+// A parked event removed already (by a run of it that another worker finished) is removed: the
+// acknowledgement of a second run succeeds instead of holding its key forever.
+func TestRemovingAParkedEventTwiceSucceeds(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	park, err := OpenParkStore(ctx, s.JS, 1)
+	require.NoError(t, err)
+	subject := PartitionedPrefix + ".3.User.abc"
+	require.NoError(t, park.Park(ctx, subject, 41, "e-41", []byte(`{}`), nats.Header{}))
+	evs, err := park.Parked(ctx, subject)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.NoError(t, park.Remove(ctx, evs[0].Seq))
+	require.NoError(t, park.Remove(ctx, evs[0].Seq), "removed already")
+	evs, err = park.Parked(ctx, subject)
+	require.NoError(t, err)
+	assert.Empty(t, evs)
+	// A sequence past the store's end was never there: still nothing to remove.
+	require.NoError(t, park.Remove(ctx, 1000))
+}
