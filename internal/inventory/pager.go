@@ -174,12 +174,12 @@ func anchor(prev, pg *page) (int, bool) {
 	return 0, false
 }
 
-// realign reads from further and further back before start until the page holds an object of
-// prev (three tries, the last from prev's own start).
+// realign reads from further and further back before start (a quarter page, then doubling, down
+// to the first object) until the page holds an object of prev. When none of prev's objects is
+// left at all, the listing can't be aligned: ErrShifted.
 func (p *pager) realign(ctx context.Context, sh *shape, prev *page, start, size int, st *scanStats) (*page, int, error) {
-	backs := []int{size / 4, size / 2, start - prev.start}
-	for _, back := range backs {
-		from := max(1, start-max(back, 1))
+	for back := max(size/4, 1); ; back *= 2 {
+		from := max(1, start-back)
 		pg, err := p.read(ctx, sh, from, size)
 		if err != nil {
 			return nil, 0, err
@@ -189,6 +189,8 @@ func (p *pager) realign(ctx context.Context, sh *shape, prev *page, start, size 
 		if i, ok := anchor(prev, pg); ok {
 			return pg, i, nil
 		}
+		if from == 1 {
+			return nil, 0, fmt.Errorf("list %s near index %d: %w", sh.resource, start, ErrShifted)
+		}
 	}
-	return nil, 0, fmt.Errorf("list %s near index %d: %w", sh.resource, start, ErrShifted)
 }
