@@ -53,7 +53,7 @@ func TestOutageMidRunKeepsTheSnapshot(t *testing.T) {
 		}
 	}}
 	f.runner.o.Lister = h
-	j, err := f.runner.Run(f.ctx, "test", 0, nil)
+	j, err := f.runner.Run(f.ctx, RunOptions{Trigger: "test"})
 	require.Error(t, err)
 	assert.Equal(t, StatusFailed, j.Status)
 	assert.NotEmpty(t, j.Errors)

@@ -131,7 +131,7 @@ func (f *fixture) userID(name string) string {
 
 func (f *fixture) run() *Job {
 	f.t.Helper()
-	j, err := f.runner.Run(f.ctx, "test", 0, nil)
+	j, err := f.runner.Run(f.ctx, RunOptions{Trigger: "test"})
 	require.NoError(f.t, err)
 	return j
 }
@@ -170,3 +170,9 @@ func statusOK(t *testing.T, status int) {
 }
 
 var _ = http.MethodGet
+
+func testContext(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx, cancel
+}

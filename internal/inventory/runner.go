@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -85,6 +86,7 @@ func (r *Runner) Current() *Job {
 		return nil
 	}
 	j := *r.current
+	j.Objects, j.Changes, j.Drift = maps.Clone(j.Objects), maps.Clone(j.Changes), maps.Clone(j.Drift)
 	return &j
 }
 
@@ -98,12 +100,27 @@ func WithProgress(ctx context.Context, p Progress) context.Context {
 	return context.WithValue(ctx, progressKey{}, p)
 }
 
-// Run runs one inventory and records it. fence (nil: none) is checked before each write. The
-// returned job is recorded whatever happened; err says why a run failed.
-func (r *Runner) Run(ctx context.Context, trigger string, token uint64, fence Fence) (*Job, error) {
+// RunOptions describe one run.
+type RunOptions struct {
+	// Trigger is "schedule" or "once".
+	Trigger string
+	// Token is the lease's fencing token, recorded with the run and its snapshot.
+	Token uint64
+	// Fence (nil: none) is checked before each write.
+	Fence Fence
+	// Schedule and Next are recorded in the job: the schedule in force and the next run.
+	Schedule string
+	Next     func() time.Time
+}
+
+// Run runs one inventory and records it. The returned job is recorded whatever happened (unless
+// the lease was lost); err says why a run failed.
+func (r *Runner) Run(ctx context.Context, o RunOptions) (*Job, error) {
+	fence := o.Fence
 	if fence == nil {
 		fence = func() error { return nil }
 	}
+	trigger, token := o.Trigger, o.Token
 	run, err := r.o.Store.nextRun(ctx)
 	if err != nil {
 		return nil, err
@@ -127,6 +144,10 @@ func (r *Runner) Run(ctx context.Context, trigger string, token uint64, fence Fe
 	case err != nil:
 		job.Status = StatusFailed
 		job.Errors = append(job.Errors, err.Error())
+	}
+	job.Schedule = o.Schedule
+	if o.Next != nil {
+		job.NextRun = o.Next().UTC()
 	}
 	r.current = nil
 	r.mu.Unlock()
@@ -184,10 +205,14 @@ func (r *Runner) run(ctx context.Context, job *Job, fence Fence, log zerolog.Log
 			return fmt.Errorf("read %s: %w", sh.resource, err)
 		}
 		if st.Skipped > 0 {
+			r.mu.Lock()
 			job.Errors = append(job.Errors, fmt.Sprintf("%s: %d resources without id or key were skipped", sh.resource, st.Skipped))
+			r.mu.Unlock()
 		}
 		if st.Reported > st.Objects {
+			r.mu.Lock()
 			job.Errors = append(job.Errors, fmt.Sprintf("%s: the target reported %d, the pages held %d", sh.resource, st.Reported, st.Objects))
+			r.mu.Unlock()
 		}
 	}
 	baseline := ptr == nil || !objectsEqual(ptr.Shapes, r.shapes)
@@ -374,7 +399,7 @@ func (h *changeHandler) handle(ctx context.Context, c change) error {
 		return nil
 	}
 	sh := h.r.shapes[e.Object]
-	h.job.Changes[c.kind]++
+	h.count(func(j *Job) { j.Changes[c.kind]++ })
 	if h.baseline {
 		return nil
 	}
@@ -394,7 +419,7 @@ func (h *changeHandler) handle(ctx context.Context, c change) error {
 	if h.suspect && (c.kind == ChangeDeleted || class == ClassMissing) {
 		return nil // a collapsed read must never look like mass deletion
 	}
-	h.job.Drift[class]++
+	h.count(func(j *Job) { j.Drift[class]++ })
 	if err := h.fence(); err != nil {
 		return err
 	}
@@ -425,14 +450,21 @@ func (h *changeHandler) handle(ctx context.Context, c change) error {
 		}
 		if ok {
 			d.Action = "reverted"
-			h.job.Reverted++
+			h.count(func(j *Job) { j.Reverted++ })
 		}
 	}
 	if err := publishDrift(ctx, h.r.o.JS, d, observed); err != nil {
 		return err
 	}
-	h.job.Published++
+	h.count(func(j *Job) { j.Published++ })
 	return nil
+}
+
+// count updates the job's counters under the runner's lock (Current copies them).
+func (h *changeHandler) count(fn func(*Job)) {
+	h.r.mu.Lock()
+	fn(h.job)
+	h.r.mu.Unlock()
 }
 
 // refreshCache keeps the key → id cache true to what the target holds.
