@@ -219,7 +219,9 @@ func (r *Runner) run(ctx context.Context, job *Job, fence Fence, log zerolog.Log
 	if !baseline && r.cfg.MinRatio > 0 {
 		for _, sh := range r.shapes {
 			if prev := ptr.Counts[sh.object]; prev > 0 && float64(job.Objects[sh.object]) < r.cfg.MinRatio*float64(prev) {
+				r.mu.Lock()
 				job.Suspect = fmt.Sprintf("%s: read %d, the snapshot in force holds %d (inventory.minRatio %v)", sh.object, job.Objects[sh.object], prev, r.cfg.MinRatio)
+				r.mu.Unlock()
 				break
 			}
 		}
@@ -243,7 +245,8 @@ func (r *Runner) run(ctx context.Context, job *Job, fence Fence, log zerolog.Log
 	}
 	name := snapshotName(job.Run)
 	sw := r.o.Store.createSnapshot(ctx, name)
-	h := &changeHandler{r: r, job: job, fence: fence, baseline: baseline, suspect: job.Suspect != ""}
+	suspect := job.Suspect != ""
+	h := &changeHandler{r: r, job: job, fence: fence, baseline: baseline, suspect: suspect}
 	if ptr != nil {
 		h.since = ptr.StartedAt
 	}
@@ -258,9 +261,11 @@ func (r *Runner) run(ctx context.Context, job *Job, fence Fence, log zerolog.Log
 			log.Warn().Err(err).Msg("drop an unused snapshot")
 		}
 	}
-	if job.Suspect != "" {
+	if suspect {
 		keep()
+		r.mu.Lock()
 		job.Status = StatusSuspect
+		r.mu.Unlock()
 		return nil
 	}
 	if err := fence(); err != nil {
@@ -278,15 +283,17 @@ func (r *Runner) run(ctx context.Context, job *Job, fence Fence, log zerolog.Log
 		keep()
 		return err
 	}
+	r.mu.Lock()
 	job.Snapshot = name
+	job.Status = StatusSucceeded
+	if baseline {
+		job.Status = StatusBaseline
+	}
+	r.mu.Unlock()
 	if ptr != nil && ptr.Snapshot != name {
 		if err := r.o.Store.deleteSnapshot(ctx, ptr.Snapshot); err != nil {
 			log.Warn().Err(err).Msg("drop the previous snapshot")
 		}
-	}
-	job.Status = StatusSucceeded
-	if baseline {
-		job.Status = StatusBaseline
 	}
 	return nil
 }
