@@ -160,7 +160,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
 	proc := pipeline.New(planner, a.target, pipeline.Config{
 		Applied: applied,
-		Guard: deletionGuard, Approved: func(d *events.Delivery) bool { return d.Approved },
+		Guard:   deletionGuard, Approved: func(d *events.Delivery) bool { return d.Approved },
 		Windows: windows, MaxWindows: cfg.SyncWindow.MaxWindows,
 		ReferenceRetries: cfg.SyncWindow.ReferenceRetries, ReferenceBackoff: cfg.SyncWindow.ReferenceBackoff,
 		Logger: log.With().Str("component", "pipeline").Logger(),
