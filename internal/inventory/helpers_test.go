@@ -29,7 +29,7 @@ import (
 // simulator over HTTP with OAuth 2.0, the real connector, the shipped CyberArk data model, and a
 // pipeline processor that writes through the same connector and records its writes.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	ns      *natstest.Server
 	sim     *cyberarksim.Server
@@ -45,7 +45,7 @@ type fixture struct {
 	events  int
 }
 
-func newClient(t *testing.T, ts *httptest.Server, cache provision.IDCache) *provision.Client {
+func newClient(t testing.TB, ts *httptest.Server, cache provision.IDCache) *provision.Client {
 	t.Helper()
 	c, err := provision.New(provision.Config{
 		Profile: provision.ProfileCyberArk, IDCache: cache, BaseURI: ts.URL + "/scim/v2",
@@ -62,7 +62,7 @@ func newClient(t *testing.T, ts *httptest.Server, cache provision.IDCache) *prov
 	return c
 }
 
-func setup(t *testing.T, cfg Config) *fixture {
+func setup(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), cfg: cfg}
 	f.ns = natstest.MustStart(t)

@@ -77,19 +77,36 @@ func (p *pager) read(ctx context.Context, sh *shape, start, count int) (*page, e
 // listing.
 func (pg *page) full() bool { return pg.info.Count >= pg.info.Asked }
 
+// pageBytes is the answer size pages aim at: a page of groups with many members asks for fewer
+// groups, so that memory does not grow with group sizes (the connector holds an answer whole).
+const pageBytes = 2 << 20
+
+// firstPage is the count of the first page of a resource, before its objects' size is known.
+const firstPage = 100
+
+// fit is the page size that makes pages of objects like pg's about pageBytes, within [2, max].
+func fit(pg *page, limit int) int {
+	if pg.info.Count == 0 || pg.info.Bytes <= 0 {
+		return limit
+	}
+	per := max(pg.info.Bytes/pg.info.Count, 1)
+	return min(max(pageBytes/per, 2), limit)
+}
+
 // scan reads every object of sh and hands each to emit once, in listing order.
 func (p *pager) scan(ctx context.Context, sh *shape, emit func(Entry) error) (scanStats, error) {
 	st := scanStats{Reported: -1}
-	size := max(p.size, 2)
-	first, err := p.read(ctx, sh, 1, size)
+	limit := max(p.size, 2)
+	first, err := p.read(ctx, sh, 1, min(limit, firstPage))
 	if err != nil {
 		return st, err
 	}
 	st.Pages++
 	if first.info.Count < first.info.Asked && first.info.Count > 1 && first.info.TotalResults > first.info.Count {
-		// The target pages smaller than asked (its own maximum): page at its size.
-		size = first.info.Count
+		// The target pages smaller than asked (its own maximum): page at its size at most.
+		limit = first.info.Count
 	}
+	size := fit(first, limit)
 	accept := func(pg *page, from int) error {
 		st.Skipped += pg.skipped
 		if pg.info.TotalResults >= 0 {
@@ -107,9 +124,9 @@ func (p *pager) scan(ctx context.Context, sh *shape, emit func(Entry) error) (sc
 		return st, err
 	}
 	prev := first
-	stride := size - 1
-	next := 1 + stride
+	next := first.start + first.info.Count - 1
 	for prev.full() {
+		stride := size - 1
 		// A batch of pages from next, read together.
 		n := max(p.width, 1)
 		if total := prev.info.TotalResults; total >= 0 {
@@ -152,6 +169,7 @@ func (p *pager) scan(ctx context.Context, sh *shape, emit func(Entry) error) (sc
 			}
 		}
 		next = prev.start + prev.info.Count - 1
+		size = fit(prev, limit)
 	}
 	return st, nil
 }

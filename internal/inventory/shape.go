@@ -1,11 +1,13 @@
 package inventory
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/scimflow/scimflow/internal/provision"
@@ -119,18 +121,32 @@ func (s *shape) entry(res map[string]any) (Entry, error) {
 // hashValues is the content hash of one attribute: FNV-1a over the canonical JSON of each value,
 // sorted (a multi-valued attribute is a set), never 0 (0 means absent).
 func hashValues(vs []any) uint64 {
-	texts := make([]string, len(vs))
-	for i, v := range vs {
-		b, _ := json.Marshal(v)
-		texts[i] = string(b)
+	var one [1][]byte
+	texts := one[:0]
+	if len(vs) > 1 {
+		texts = make([][]byte, 0, len(vs))
 	}
-	slices.Sort(texts)
+	for _, v := range vs {
+		texts = append(texts, canonical(v))
+	}
+	if len(texts) > 1 {
+		slices.SortFunc(texts, bytes.Compare)
+	}
 	h := fnv.New64a()
 	for _, t := range texts {
-		h.Write([]byte(t))
+		h.Write(t)
 		h.Write([]byte{0})
 	}
 	return max(h.Sum64(), 1)
+}
+
+// canonical is the JSON of v (strings without the cost of encoding/json).
+func canonical(v any) []byte {
+	if s, ok := v.(string); ok {
+		return strconv.AppendQuote(make([]byte, 0, len(s)+2), s)
+	}
+	b, _ := json.Marshal(v)
+	return b
 }
 
 // HashResource returns the managed attributes' hashes of a resource of object, by property name,

@@ -22,6 +22,8 @@ type PageInfo struct {
 	Count int
 	// Asked is the count that was asked for (after capping at MaxPageSize).
 	Asked int
+	// Bytes is the size of the answer's body.
+	Bytes int
 }
 
 // ListEach reads one page of a resource (startIndex from 1, count capped at MaxPageSize as List
@@ -43,6 +45,7 @@ func (c *Client) ListEach(ctx context.Context, resource string, startIndex, coun
 	if err != nil {
 		return info, err
 	}
+	info.Bytes = len(resp.Body)
 	fail := func(detail string) error {
 		return &Error{Class: ClassPermanent, Method: http.MethodGet, Path: ResourcePath(resource), Status: resp.Status,
 			Detail: fmt.Sprintf("list %s from %d: %s", resource, startIndex, detail)}

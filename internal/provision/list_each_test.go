@@ -27,6 +27,8 @@ func TestListEach(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"each2@example.com", "each3@example.com", "each4@example.com", "each5@example.com"}, names)
+	assert.Positive(t, info.Bytes)
+	info.Bytes = 0
 	assert.Equal(t, PageInfo{TotalResults: 7, StartIndex: 3, ItemsPerPage: 4, Count: 4, Asked: 4}, info)
 
 	stop := errors.New("stop")
@@ -60,7 +62,7 @@ func TestListEachToleratesMissingCounts(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, ids)
-	assert.Equal(t, PageInfo{TotalResults: -1, StartIndex: 1, ItemsPerPage: -1, Count: 2, Asked: 10}, info)
+	assert.Equal(t, PageInfo{TotalResults: -1, StartIndex: 1, ItemsPerPage: -1, Count: 2, Asked: 10, Bytes: len(bodies[0])}, info)
 	info, err = c.ListEach(context.Background(), "Users", 3, 10, func(map[string]any) error { return nil })
 	require.NoError(t, err)
 	assert.Equal(t, 0, info.Count)
