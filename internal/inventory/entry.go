@@ -57,8 +57,7 @@ func encodeEntry(b []byte, e *Entry) []byte {
 
 // entryReader decodes entries from a stream written by encodeEntry.
 type entryReader struct {
-	r   *bufio.Reader
-	buf []byte
+	r *bufio.Reader
 }
 
 func newEntryReader(r io.Reader) *entryReader {

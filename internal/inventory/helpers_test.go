@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
@@ -163,13 +162,6 @@ func (f *fixture) drift() []Drift {
 	})
 	return out
 }
-
-func statusOK(t *testing.T, status int) {
-	t.Helper()
-	require.True(t, status >= 200 && status < 300, "status %d", status)
-}
-
-var _ = http.MethodGet
 
 func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
