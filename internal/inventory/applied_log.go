@@ -1,11 +1,11 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -118,7 +118,7 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 	state := AppliedState{EventID: a.EventID, At: l.now().UTC()}
 	if sh := l.shapes[a.Object]; sh != nil && len(a.Resource) > 0 && !a.Deleted {
 		var res map[string]any
-		dec := json.NewDecoder(strings.NewReader(string(a.Resource)))
+		dec := json.NewDecoder(bytes.NewReader(a.Resource))
 		dec.UseNumber()
 		if dec.Decode(&res) == nil {
 			state.Hashes, _ = hashResource(sh, res)
