@@ -49,8 +49,13 @@ chaos: deps ## the chaos suite: real processes, kill -9, broker restart, target 
 	$(GO) run ./chaos $(CHAOS_FLAGS)
 
 .PHONY: bench
-bench: deps ## benchmarks (each prints its figures)
+bench: deps ## benchmarks (each prints its figures), then bench-inventory
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+	$(MAKE) --no-print-directory bench-inventory
+
+.PHONY: bench-inventory
+bench-inventory: deps ## full inventory at scale: 100k users + 10k groups (1M memberships), then 1M users; wall time, objects/s, peak RSS (INVENTORY_SIZES)
+	$(GO) run ./tools/bench-inventory $(if $(INVENTORY_SIZES),-sizes $(INVENTORY_SIZES))
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck

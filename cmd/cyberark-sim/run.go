@@ -32,6 +32,7 @@ type options struct {
 	listen, baseURL, tlsCert, tlsKey, logLevel string
 	noAuth, version                            bool
 	seedUsers                                  int
+	seedGroups, seedMemberships                int
 	cfg                                        cyberarksim.Config
 }
 
@@ -62,6 +63,8 @@ func parseFlags(args []string, getenv func(string) string, stdout, stderr io.Wri
 	fs.DurationVar(&c.Faults.ExpireTokensAfter, "expire-tokens-after", 0, "tokens stop working this long after issue, whatever expires_in says (0: off)")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed for fault injection (0: random)")
 	fs.IntVar(&o.seedUsers, "seed-users", 0, "generate this many synthetic users at start (user0000001@example.com, ...)")
+	fs.IntVar(&o.seedGroups, "seed-groups", 0, "generate this many synthetic groups at start (group000001, ...), after the users")
+	fs.IntVar(&o.seedMemberships, "seed-memberships", 0, "memberships spread over the --seed-groups groups (users in creation order, wrapping)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (TLS 1.2 or later) with --tls-key")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file for --tls-cert")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug logs every request; info, warn, error")
@@ -123,6 +126,13 @@ func runWithEnv(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 		logger.Info().Int("users", o.seedUsers).Dur("took", time.Since(start)).Msg("synthetic users seeded")
+	}
+	if o.seedGroups > 0 {
+		start := time.Now()
+		if err := sim.SeedSyntheticGroups(o.seedGroups, o.seedMemberships); err != nil {
+			return err
+		}
+		logger.Info().Int("groups", o.seedGroups).Int("memberships", o.seedMemberships).Dur("took", time.Since(start)).Msg("synthetic groups seeded")
 	}
 
 	var tlsConfig *tls.Config

@@ -17,6 +17,7 @@ import (
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/guard"
+	"github.com/scimflow/scimflow/internal/inventory"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
@@ -35,6 +36,10 @@ type app struct {
 	js       jetstream.JetStream
 	target   *provision.Client
 	consumer *events.Consumer
+	// inventory: the runner, its store and the scheduler that runs it on one replica.
+	inventory *inventory.Runner
+	invStore  *inventory.Store
+	scheduler *inventory.Scheduler
 }
 
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
@@ -145,9 +150,17 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, fmt.Errorf("deletionGuard: %w", err)
 	}
+	applied, err := inventory.OpenAppliedLog(ctx, a.js, cfg.NATS.Replicas, model, log.With().Str("component", "inventory").Logger())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.openInventory(ctx, model, applied, log); err != nil {
+		return nil, err
+	}
 	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
 	proc := pipeline.New(planner, a.target, pipeline.Config{
-		Guard: deletionGuard, Approved: func(d *events.Delivery) bool { return d.Approved },
+		Applied: applied,
+		Guard:   deletionGuard, Approved: func(d *events.Delivery) bool { return d.Approved },
 		Windows: windows, MaxWindows: cfg.SyncWindow.MaxWindows,
 		ReferenceRetries: cfg.SyncWindow.ReferenceRetries, ReferenceBackoff: cfg.SyncWindow.ReferenceBackoff,
 		Logger: log.With().Str("component", "pipeline").Logger(),
@@ -173,6 +186,26 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		Logger: log.With().Str("component", "consumer").Logger(),
 	}, proc)
 	return a, nil
+}
+
+// openInventory wires the inventory: its store, the runner (reading through the connector, so
+// sharing its limiter, breaker and token) and the scheduler.
+func (a *app) openInventory(ctx context.Context, model *reconcile.Model, applied *inventory.AppliedLog, log zerolog.Logger) error {
+	var err error
+	a.invStore, err = inventory.OpenStore(ctx, a.js, a.cfg.NATS.Replicas)
+	if err != nil {
+		return err
+	}
+	ilog := log.With().Str("component", "inventory").Logger()
+	a.inventory, err = inventory.NewRunner(a.cfg.Inventory, model, inventory.Options{
+		JS: a.js, Store: a.invStore, Applied: applied, Lister: a.target, Cache: a.target,
+		Worker: a.cfg.Worker.Name, Logger: ilog,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.cfg.File, err)
+	}
+	a.scheduler = inventory.NewScheduler(a.inventory, a.invStore, a.cfg.Inventory, a.cfg.Worker.Name, ilog)
+	return nil
 }
 
 // connectNATS connects to url. A remote server that is down (restarting, not up yet) is tried
@@ -260,6 +293,12 @@ func (a *app) serve(ctx context.Context) error {
 			return srv.Shutdown(sctx)
 		})
 	}
+	g.Go(func() error {
+		if err := a.scheduler.Run(gctx); err != nil {
+			return fmt.Errorf("inventory: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		if err := a.consumer.Run(gctx); err != nil {
 			return fmt.Errorf("consume: %w", err)

@@ -36,7 +36,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -52,6 +52,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 			},
 			"partitions":    a.cfg.NATS.Partitions,
 			"ownPartitions": a.cfg.Worker.Partitions,
+			"inventory":     inventoryStatus(r.Context(), a),
 		})
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {

@@ -61,11 +61,12 @@ func (s *syncBuffer) String() string {
 
 // worker is `worker run` started in process on a config file.
 type worker struct {
-	natsURL string
-	httpURL string
-	log     *syncBuffer
-	cancel  context.CancelFunc
-	done    chan error
+	natsURL    string
+	httpURL    string
+	configFile string
+	log        *syncBuffer
+	cancel     context.CancelFunc
+	done       chan error
 }
 
 // startWorker writes a config for the given target section and model and runs `worker run` on it.
@@ -89,6 +90,10 @@ func startWorkerGuarded(t testing.TB, target, model, level, guardSection string)
 	if strings.Contains(guardSection, "syncWindow:") {
 		window = "" // the caller's
 	}
+	if !strings.Contains(guardSection, "inventory:") {
+		// The inventory runs once per sync window by default: keep it out of tests about other things.
+		guardSection += "inventory:\n  schedule: \"@every 24h\"\n"
+	}
 	cfg := fmt.Sprintf(`nats:
   listen: %s
   storeDir: %s
@@ -107,7 +112,7 @@ log:
 	file := filepath.Join(dir, "scimflow.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(cfg), 0o600))
 
-	w := &worker{natsURL: "nats://" + natsAddr, httpURL: "http://" + httpAddr, log: &syncBuffer{}, done: make(chan error, 1)}
+	w := &worker{natsURL: "nats://" + natsAddr, httpURL: "http://" + httpAddr, log: &syncBuffer{}, done: make(chan error, 1), configFile: file}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	go func() { w.done <- run(ctx, []string{"run", "--config", file}, w.log, w.log) }()

@@ -20,6 +20,7 @@ import (
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/guard"
+	"github.com/scimflow/scimflow/internal/inventory"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/yamlschema"
@@ -54,6 +55,10 @@ type Config struct {
 	// approves them, and refuses protected objects (docs/deletion-guard.md). On by default:
 	// maxDeletes 100, maxPercent 10; an explicit 0 switches a limit off.
 	DeletionGuard guard.Config `yaml:"deletionGuard"`
+
+	// Inventory is the scheduled full inventory (docs/inventory.md); its schedule defaults to the
+	// sync window's.
+	Inventory inventory.Config `yaml:"inventory"`
 }
 
 // NATS is where events come from and outcomes go.
@@ -289,6 +294,10 @@ func decode(file string, data []byte, lookup func(string) (string, bool)) (*Conf
 	if doc.Line("deletionGuard.maxPercent") != 0 && c.DeletionGuard.MaxPercent == 0 {
 		c.DeletionGuard.MaxPercent = guard.NoLimit
 	}
+	if doc.Line("inventory.minRatio") != 0 && c.Inventory.MinRatio == 0 {
+		c.Inventory.MinRatio = inventory.NoMinRatio
+	}
+	c.Inventory.ScratchDir = filepathAbs(file, c.Inventory.ScratchDir)
 	c.applyDefaults()
 	return &c, doc, nil
 }
@@ -327,6 +336,7 @@ func (c *Config) applyDefaults() {
 	if len(c.Worker.Partitions) == 0 {
 		c.Worker.Partitions = nil // all of them
 	}
+	c.Inventory = c.Inventory.WithDefaults(c.SyncWindow.Schedule)
 	c.Log.Level = cmp.Or(c.Log.Level, "info")
 	c.Log.Format = cmp.Or(c.Log.Format, "json")
 }
@@ -363,5 +373,16 @@ func (c *Config) Validate() error {
 	if err := c.DeletionGuard.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Inventory.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// filepathAbs resolves a path relative to the configuration file's folder.
+func filepathAbs(file, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(file), p)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/guard"
+	"github.com/scimflow/scimflow/internal/inventory"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/schemas"
 )
@@ -66,6 +67,11 @@ func TestEveryDocumentedDefaultHolds(t *testing.T) {
 		"worker.ackWait":              c.Worker.AckWait,
 		"worker.drainTimeout":         c.Worker.DrainTimeout,
 		"http.listen":                 c.HTTP.Listen,
+		"inventory.pageSize":          c.Inventory.PageSize,
+		"inventory.concurrency":       c.Inventory.Concurrency,
+		"inventory.minRatio":          c.Inventory.MinRatio,
+		"inventory.keepJobs":          c.Inventory.KeepJobs,
+		"inventory.leaseTTL":          c.Inventory.LeaseTTL,
 		"log.level":                   c.Log.Level,
 		"log.format":                  c.Log.Format,
 	}
@@ -83,6 +89,8 @@ func TestEveryDocumentedDefaultHolds(t *testing.T) {
 			assert.Equal(t, d, g, path)
 		case int:
 			assert.EqualValues(t, want, g, path)
+		case float64:
+			assert.InDelta(t, want, g, 1e-9, path)
 		default:
 			if path == "nats.storeDir" {
 				want = filepath.Join(dir, fmt.Sprint(want)) // relative to the config file
@@ -98,6 +106,9 @@ func TestEveryDocumentedDefaultHolds(t *testing.T) {
 	assert.Equal(t, pipeline.DefaultMaxWindows, c.SyncWindow.MaxWindows)
 	assert.Equal(t, guard.DefaultMaxDeletes, c.DeletionGuard.MaxDeletes)
 	assert.Equal(t, guard.DefaultMaxPercent, c.DeletionGuard.MaxPercent)
+	assert.Equal(t, inventory.DefaultPageSize, c.Inventory.PageSize)
+	assert.Equal(t, inventory.DefaultMinRatio, c.Inventory.MinRatio)
+	assert.Equal(t, c.SyncWindow.Schedule, c.Inventory.Schedule, "the inventory runs once per sync window by default")
 	sch, err := c.SyncWindow.Parsed()
 	require.NoError(t, err)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -112,6 +123,14 @@ func TestExplicitZeroValuesAreKept(t *testing.T) {
 	assert.Equal(t, pipeline.NoReferenceRetries, c.SyncWindow.ReferenceRetries, "referenceRetries: 0 means no in-process retry, not the default")
 	assert.Empty(t, c.HTTP.Listen, `http.listen: "" disables the server`)
 	assert.Nil(t, c.Worker.Partitions, "partitions: [] means every partition, not none")
+
+	c, err = Load(write(t, minimal+"inventory:\n  minRatio: 0\n  schedule: \"@every 1h\"\n  onDrift: {User: revert}\n"), Options{LookupEnv: secrets})
+	require.NoError(t, err)
+	assert.Equal(t, float64(inventory.NoMinRatio), c.Inventory.MinRatio, "minRatio: 0 switches the check off")
+	assert.Equal(t, "@every 1h", c.Inventory.Schedule)
+	assert.Equal(t, map[string]string{"User": "revert"}, c.Inventory.OnDrift)
+	_, err = Load(write(t, minimal+"inventory:\n  schedule: \"every hour\"\n"), Options{LookupEnv: secrets})
+	require.ErrorContains(t, err, "inventory.schedule")
 
 	c, err = Load(write(t, minimal+"syncWindow:\n  referenceRetries: 2\nworker:\n  partitions: [1, 3]\n"), Options{LookupEnv: secrets})
 	require.NoError(t, err)

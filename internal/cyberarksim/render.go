@@ -139,17 +139,28 @@ func (s *Server) appendRef(b []byte, comma bool, rt *resourceType, r *record, ty
 	return append(b, '}')
 }
 
-// listResponse encodes an RFC 7644 §3.4.2 ListResponse from already encoded resources.
+// listResponse encodes an RFC 7644 §3.4.2 ListResponse from already encoded resources, splicing
+// them in as they are (they are compact JSON: re-encoding them would cost more than rendering).
 func listResponse(total, startIndex int, resources []json.RawMessage) []byte {
-	if resources == nil {
-		resources = []json.RawMessage{}
+	n := 160
+	for _, r := range resources {
+		n += len(r) + 1
 	}
-	b, _ := json.Marshal(struct {
-		Schemas      []string          `json:"schemas"`
-		TotalResults int               `json:"totalResults"`
-		StartIndex   int               `json:"startIndex"`
-		ItemsPerPage int               `json:"itemsPerPage"`
-		Resources    []json.RawMessage `json:"Resources"`
-	}{[]string{listResponseURN}, total, startIndex, len(resources), resources})
-	return b
+	b := make([]byte, 0, n)
+	b = append(b, `{"schemas":[`...)
+	b = appendJSONString(b, listResponseURN)
+	b = append(b, `],"totalResults":`...)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"startIndex":`...)
+	b = strconv.AppendInt(b, int64(startIndex), 10)
+	b = append(b, `,"itemsPerPage":`...)
+	b = strconv.AppendInt(b, int64(len(resources)), 10)
+	b = append(b, `,"Resources":[`...)
+	for i, r := range resources {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r...)
+	}
+	return append(b, "]}"...)
 }

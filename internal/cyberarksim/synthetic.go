@@ -48,3 +48,57 @@ func (s *Server) SeedSyntheticUsers(n int) error {
 	}
 	return nil
 }
+
+// SyntheticGroupName is the displayName of the i-th synthetic group (1-based): "group000001".
+func SyntheticGroupName(i int) string { return fmt.Sprintf("group%06d", i) }
+
+// SeedSyntheticGroups adds n generated Groups numbered after the Groups already stored, holding
+// memberships members in all, spread evenly over the groups: group i takes the next users in
+// creation order, wrapping around, so that the membership load of a directory (10,000 groups,
+// 1,000,000 memberships) loads in seconds. Users must exist when memberships > 0. It skips request
+// validation as SeedSyntheticUsers does.
+func (s *Server) SeedSyntheticGroups(n, memberships int) error {
+	if n < 0 || memberships < 0 {
+		return fmt.Errorf("seed synthetic groups: n %d and memberships %d must not be negative", n, memberships)
+	}
+	if n == 0 && memberships > 0 {
+		return fmt.Errorf("seed synthetic groups: %d memberships need groups", memberships)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users := make([]string, 0, s.db.cols[Users].order.live)
+	s.db.cols[Users].order.each(func(r *record) bool {
+		users = append(users, r.id)
+		return true
+	})
+	if memberships > 0 && len(users) == 0 {
+		return fmt.Errorf("seed synthetic groups: %d memberships but no users", memberships)
+	}
+	c := s.db.cols[Groups]
+	names := c.indexOn("displayName")
+	first := c.order.live + 1
+	now := s.now().UnixNano()
+	next := 0
+	for k := range n {
+		i := first + k
+		name := SyntheticGroupName(i)
+		if names.first(name) != nil {
+			return fmt.Errorf("seed synthetic groups: displayName %q is already in use", name)
+		}
+		size := memberships / n
+		if k < memberships%n {
+			size++
+		}
+		size = min(size, len(users))
+		rec := &record{id: newUUID(), created: now, modified: now, version: 1, display: name}
+		s.db.insert(c, rec, map[string]any{"displayName": name})
+		rec.members = newMemberList()
+		ids := make([]string, size)
+		for j := range ids {
+			ids[j] = users[next%len(users)]
+			next++
+		}
+		s.db.setMembers(rec, ids)
+	}
+	return nil
+}

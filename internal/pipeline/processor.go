@@ -81,6 +81,9 @@ type Config struct {
 	// approve): the guard does not hold it again, though it still counts it and still refuses a
 	// protected object. nil: never approved.
 	Approved func(*events.Delivery) bool
+	// Applied, when set, is told of every write that succeeded (what the inventory needs to tell
+	// our own changes from drift, docs/inventory.md). nil: nothing recorded.
+	Applied AppliedRecorder
 }
 
 // Defaults of Config (and of the syncWindow section of the worker configuration).
@@ -235,7 +238,7 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 		if stop {
 			return res
 		}
-		targetID, err := p.execute(ctx, plan)
+		targetID, body, err := p.execute(ctx, plan)
 		if err != nil {
 			// Not deleted (or not known to be): the count goes back; a retry counts again.
 			if rerr := allowed.Release(ctx); rerr != nil {
@@ -247,6 +250,7 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			st.sent = true
 			st.targetID = cmp.Or(targetID, st.targetID)
 			p.remember(ctx, rd, plan, targetID)
+			p.recordApplied(ctx, d, ch, plan, st.targetID, body)
 			st.note("%s", strings.Join(plan.Notes, "; "))
 			if fu, ok := plan.FollowUp(); ok {
 				// Written without the references that do not resolve yet: set them next, before any
@@ -351,13 +355,18 @@ func hasDelete(plan *reconcile.Plan) bool {
 	return false
 }
 
-// execute sends the plan's requests in order and returns the target object's id.
-func (p *Processor) execute(ctx context.Context, plan *reconcile.Plan) (string, error) {
+// execute sends the plan's requests in order and returns the target object's id and the body of
+// the last answer that carried one (the object as the writes left it, when the target says).
+func (p *Processor) execute(ctx context.Context, plan *reconcile.Plan) (string, []byte, error) {
 	id := plan.ObjectID
+	var last []byte
 	for _, r := range plan.Requests {
 		resp, err := p.target.Do(ctx, provision.Request{Method: r.Method, Path: r.Path, Body: r.Body})
 		if err != nil {
-			return id, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
+			return id, nil, fmt.Errorf("%s %s: %w", r.Method, r.Path, err)
+		}
+		if resp != nil && len(resp.Body) > 0 {
+			last = resp.Body
 		}
 		if r.Method == "POST" && id == "" && resp != nil {
 			var created struct {
@@ -368,7 +377,7 @@ func (p *Processor) execute(ctx context.Context, plan *reconcile.Plan) (string, 
 			}
 		}
 	}
-	return id, nil
+	return id, last, nil
 }
 
 // failed turns an error into a deferral or a dead letter.

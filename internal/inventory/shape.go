@@ -1,0 +1,194 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/scimflow/scimflow/internal/provision"
+	"github.com/scimflow/scimflow/internal/reconcile"
+)
+
+// shape is what the inventory reads of one data-model object: where it lives, its key and the
+// attributes the model manages (every property that is neither a key nor a JSONPath).
+type shape struct {
+	index    uint8
+	object   string
+	resource string
+	keys     []*reconcile.Property
+	props    []*reconcile.Property
+}
+
+// shapesOf returns the shapes of the named objects of m, in the order given; no names means every
+// object of the model that has a key, one per resource (the first object naming it).
+func shapesOf(m *reconcile.Model, names []string) ([]*shape, error) {
+	var objs []*reconcile.Object
+	if len(names) == 0 {
+		seen := map[string]bool{}
+		for _, o := range m.Objects() {
+			if len(o.Keys()) == 0 || seen[strings.ToLower(o.Resource())] {
+				continue
+			}
+			seen[strings.ToLower(o.Resource())] = true
+			objs = append(objs, o)
+		}
+	} else {
+		for i, n := range names {
+			o, ok := m.Object(n)
+			if !ok {
+				return nil, fmt.Errorf("inventory.objects[%d]: %q is not an object of the data model", i, n)
+			}
+			if len(o.Keys()) == 0 {
+				return nil, fmt.Errorf("inventory.objects[%d]: %s has no isKey property, so drift could not name it", i, n)
+			}
+			objs = append(objs, o)
+		}
+	}
+	if len(objs) == 0 {
+		return nil, errors.New("inventory: the data model has no object with a key to inventory")
+	}
+	if len(objs) > 255 {
+		return nil, errors.New("inventory: more than 255 objects")
+	}
+	out := make([]*shape, len(objs))
+	for i, o := range objs {
+		s := &shape{index: uint8(i), object: o.Name(), resource: o.Resource(), keys: o.Keys()}
+		for _, p := range o.Properties() {
+			if !p.IsKey() && !p.IsJSONPath() {
+				s.props = append(s.props, p)
+			}
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// propNames lists the managed attributes.
+func (s *shape) propNames() []string {
+	out := make([]string, len(s.props))
+	for i, p := range s.props {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+// entry reads one resource of the target. A resource without an id or without a key value is
+// refused: it could be neither tracked nor named.
+func (s *shape) entry(res map[string]any) (Entry, error) {
+	e := Entry{Object: s.index}
+	switch id := res["id"].(type) {
+	case string:
+		e.ID = id
+	case json.Number:
+		e.ID = id.String()
+	}
+	if e.ID == "" {
+		return e, fmt.Errorf("a %s without an id", s.object)
+	}
+	key := make(map[string]string, len(s.keys))
+	for _, k := range s.keys {
+		vs := k.ValuesIn(res)
+		if len(vs) == 0 {
+			return e, fmt.Errorf("%s %s has no %s", s.object, e.ID, k.Name())
+		}
+		key[k.Name()] = valueText(vs[0])
+	}
+	kb, _ := json.Marshal(key)
+	e.Key = string(kb)
+	e.Hashes = make([]uint64, len(s.props))
+	values := make(map[string]any, len(s.props))
+	for i, p := range s.props {
+		vs := p.ValuesIn(res)
+		if len(vs) == 0 {
+			continue
+		}
+		e.Hashes[i] = hashValues(vs)
+		if p.MultiValued() {
+			values[p.Name()] = vs
+		} else {
+			values[p.Name()] = vs[0]
+		}
+	}
+	e.Values, _ = json.Marshal(values)
+	return e, nil
+}
+
+// hashValues is the content hash of one attribute: FNV-1a over the canonical JSON of each value,
+// sorted (a multi-valued attribute is a set), never 0 (0 means absent).
+func hashValues(vs []any) uint64 {
+	var one [1][]byte
+	texts := one[:0]
+	if len(vs) > 1 {
+		texts = make([][]byte, 0, len(vs))
+	}
+	for _, v := range vs {
+		texts = append(texts, canonical(v))
+	}
+	if len(texts) > 1 {
+		slices.SortFunc(texts, bytes.Compare)
+	}
+	h := fnv.New64a()
+	for _, t := range texts {
+		h.Write(t)
+		h.Write([]byte{0})
+	}
+	return max(h.Sum64(), 1)
+}
+
+// canonical is the JSON of v (strings without the cost of encoding/json).
+func canonical(v any) []byte {
+	if s, ok := v.(string); ok {
+		return strconv.AppendQuote(make([]byte, 0, len(s)+2), s)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// HashResource returns the managed attributes' hashes of a resource of object, by property name,
+// as an inventory would compute them; ok is false when the object is not inventoried or the
+// resource is not one (no id). The applied log uses it to record what a write left behind.
+func hashResource(s *shape, res map[string]any) (map[string]uint64, bool) {
+	e, err := s.entry(res)
+	if err != nil {
+		return nil, false
+	}
+	out := make(map[string]uint64, len(s.props))
+	for i, p := range s.props {
+		out[p.Name()] = e.Hashes[i]
+	}
+	return out, true
+}
+
+// keyMap decodes an entry's key.
+func keyMap(key string) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal([]byte(key), &m)
+	return m
+}
+
+// match is how the connector resolves the key (its IDCache entries).
+func (s *shape) match(key map[string]any) []provision.Match {
+	out := make([]provision.Match, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = provision.Match{Attr: k.ReferenceLookupProperty(), Value: valueText(key[k.Name()])}
+	}
+	return out
+}
+
+func valueText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	case json.Number:
+		return v.String()
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
