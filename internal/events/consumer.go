@@ -438,11 +438,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
-		if c.keys.add(&task{msg: msg, d: d, partition: p}) == duplicateFinished {
+		switch c.keys.add(&task{msg: msg, d: d, partition: p}) {
+		case duplicateFinished:
 			// Acknowledged here already (the server forgot it, e.g. restarted from an older consumer
 			// state): its outcome is published, and running it again would undo its key's successors.
 			c.duplicates.Add(1)
 			c.log.Debug().Uint64("seq", d.StreamSeq).Str("subject", d.Subject).Msg("delivered again after it was acknowledged: acknowledging it again")
+			_ = msg.Ack()
+		case duplicateParked:
+			// Parked already, and its parked copy is held to run: left unacknowledged, it would come
+			// back after AckWait and run again after its key's successors.
+			c.duplicates.Add(1)
+			c.log.Debug().Uint64("seq", d.StreamSeq).Str("subject", d.Subject).Msg("delivered again after it was parked: acknowledging it")
 			_ = msg.Ack()
 		}
 	}
@@ -880,10 +887,11 @@ func (c *Consumer) settle(ctx context.Context, t *task) (disposition, time.Time)
 		return wait, time.Now().Add(time.Second)
 	}
 	t.acking = false
+	// A parked event run is finished too: a delivery of it from the events stream (its
+	// acknowledgement after parking was lost) must not run it again.
+	c.keys.acknowledged(t.d.StreamSeq)
 	if t.replay != nil {
 		c.replayed(ctx, t)
-	} else {
-		c.keys.acknowledged(t.d.StreamSeq)
 	}
 	return done, time.Time{}
 }

@@ -252,7 +252,12 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 		tasks[i] = &task{msg: &parkedMsg{store: c.cfg.Park, pe: pe}, d: d, partition: p,
 			replay: &replayInfo{last: i == len(evs)-1, gen: gen}}
 	}
-	c.keys.prepend(subject, p, tasks)
+	for _, t := range c.keys.prepend(subject, p, tasks) {
+		c.duplicates.Add(1)
+		if err := t.msg.Ack(); err != nil {
+			c.log.Debug().Err(err).Uint64("seq", t.d.StreamSeq).Msg("acknowledging an event delivered again after it was parked")
+		}
+	}
 }
 
 // windows runs parked keys whose window has come (or that an operator released), until ctx ends.

@@ -129,6 +129,7 @@ const (
 	added             addResult = iota
 	duplicateHeld               // the scheduler holds the message already: the held copy runs
 	duplicateFinished           // the message was acknowledged here lately: acknowledge it again
+	duplicateParked             // the event is parked and its parked copy is held: acknowledge the message
 )
 
 // newKeyScheduler returns a scheduler that recognises a message acknowledged within retain as a
@@ -164,6 +165,11 @@ func (s *keyScheduler) add(t *task) addResult {
 	if seq != 0 {
 		for i, h := range k.tasks {
 			if h.d.StreamSeq == seq {
+				if h.replay != nil && t.replay == nil {
+					// Delivered again after it was parked (its acknowledgement was lost): the parked
+					// copy runs in its place, and this one must not come back after it.
+					return duplicateParked
+				}
 				return duplicateHeld
 			}
 			if h.d.StreamSeq > seq && (i > 0 || !k.running) && at == len(k.tasks) {
@@ -363,8 +369,10 @@ func (s *keyScheduler) heldMessages() []jetstream.Msg {
 }
 
 // prepend queues tasks at the front of a key's queue (behind its running event, if one runs), in
-// order: parked events run before anything newer the key holds.
-func (s *keyScheduler) prepend(subject string, partition int, tasks []*task) {
+// order: parked events run before anything newer the key holds. A delivery of the events stream
+// the key holds for one of these parked events (delivered again after it was parked) is removed
+// and returned, for the caller to acknowledge: the parked copy runs in its place.
+func (s *keyScheduler) prepend(subject string, partition int, tasks []*task) (superseded []*task) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.keys[subject]
@@ -376,12 +384,27 @@ func (s *keyScheduler) prepend(subject string, partition int, tasks []*task) {
 	if k.running {
 		at = 1
 	}
+	parked := map[uint64]bool{}
+	for _, t := range tasks {
+		parked[t.d.StreamSeq] = true
+	}
+	kept := k.tasks[:at]
+	for _, h := range k.tasks[at:] {
+		if h.replay == nil && parked[h.d.StreamSeq] {
+			superseded = append(superseded, h)
+			continue
+		}
+		kept = append(kept, h)
+	}
+	k.tasks = kept
+	s.held -= len(superseded)
 	k.tasks = slices.Insert(k.tasks, at, tasks...)
 	s.held += len(tasks)
 	if s.releasing || s.handover[k.partition] {
 		k.release = true
 	}
 	s.schedule(k)
+	return superseded
 }
 
 // releasePartition hands partition p over: its waiting and queued keys are handed back now, its

@@ -109,3 +109,36 @@ func TestDeliveredHeldCountsTheConsumersMessagesOnly(t *testing.T) {
 	_, delivered = s.deliveredHeld(0)
 	assert.False(t, delivered, "a new gate waits for a new delivery")
 }
+
+// An event delivered again from the events stream after it was parked (its acknowledgement was
+// lost) must not run beside its parked copy: a delivery that finds the parked copy held is to be
+// acknowledged, and parked copies queued after it take its place. Found by the chaos suite: four
+// parked updates run again from the stream after their key was unparked, after their successors.
+func TestAParkedEventDeliveredAgainGivesWayToItsParkedCopy(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 100)
+	const subj = "idm.part.0.User.a"
+	replayTask := func(seq uint64) *task {
+		t := schedTask(subj, 0, seq)
+		t.replay = &replayInfo{gen: 1}
+		return t
+	}
+	s.gate(0)
+	// Stream deliveries of 5 (parked already) and 9 (newer) are held when the parked 5 and 7 are
+	// queued to run.
+	require.Equal(t, added, s.add(schedTask(subj, 0, 5)))
+	require.Equal(t, added, s.add(schedTask(subj, 0, 9)))
+	superseded := s.prepend(subj, 0, []*task{replayTask(5), replayTask(7)})
+	require.Len(t, superseded, 1)
+	assert.Equal(t, uint64(5), superseded[0].d.StreamSeq)
+	assert.Nil(t, superseded[0].replay, "the stream's copy is the one to acknowledge")
+	k := s.keys[subj]
+	assert.Equal(t, []uint64{5, 7, 9}, taskSeqs(k))
+	assert.Equal(t, 3, s.stats().Held)
+
+	// 7 delivered again now: the parked copy is held.
+	assert.Equal(t, duplicateParked, s.add(schedTask(subj, 0, 7)))
+	assert.Equal(t, []uint64{5, 7, 9}, taskSeqs(k))
+	// 9 delivered again: an ordinary duplicate of a held delivery.
+	assert.Equal(t, duplicateHeld, s.add(schedTask(subj, 0, 9)))
+}
