@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,11 +12,12 @@ import (
 	"time"
 
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/inventory"
 )
 
 // listenHTTP prepares /healthz (the process is up), /readyz (connected to NATS, every partition's
-// consumer bound), /status (JSON) and /metrics (Prometheus text format) on http.listen; the caller
-// serves ln.
+// consumer bound), /status (JSON), /inventory (inventoryAPI) and /metrics (Prometheus text
+// format) on http.listen; the caller serves ln.
 func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 	ln, err := net.Listen("tcp", a.cfg.HTTP.Listen)
 	if err != nil {
@@ -55,6 +58,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 			"inventory":     inventoryStatus(r.Context(), a),
 		})
 	})
+	inventoryAPI(mux, a)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		writeMetrics(w, a)
@@ -93,4 +97,88 @@ func writeMetrics(w interface{ Write([]byte) (int, error) }, a *app) {
 		fmt.Fprintf(&b, "scimflow_target_breaker_state{state=%q} %d\n", s, v)
 	}
 	w.Write([]byte(b.String()))
+}
+
+// operator says whether r may change what the worker does: it presents http.operatorToken as a
+// bearer token. It answers the refusal itself: 403 when no token is configured (the API is
+// read-only), 401 when the token is missing or wrong.
+func operator(w http.ResponseWriter, r *http.Request, a *app) bool {
+	want := a.cfg.HTTP.OperatorToken.Reveal()
+	if want == "" {
+		httpError(w, http.StatusForbidden, "read-only: http.operatorToken is not set in the worker's configuration")
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="scimflow"`)
+		httpError(w, http.StatusUnauthorized, "an operator token is required: Authorization: Bearer <http.operatorToken>")
+		return false
+	}
+	return true
+}
+
+// httpError answers {"error": msg} with status.
+func httpError(w http.ResponseWriter, status int, msg string) {
+	writeHTTPJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeHTTPJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// inventoryAPI serves the inventory: GET /inventory (schedule, next run, the run in progress, the
+// last jobs), and for an operator PUT /inventory/schedule {"schedule": SPEC} (kept in KV, taken by
+// every replica at once, like `worker inventory schedule`) and POST /inventory/run (one run now).
+func inventoryAPI(mux *http.ServeMux, a *app) {
+	mux.HandleFunc("GET /inventory", func(w http.ResponseWriter, r *http.Request) {
+		st := inventoryStatus(r.Context(), a)
+		if st == nil {
+			httpError(w, http.StatusNotFound, "the inventory is not running in this worker")
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("PUT /inventory/schedule", func(w http.ResponseWriter, r *http.Request) {
+		if !operator(w, r, a) {
+			return
+		}
+		if a.scheduler == nil {
+			httpError(w, http.StatusNotFound, "the inventory is not running in this worker")
+			return
+		}
+		var body struct {
+			Schedule string `json:"schedule"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+			httpError(w, http.StatusBadRequest, `body: want {"schedule": "<cron or @every>"}: `+err.Error())
+			return
+		}
+		if err := a.invStore.SetSchedule(r.Context(), body.Schedule, "http@"+r.RemoteAddr); err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("schedule %q: %v", body.Schedule, err))
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, map[string]string{"schedule": body.Schedule, "message": "inventory schedule set; every worker takes it now"})
+	})
+	mux.HandleFunc("POST /inventory/run", func(w http.ResponseWriter, r *http.Request) {
+		if !operator(w, r, a) {
+			return
+		}
+		if a.scheduler == nil {
+			httpError(w, http.StatusNotFound, "the inventory is not running in this worker")
+			return
+		}
+		err := a.scheduler.RunNow("http@" + r.RemoteAddr)
+		switch {
+		case errors.Is(err, inventory.ErrLeaseHeld):
+			httpError(w, http.StatusConflict, err.Error())
+		case err != nil:
+			httpError(w, http.StatusServiceUnavailable, err.Error())
+		default:
+			writeHTTPJSON(w, http.StatusAccepted, map[string]string{"message": "inventory run started; GET /inventory shows its progress"})
+		}
+	})
 }

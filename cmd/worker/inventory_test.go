@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
@@ -133,4 +135,77 @@ func simToken(t *testing.T, base string) string {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
 	require.NotEmpty(t, tok.AccessToken)
 	return tok.AccessToken
+}
+
+// The HTTP API shows the inventory to anyone and lets an operator (http.operatorToken) change its
+// schedule and run one now; a wrong schedule is refused with what is wrong.
+func TestInventoryHTTPAPI(t *testing.T) {
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
+	require.NoError(t, sim.Seed("Users", map[string]any{"userName": "ada@x"}))
+	w := startWorker(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
+
+	call := func(method, path, token, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, w.httpURL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+	type inv struct {
+		Schedule string `json:"schedule"`
+		Jobs     []struct {
+			Trigger string `json:"trigger"`
+			Status  string `json:"status"`
+		} `json:"jobs"`
+	}
+	get := func() inv {
+		t.Helper()
+		resp, err := http.Get(w.httpURL + "/inventory")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var v inv
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+		return v
+	}
+	assert.Equal(t, "@every 24h", get().Schedule, "the configured schedule")
+
+	code, body := call(http.MethodPut, "/inventory/schedule", "", `{"schedule": "@every 6h"}`)
+	assert.Equal(t, http.StatusUnauthorized, code)
+	assert.Contains(t, body["error"], "operator token is required")
+	code, _ = call(http.MethodPut, "/inventory/schedule", "wrong", `{"schedule": "@every 6h"}`)
+	assert.Equal(t, http.StatusUnauthorized, code)
+	code, body = call(http.MethodPut, "/inventory/schedule", testOperatorToken, `{"schedule": "every hour"}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body["error"], `schedule "every hour"`)
+	code, _ = call(http.MethodPut, "/inventory/schedule", testOperatorToken, `{"schedule": "@every 6h"}`)
+	require.Equal(t, http.StatusOK, code)
+	require.Eventually(t, func() bool { return get().Schedule == "@every 6h" }, 10*time.Second, 50*time.Millisecond)
+
+	code, _ = call(http.MethodPost, "/inventory/run", "", "")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	code, body = call(http.MethodPost, "/inventory/run", testOperatorToken, "")
+	require.Equal(t, http.StatusAccepted, code, "%v", body)
+	require.Eventually(t, func() bool {
+		v := get()
+		return len(v.Jobs) == 1 && v.Jobs[0].Trigger == "request" && v.Jobs[0].Status == "baseline"
+	}, 20*time.Second, 100*time.Millisecond, "the requested run is recorded")
+}
+
+// Without http.operatorToken the API is read-only: every change is refused with the reason.
+func TestOperatorActionsAreRefusedWithoutAToken(t *testing.T) {
+	a := &app{cfg: &config.Config{}}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/inventory/run", nil)
+	req.Header.Set("Authorization", "Bearer anything")
+	assert.False(t, operator(rec, req, a))
+	assert.Equal(t, http.StatusForbidden, rec.Code)
+	assert.Contains(t, rec.Body.String(), "read-only: http.operatorToken is not set")
 }

@@ -80,6 +80,9 @@ func startWorkerLogging(t testing.TB, target, model, level string) *worker {
 	return startWorkerGuarded(t, target, model, level, "deletionGuard:\n  maxPercent: 0\n")
 }
 
+// testOperatorToken is http.operatorToken of the test workers.
+const testOperatorToken = "op-token-for-tests"
+
 // startWorkerGuarded is startWorkerLogging with the deletionGuard section given (and the
 // syncWindow section, when it holds one).
 func startWorkerGuarded(t testing.TB, target, model, level, guardSection string) *worker {
@@ -106,6 +109,7 @@ model: %s
 %s
 http:
   listen: %s
+  operatorToken: `+testOperatorToken+`
 log:
   level: %s
 `, natsAddr, filepath.Join(dir, "nats"), indent(target, "  "), model, window, guardSection, httpAddr, level)

@@ -164,6 +164,10 @@ type Worker struct {
 type HTTP struct {
 	// Listen address; default 127.0.0.1:9090 when absent, and an explicit "" disables the server.
 	Listen string `yaml:"listen"`
+	// OperatorToken, when set, lets a caller that presents it (Authorization: Bearer) change what
+	// the worker does through the HTTP API (the inventory schedule, an inventory run now); without
+	// it the API is read-only. Usually ${ENV}.
+	OperatorToken auth.Secret `yaml:"operatorToken"`
 }
 
 // Log configures logging.

@@ -16,7 +16,7 @@ const (
 type Job struct {
 	Run        uint64    `json:"run"`
 	Worker     string    `json:"worker,omitempty"`
-	Trigger    string    `json:"trigger"` // schedule or once
+	Trigger    string    `json:"trigger"` // schedule, once or request
 	Status     string    `json:"status"`
 	StartedAt  time.Time `json:"startedAt"`
 	EndedAt    time.Time `json:"endedAt,omitzero"`

@@ -102,7 +102,7 @@ func WithProgress(ctx context.Context, p Progress) context.Context {
 
 // RunOptions describe one run.
 type RunOptions struct {
-	// Trigger is "schedule" or "once".
+	// Trigger is "schedule", "once" (worker inventory --once) or "request" (the HTTP API).
 	Trigger string
 	// Token is the lease's fencing token, recorded with the run and its snapshot.
 	Token uint64

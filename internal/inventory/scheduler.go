@@ -25,6 +25,8 @@ type Scheduler struct {
 	mu   sync.Mutex
 	spec string
 	next time.Time
+	ctx  context.Context // Run's, for runs started on request
+	runs sync.WaitGroup  // runs started on request
 }
 
 // NewScheduler returns a scheduler for runner; holder names this replica in the lease.
@@ -60,6 +62,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.Stop()
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	defer s.runs.Wait()
 	for {
 		spec, sch := s.schedule(ctx)
 		tick := sch.Next(s.now())
@@ -101,4 +107,35 @@ func (s *Scheduler) tick(ctx context.Context, tick time.Time, spec string, sch c
 		Trigger: "schedule", Token: lease.Token(), Fence: lease.Check, Schedule: spec,
 		Next: func() time.Time { return sch.Next(s.now()) },
 	})
+}
+
+// ErrNotRunning is RunNow's answer before the scheduler runs (or after it stopped).
+var ErrNotRunning = errors.New("the inventory scheduler is not running")
+
+// RunNow starts an inventory at once on this replica (the operator's "run inventory now"), fenced
+// by the lease like a scheduled one: it fails with ErrLeaseHeld while another run holds it. The run
+// goes on in the background until it ends or the scheduler stops; its job is recorded with trigger
+// "request" and by.
+func (s *Scheduler) RunNow(by string) error {
+	s.mu.Lock()
+	ctx, spec := s.ctx, s.spec
+	s.mu.Unlock()
+	if ctx == nil || ctx.Err() != nil {
+		return ErrNotRunning
+	}
+	lease, err := s.store.AcquireLease(ctx, s.holder+" for "+by, s.cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	s.runs.Add(1)
+	go func() {
+		defer s.runs.Done()
+		defer lease.Release(context.WithoutCancel(ctx))
+		var next func() time.Time
+		if sch, err := ParseSchedule(spec); err == nil {
+			next = func() time.Time { return sch.Next(s.now()) }
+		}
+		_, _ = s.runner.Run(ctx, RunOptions{Trigger: "request", Token: lease.Token(), Fence: lease.Check, Schedule: spec, Next: next})
+	}()
+	return nil
 }
