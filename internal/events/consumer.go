@@ -36,6 +36,8 @@ type Delivery struct {
 	Subject   string // the stored subject, idm.part.<partition>.<object>.<keytoken>
 	Partition int
 	StreamSeq uint64
+	// Stored is when JetStream stored the event (when it was parked, for a parked event run again).
+	Stored time.Time
 	// Attempt counts the tries of this event, from 1: each sync window a deferred event is tried
 	// in adds one.
 	Attempt int
@@ -432,7 +434,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.received.Add(1)
 		d := &Delivery{Subject: msg.Subject(), Attempt: 1}
 		if md, err := msg.Metadata(); err == nil {
-			d.StreamSeq = md.Sequence.Stream
+			d.StreamSeq, d.Stored = md.Sequence.Stream, md.Timestamp
 			d.Redelivered = md.NumDelivered > 1
 		}
 		// A replayed event (worker replay, dlq replay) may well be in the target already.

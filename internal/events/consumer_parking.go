@@ -245,7 +245,7 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	}
 	tasks := make([]*task, len(evs))
 	for i, pe := range evs {
-		d := &Delivery{Subject: subject, StreamSeq: pe.StreamSeq, Attempt: 1, Redelivered: true}
+		d := &Delivery{Subject: subject, StreamSeq: pe.StreamSeq, Stored: pe.Parked, Attempt: 1, Redelivered: true}
 		if pe.StreamSeq == head.HeadSeq && head.Hold == HoldWindow {
 			d.Attempt = head.Windows + 1
 		}

@@ -58,6 +58,7 @@ type ParkedEvent struct {
 	MsgID     string
 	Data      []byte
 	Header    nats.Header
+	Parked    time.Time // when it was parked
 }
 
 // ParkStore keeps parked keys and their events.
@@ -190,7 +191,7 @@ func (s *ParkStore) Parked(ctx context.Context, subject string) ([]ParkedEvent, 
 		if err != nil {
 			return out, fmt.Errorf("read parked events of %s: %w", subject, err)
 		}
-		pe := ParkedEvent{Seq: m.Sequence, Subject: m.Header.Get(HeaderParkedSubject), MsgID: m.Header.Get(HeaderEventID), Data: m.Data, Header: nats.Header{}}
+		pe := ParkedEvent{Seq: m.Sequence, Subject: m.Header.Get(HeaderParkedSubject), MsgID: m.Header.Get(HeaderEventID), Data: m.Data, Header: nats.Header{}, Parked: m.Time}
 		for k, v := range m.Header {
 			pe.Header[k] = v
 		}

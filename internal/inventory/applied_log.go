@@ -28,6 +28,7 @@ type AppliedRecord struct {
 	Object    string         `json:"object"`
 	Key       map[string]any `json:"key"`
 	EventID   string         `json:"eventId"`
+	StreamSeq uint64         `json:"streamSeq,omitempty"` // the event's sequence in the events stream
 	Operation string         `json:"operation"`
 	At        time.Time      `json:"at"`
 	TargetID  string         `json:"targetId,omitempty"`
@@ -105,6 +106,18 @@ func (l *AppliedLog) get(ctx context.Context, k string) (*AppliedRecord, uint64,
 	return &r, e.Revision(), nil
 }
 
+// LastApplied answers the pipeline's question before it runs a redelivered event: which event was
+// last applied to the key, and when.
+func (l *AppliedLog) LastApplied(ctx context.Context, object string, key map[string]any) (*pipeline.LastApplied, error) {
+	rec, err := l.Get(ctx, object, key)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return &pipeline.LastApplied{EventID: rec.EventID, StreamSeq: rec.StreamSeq, At: rec.At}, nil
+}
+
+var _ pipeline.AppliedReader = (*AppliedLog)(nil)
+
 // RecordApplied is the pipeline's hook: a write of ours succeeded. Failures are logged, never
 // returned: the record only sharpens drift reports.
 func (l *AppliedLog) RecordApplied(ctx context.Context, a pipeline.Applied) {
@@ -132,7 +145,7 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 		if rec == nil {
 			rec = &AppliedRecord{}
 		}
-		rec.Object, rec.Key, rec.EventID, rec.Operation, rec.At = a.Object, a.Key, a.EventID, a.Operation, state.At
+		rec.Object, rec.Key, rec.EventID, rec.StreamSeq, rec.Operation, rec.At = a.Object, a.Key, a.EventID, a.StreamSeq, a.Operation, state.At
 		rec.TargetID = a.TargetID
 		rec.Deleted = a.Deleted
 		if a.Deleted {

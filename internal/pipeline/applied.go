@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"time"
 
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/reconcile"
@@ -14,6 +16,7 @@ type Applied struct {
 	Object    string
 	Key       map[string]any
 	EventID   string
+	StreamSeq uint64 // the event's sequence in the events stream
 	Operation string
 	TargetID  string
 	// Deleted: the write deleted the object.
@@ -29,6 +32,44 @@ type Applied struct {
 // long and reports its own failures: the event's outcome does not depend on it.
 type AppliedRecorder interface {
 	RecordApplied(ctx context.Context, a Applied)
+}
+
+// LastApplied is the latest write of ours to one key, as an AppliedReader knows it.
+type LastApplied struct {
+	EventID   string
+	StreamSeq uint64
+	At        time.Time // when it was recorded
+}
+
+// AppliedReader, when the AppliedRecorder is one too, answers what was last applied to a key: a
+// redelivered event older than that is not applied again (superseded).
+type AppliedReader interface {
+	LastApplied(ctx context.Context, object string, key map[string]any) (*LastApplied, error)
+}
+
+// superseded stops a redelivered event when a later event of its key was applied already: the
+// event was finished before (its acknowledgement was lost: a worker killed in between, a JetStream
+// server that restarted from an older consumer state) and running it again would undo its
+// successors. Only redeliveries pay the lookup. A record older than the event is not evidence (a
+// stream created again numbers from 1).
+func (p *Processor) superseded(ctx context.Context, d *events.Delivery, ch reconcile.Change) (events.Result, bool) {
+	r, ok := p.cfg.Applied.(AppliedReader)
+	if !ok || !d.Redelivered || d.StreamSeq == 0 || d.Stored.IsZero() {
+		return events.Result{}, false
+	}
+	last, err := r.LastApplied(ctx, ch.Object, ch.Key)
+	if err != nil {
+		p.log.Warn().Err(err).Str("object", ch.Object).Str("event", d.Event.ID).Msg("reading what was last applied to the key; processing the event")
+		return events.Result{}, false
+	}
+	if last == nil || last.StreamSeq <= d.StreamSeq || !last.At.After(d.Stored) {
+		return events.Result{}, false
+	}
+	return events.Result{Outcome: events.Outcome{
+		Status: events.StatusSkipped,
+		Reason: fmt.Sprintf("superseded: event %s (sequence %d), later in this key's order, was applied at %s; this delivery of an earlier event is not applied again",
+			last.EventID, last.StreamSeq, last.At.UTC().Format(time.RFC3339)),
+	}}, true
 }
 
 func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch reconcile.Change, plan *reconcile.Plan, targetID string, body []byte) {
@@ -50,7 +91,7 @@ func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch re
 		delete(attrs, k)
 	}
 	p.cfg.Applied.RecordApplied(ctx, Applied{
-		Object: ch.Object, Key: key, EventID: d.Event.ID, Operation: string(ch.Operation),
+		Object: ch.Object, Key: key, EventID: d.Event.ID, StreamSeq: d.StreamSeq, Operation: string(ch.Operation),
 		TargetID: targetID, Deleted: hasDelete(plan), Resource: body, Attributes: attrs,
 	})
 }

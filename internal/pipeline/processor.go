@@ -138,6 +138,8 @@ type progress struct {
 	sent     bool   // a request of this event succeeded
 	targetID string // the object's id, once known
 	notes    []string
+	// fenced: the delivery was checked against what was last applied to its key (superseded).
+	fenced bool
 }
 
 func (st *progress) note(format string, args ...any) {
@@ -196,6 +198,11 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 		ch = *st.followUp
 	} else if res, stop := p.protected(d, ch); stop {
 		return res
+	} else if !st.fenced {
+		st.fenced = true // once per delivery: a resumption is the same run
+		if res, stop := p.superseded(ctx, d, ch); stop {
+			return res
+		}
 	}
 	// A cached id is never trusted for a delete: it is looked up afresh.
 	rd := &reader{t: p.target, fresh: ch.Operation == reconcile.OpDelete}
