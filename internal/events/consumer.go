@@ -197,6 +197,11 @@ func (c *Consumer) setPause(reason string) {
 	}
 }
 
+// recentlyAcknowledged is how long at least the consume loop recognises an event it acknowledged,
+// when JetStream delivers it again (the chaos suite saw such deliveries come back for minutes
+// after a broker restart; at most 262,144 sequences are kept, a few MiB).
+const recentlyAcknowledged = 30 * time.Minute
+
 // NewConsumer returns a consume loop; Run starts it.
 func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Handler) *Consumer {
 	cfg = cfg.withDefaults()
@@ -204,7 +209,7 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		js: js, topo: topo, cfg: cfg, h: h,
 		pub:      NewPublisher(js),
 		log:      cfg.Logger,
-		keys:     newKeyScheduler(2*cfg.AckWait+2*time.Minute, 1<<18),
+		keys:     newKeyScheduler(max(2*cfg.AckWait+2*time.Minute, recentlyAcknowledged), 1<<18),
 		byStatus: map[Status]int64{},
 		bound:    map[int]bool{},
 		parking:  parking{keys: map[string]*parkedKey{}},
