@@ -221,7 +221,7 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			if stale(err) && !staleRetried {
 				// A read of the object by a cached id answered 404: the id is stale (the object was
 				// deleted behind our back). Drop the cached ids and plan again from fresh lookups.
-				staleRetried = true
+				staleRetried, rd.fresh = true, true
 				rd.forget(ctx, p.target, func(string) bool { return true })
 				continue
 			}
@@ -281,7 +281,9 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			// An id this plan used may be stale (cached before the object was deleted, or deleted
 			// and created again by someone else): drop every cached id the plan used and plan
 			// once more from fresh lookups. A truly absent object then plans as absent.
-			staleRetried = true
+			// The lookups go to the target, not the cache: another cached id of the key may be as
+			// stale (the inventory remembers ids it read minutes ago).
+			staleRetried, rd.fresh = true, true
 			rd.forget(ctx, p.target, func(string) bool { return true })
 			continue
 		case provision.ClassOf(err) == provision.ClassNotFound && hasDelete(plan):

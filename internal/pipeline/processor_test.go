@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +288,72 @@ func TestStaleCachedIDIsResolvedAgain(t *testing.T) {
 	res = f.handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil))
 	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
 	assert.Empty(t, f.users())
+}
+
+// resurrectingCache is the KV cache with a second writer that puts back an id it read long ago
+// whenever an entry is dropped (the inventory remembering what its snapshot held).
+type resurrectingCache struct {
+	provision.IDCache
+	mu    sync.Mutex
+	stale []string // ids put back, one per drop
+}
+
+func (c *resurrectingCache) dropped(ctx context.Context, resource, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.stale) > 0 {
+		c.IDCache.Put(ctx, resource, key, c.stale[0])
+		c.stale = c.stale[1:]
+	}
+}
+
+func (c *resurrectingCache) Delete(ctx context.Context, resource, key string) {
+	c.IDCache.Delete(ctx, resource, key)
+	c.dropped(ctx, resource, key)
+}
+
+func (c *resurrectingCache) DeleteIf(ctx context.Context, resource, key, id string) {
+	c.IDCache.(interface {
+		DeleteIf(ctx context.Context, resource, key, id string)
+	}).DeleteIf(ctx, resource, key, id)
+	c.dropped(ctx, resource, key)
+}
+
+// After a cached id answers 404 the key is looked up in the target, not in the cache again: the
+// cache may hold another stale id by then. Found by the chaos suite: a re-create planned as a
+// PATCH to the id of a user deleted two events before, then to the id of the next one deleted,
+// and dead-lettered not_found.
+func TestAfterAStaleIDTheKeyIsLookedUpInTheTarget(t *testing.T) {
+	t.Parallel()
+	cache := &resurrectingCache{IDCache: kvCache(t)}
+	f := setupWithCache(t, Config{}, cache)
+	ctx := context.Background()
+	ok := func(res events.Result) events.Result {
+		t.Helper()
+		require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
+		return res
+	}
+	first := ok(f.handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil))).Outcome.TargetID
+	ok(f.handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil)))
+	second := ok(f.handle(ctx, delivery(1, "Create", "User", user("ada@x"), nil))).Outcome.TargetID
+	ok(f.handle(ctx, delivery(1, "Delete", "User", user("ada@x"), nil)))
+	// The cache is handed the first id back, and the second once that one is dropped.
+	cache.IDCache.Put(ctx, "Users", provision.CacheKey([]provision.Match{{Attr: "userName", Value: "ada@x"}}), first)
+	cache.stale = []string{second}
+
+	// Delivered again (a worker died): the Create looks the key up before creating.
+	again := delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "back"})
+	again.Redelivered = true
+	res := ok(f.handle(ctx, again))
+	require.Len(t, f.users(), 1)
+	assert.Equal(t, "back", f.users()[0]["title"])
+	assert.NotEqual(t, first, res.Outcome.TargetID)
+	assert.NotEqual(t, second, res.Outcome.TargetID)
+	var notFound int
+	for _, c := range res.Outcome.Requests {
+		if c.Status == 404 {
+			notFound++
+		}
+	}
+	assert.Equal(t, 1, notFound, "one stale id tried, then the target asked: %+v", res.Outcome.Requests)
 }
