@@ -430,7 +430,7 @@ func (h *changeHandler) handle(ctx context.Context, c change) error {
 	if err := h.fence(); err != nil {
 		return err
 	}
-	h.refreshCache(ctx, sh, c, key)
+	h.refreshCache(ctx, sh, c, key, rec)
 	if class == ClassOurs {
 		return nil
 	}
@@ -474,22 +474,30 @@ func (h *changeHandler) count(fn func(*Job)) {
 	h.r.mu.Unlock()
 }
 
-// refreshCache keeps the key → id cache true to what the target holds.
-func (h *changeHandler) refreshCache(ctx context.Context, sh *shape, c change, key map[string]any) {
+// refreshCache keeps the key → id cache true to what the target holds. Forgetting a deleted
+// object's id is always safe (ids are not reused, and only that id is dropped). Remembering is
+// not, when the pipeline wrote the key after this run started: the run's read may predate a
+// delete or a re-create, and the pipeline keeps the cache for its own writes.
+func (h *changeHandler) refreshCache(ctx context.Context, sh *shape, c change, key map[string]any, rec *AppliedRecord) {
 	cache := h.r.o.Cache
 	if cache == nil {
 		return
 	}
 	res := sh.keys[0].ReferenceObject()
+	remember := rec == nil || rec.At.Before(h.job.StartedAt)
 	switch c.kind {
 	case ChangeDeleted:
 		cache.Forget(ctx, res, sh.match(key), c.old.ID)
 	case ChangeCreated:
-		cache.Remember(ctx, res, sh.match(key), c.cur.ID)
+		if remember {
+			cache.Remember(ctx, res, sh.match(key), c.cur.ID)
+		}
 	case ChangeUpdated:
 		if c.old.Key != c.cur.Key {
 			cache.Forget(ctx, res, sh.match(keyMap(c.old.Key)), c.old.ID)
-			cache.Remember(ctx, res, sh.match(key), c.cur.ID)
+			if remember {
+				cache.Remember(ctx, res, sh.match(key), c.cur.ID)
+			}
 		}
 	}
 }

@@ -1,0 +1,47 @@
+package inventory
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/provision"
+)
+
+// The inventory refreshes the key → id cache with what it found (an object created out of band
+// resolves without a query), but never puts back the id of an object the pipeline deleted while
+// the run was reading: the read predates the delete. Found by the chaos suite: re-creates planned
+// as PATCHes to ids deleted minutes before.
+func TestInventoryRefreshesTheCacheButNeverResurrectsAnID(t *testing.T) {
+	f := setup(t, Config{})
+	kv, err := f.ns.JS.KeyValue(f.ctx, "IDM_IDCACHE")
+	require.NoError(t, err)
+	cache := provision.NewKVIDCache(kv)
+	cached := func(name string) (string, bool) {
+		return cache.Get(f.ctx, "Users", provision.CacheKey([]provision.Match{{Attr: "userName", Value: name}}))
+	}
+	f.run() // baseline: nothing there
+
+	f.do("POST", "Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "zed@x"})
+	f.apply(events.OpCreate, "User", map[string]any{"userName": "ada@x"}, nil)
+	_, ok := cached("ada@x")
+	require.True(t, ok, "the pipeline remembers what it created")
+
+	// The pipeline deletes Ada while the run reads.
+	var once sync.Once
+	ctx := WithProgress(f.ctx, func(string, int, int) {
+		once.Do(func() { f.apply(events.OpDelete, "User", map[string]any{"userName": "ada@x"}, nil) })
+	})
+	j, err := f.runner.Run(ctx, RunOptions{Trigger: "test"})
+	require.NoError(t, err)
+	require.Equal(t, 2, j.Changes[ChangeCreated], "both were read: %+v", j)
+
+	id, ok := cached("zed@x")
+	assert.True(t, ok, "an object created out of band resolves from the cache")
+	assert.Equal(t, f.userID("zed@x"), id)
+	_, ok = cached("ada@x")
+	assert.False(t, ok, "the deleted id is not put back")
+}
