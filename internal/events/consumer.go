@@ -179,6 +179,33 @@ type Consumer struct {
 	started                                                                   bool
 	pauseReason                                                               string
 	pausedSince                                                               time.Time
+	// pins is, per partition, the pin id of the last message JetStream delivered here: every
+	// message of a pinned consumer carries the id the server pinned it to.
+	pins map[int]string
+}
+
+// notePin records the pin id a message of partition p carried.
+func (c *Consumer) notePin(p int, id string) {
+	if id == "" {
+		return
+	}
+	c.mu.Lock()
+	c.pins[p] = id
+	c.mu.Unlock()
+}
+
+// pinOf is the pin id of the last message of partition p delivered here ("" when none since the
+// partition was bound).
+func (c *Consumer) pinOf(p int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pins[p]
+}
+
+func (c *Consumer) forgetPin(p int) {
+	c.mu.Lock()
+	delete(c.pins, p)
+	c.mu.Unlock()
 }
 
 // setPause records that intake is paused for reason, or resumed ("").
@@ -212,6 +239,7 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		keys:     newKeyScheduler(max(2*cfg.AckWait+2*time.Minute, recentlyAcknowledged), 1<<18),
 		byStatus: map[Status]int64{},
 		bound:    map[int]bool{},
+		pins:     map[int]string{},
 		parking:  parking{keys: map[string]*parkedKey{}},
 	}
 }
@@ -341,6 +369,7 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 		return nil, fmt.Errorf("create consumer for partition %d: %w", p, err)
 	}
 	c.keys.reacquire(p)
+	c.forgetPin(p)
 	// Events delivered before (to a worker that stopped or died, to one still handing the partition
 	// over, or to this one before a restart) and not acknowledged come back in no guaranteed order,
 	// and newer events of their keys must not run before them: the partition runs nothing until they
@@ -391,10 +420,29 @@ func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 	c.mu.Unlock()
 }
 
+// unpin lets go of partition p's pin, so that the next owner is served at once. Only a pin this
+// worker holds is let go: unpinning blindly would take the partition from another worker that
+// got it meanwhile (after a broker restart, say) and hand it to whoever pulls next.
 func (c *Consumer) unpin(ctx context.Context, p int) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	mine := c.pinOf(p)
+	c.forgetPin(p)
+	if mine == "" {
+		return // never served here since the bind: the pin, if any, is not ours
+	}
 	st, err := c.js.Stream(uctx, EventsStream)
+	var cons jetstream.Consumer
+	if err == nil {
+		cons, err = st.Consumer(uctx, c.ConsumerName(p))
+	}
+	var ci *jetstream.ConsumerInfo
+	if err == nil {
+		ci, err = cons.Info(uctx)
+	}
+	if err == nil && pinnedID(ci) != mine {
+		return // someone else's now, or nobody's
+	}
 	if err == nil {
 		err = st.UnpinConsumer(uctx, c.ConsumerName(p), PriorityGroup)
 	}
@@ -445,6 +493,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
+		c.notePin(p, msg.Headers().Get(pinHeader))
 		switch c.keys.add(&task{msg: msg, d: d, partition: p}) {
 		case duplicateFinished:
 			// Acknowledged here already (the server forgot it, e.g. restarted from an older consumer
@@ -638,7 +687,11 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) 
 		ci, err := cons.Info(ctx)
 		if err == nil {
 			elsewhere := ci.NumAckPending - held
-			if elsewhere <= 0 && (delivered || !pinned(ci)) {
+			// A message delivered here proves the pin ours only while the server still names the
+			// pin that message carried: it may have moved since (a broker restart forgets pins,
+			// another worker's pull may have taken it).
+			ours := delivered && pinnedID(ci) != "" && pinnedID(ci) == c.pinOf(p)
+			if elsewhere <= 0 && (ours || !pinned(ci)) {
 				// The parked keys are read now, not at the bind: until the previous owner let go it
 				// could still park one.
 				if err := c.reloadParked(ctx, p); err != nil {
@@ -671,14 +724,20 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) 
 }
 
 // pinned says whether a client holds the pin of the consumer's priority group.
-func pinned(ci *jetstream.ConsumerInfo) bool {
+func pinned(ci *jetstream.ConsumerInfo) bool { return pinnedID(ci) != "" }
+
+// pinnedID is the pin id of the consumer's priority group ("" when no client holds it).
+func pinnedID(ci *jetstream.ConsumerInfo) string {
 	for _, g := range ci.PriorityGroups {
-		if g.Group == PriorityGroup && g.PinnedClientID != "" {
-			return true
+		if g.Group == PriorityGroup {
+			return g.PinnedClientID
 		}
 	}
-	return false
+	return ""
 }
+
+// pinHeader is the header in which JetStream names the pin a message was delivered under.
+const pinHeader = "Nats-Pin-Id"
 
 // lane runs keys' head events until the scheduler closes.
 func (c *Consumer) lane(ctx context.Context) {

@@ -239,3 +239,39 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	assert.Equal(t, []string{"old-1", "other-1", "new-1", "new-2"}, applied.snapshot(), "nothing ran twice")
 }
+
+// A worker that hands a partition over lets go of the pin only if the pin is its own: another
+// worker may hold it by then (after a broker restart forgot the pins, the first pull took it), and
+// unpinning that worker would hand the partition to whoever pulls next while it still runs events.
+func TestHandingOverLeavesAnotherWorkersPinAlone(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	ctx := context.Background()
+	a := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Worker: "a", Logger: zerolog.Nop()},
+		HandlerFunc(func(context.Context, *Delivery) Result { return Result{Outcome: Outcome{Status: StatusSucceeded}} }))
+
+	// Another worker holds the pin, with an event in hand.
+	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, a.consumerConfig(0))
+	require.NoError(t, err)
+	publishUser(t, js, "k-1", "k")
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+	require.NoError(t, err)
+	m := <-batch.Messages()
+	require.NotNil(t, m)
+	theirs := m.Headers().Get("Nats-Pin-Id")
+	require.NotEmpty(t, theirs, "JetStream names the pin in every message")
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	require.Eventually(t, func() bool { return a.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	require.NoError(t, <-done)
+
+	ci, err := cons.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, theirs, ci.PriorityGroups[0].PinnedClientID, "the other worker keeps its pin")
+	require.NoError(t, m.DoubleAck(ctx))
+}
