@@ -38,6 +38,8 @@ type keyScheduler struct {
 	// pausedOn is the key whose event probes the target while every other key waits (nil: not
 	// paused).
 	pausedOn *keyQueue
+	// executing counts, per partition, the keys whose head event is being processed.
+	executing map[int]int
 	// delivered: partitions that a message of the events stream reached since they were gated, so
 	// this worker holds their consumer's pin (JetStream delivers to the pinned client only).
 	delivered map[int]bool
@@ -86,6 +88,7 @@ type keyQueue struct {
 	partition int
 	tasks     []*task
 	running   bool
+	executing bool        // its head is being processed (not handed back)
 	timer     *time.Timer // set while the head waits
 	queued    bool        // in the ready list
 	release   bool        // hand every held event back to JetStream
@@ -137,7 +140,8 @@ const (
 func newKeyScheduler(retain time.Duration, limit int) *keyScheduler {
 	s := &keyScheduler{
 		keys: map[string]*keyQueue{}, gated: map[int]bool{}, handover: map[int]bool{}, delivered: map[int]bool{},
-		finished: recentSeqs{retain: retain, limit: limit},
+		executing: map[int]int{},
+		finished:  recentSeqs{retain: retain, limit: limit},
 	}
 	s.cond = sync.NewCond(&s.mu)
 	return s
@@ -235,6 +239,10 @@ func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
 	k.queued = false
 	k.running = true
 	s.running++
+	if !k.release {
+		k.executing = true
+		s.executing[k.partition]++
+	}
 	return k, k.tasks[0], k.release, true
 }
 
@@ -256,6 +264,7 @@ func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) (r
 	defer s.mu.Unlock()
 	k.running = false
 	s.running--
+	s.stopExecuting(k)
 	if disp == paused {
 		if s.pausedOn == nil {
 			s.pausedOn = k
@@ -313,6 +322,7 @@ func (s *keyScheduler) dropAll(k *keyQueue) (rest []*task, resumed bool) {
 	s.held -= len(rest)
 	k.running = false
 	s.running--
+	s.stopExecuting(k)
 	if k.timer != nil {
 		k.timer.Stop()
 		k.timer = nil
@@ -322,6 +332,21 @@ func (s *keyScheduler) dropAll(k *keyQueue) (rest []*task, resumed bool) {
 	delete(s.keys, k.subject)
 	s.cond.Broadcast()
 	return rest, resumed
+}
+
+// stopExecuting records that k's head is no longer processed. Callers hold mu.
+func (s *keyScheduler) stopExecuting(k *keyQueue) {
+	if k.executing {
+		k.executing = false
+		s.executing[k.partition]--
+	}
+}
+
+// executingIn counts the keys of partition p whose head event is being processed.
+func (s *keyScheduler) executingIn(p int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.executing[p]
 }
 
 func (s *keyScheduler) wake(k *keyQueue) {

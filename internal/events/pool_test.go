@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,4 +202,81 @@ func TestPoolSharesPartitionsExclusively(t *testing.T) {
 		}
 	}
 	assert.Positive(t, b.c.Stats().OwnershipMoves+c.c.Stats().OwnershipMoves, "ownership moved")
+}
+
+// A worker handing a partition over keeps its pin while an event of the partition still runs
+// there, past its drain deadline: the pin is what keeps the next owner from running the key's
+// successors when the server's count of unacknowledged events can't be trusted (a JetStream server
+// restarted from an older consumer state no longer counts the events the old owner holds).
+func TestHandoverKeepsThePinWhileAnEventStillRuns(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	s := natstest.MustStart(t)
+	require.NoError(t, topo.Ensure(context.Background(), s.JS))
+	// A name that takes the only partition from worker-a.
+	other := ""
+	for i := range 100 {
+		name := fmt.Sprintf("worker-b%d", i)
+		if owned := Assign([]string{"worker-a", name}, 1)[name]; len(owned) == 1 {
+			other = name
+			break
+		}
+	}
+	require.NotEmpty(t, other)
+
+	started, finish := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	start := func(name string, h Handler) (*Consumer, func()) {
+		nc, err := nats.Connect(s.URL)
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		pool, err := JoinPool(ctx, js, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: 2 * time.Second, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		c := NewConsumer(js, topo, ConsumerConfig{Pool: pool, Worker: name, DrainTimeout: 200 * time.Millisecond, AckWait: 5 * time.Second, Logger: zerolog.Nop()}, h)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		stop := func() { cancel(); <-done }
+		t.Cleanup(func() {
+			select {
+			case <-finish:
+			default:
+				close(finish)
+			}
+			stop()
+		})
+		return c, stop
+	}
+	a, _ := start("worker-a", HandlerFunc(func(context.Context, *Delivery) Result {
+		close(started)
+		<-finish
+		finished.Store(true)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	require.Eventually(t, func() bool { return len(a.Stats().Partitions) == 1 }, 10*time.Second, 20*time.Millisecond)
+	publishUser(t, s.JS, "slow-1", "slow")
+	<-started
+	ci, err := a.js.Consumer(context.Background(), EventsStream, a.ConsumerName(0))
+	require.NoError(t, err)
+	info, err := ci.Info(context.Background())
+	require.NoError(t, err)
+	mine := pinnedID(info)
+	require.NotEmpty(t, mine, "worker-a holds the pin")
+
+	start(other, HandlerFunc(func(context.Context, *Delivery) Result { return Result{Outcome: Outcome{Status: StatusSucceeded}} }))
+	// worker-a hands the partition over now; its event runs on for 1.5 s, past its 200 ms drain deadline.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		info, err := ci.Info(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, mine, pinnedID(info), "the pin left worker-a while its event still ran")
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(finish)
+	require.Eventually(t, func() bool {
+		info, err := ci.Info(context.Background())
+		return err == nil && finished.Load() && pinnedID(info) != mine
+	}, 10*time.Second, 20*time.Millisecond, "worker-a lets go once its event finished")
 }
