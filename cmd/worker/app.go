@@ -144,18 +144,19 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", guard.KVTallyBucket, err)
 	}
-	deletionGuard, err := guard.New(cfg.DeletionGuard, guard.Options{
-		Counter: guard.QueryCounter{Target: a.target}, Tally: guard.NewKVTally(tallyKV),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("deletionGuard: %w", err)
-	}
 	applied, err := inventory.OpenAppliedLog(ctx, a.js, cfg.NATS.Replicas, model, log.With().Str("component", "inventory").Logger())
 	if err != nil {
 		return nil, err
 	}
 	if err := a.openInventory(ctx, model, applied, log); err != nil {
 		return nil, err
+	}
+	// maxPercent's base: the last inventory's count, else a count query on the target.
+	deletionGuard, err := guard.New(cfg.DeletionGuard, guard.Options{
+		Counter: guard.Counters{a.inventory, guard.QueryCounter{Target: a.target}}, Tally: guard.NewKVTally(tallyKV),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deletionGuard: %w", err)
 	}
 	planner := reconcile.NewPlanner(model, reconcile.Options{UseNumericValues: cfg.Target.UseNumericValues})
 	proc := pipeline.New(planner, a.target, pipeline.Config{

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/provision"
 )
 
@@ -44,4 +45,27 @@ func TestInventoryRefreshesTheCacheButNeverResurrectsAnID(t *testing.T) {
 	assert.Equal(t, f.userID("zed@x"), id)
 	_, ok = cached("ada@x")
 	assert.False(t, ok, "the deleted id is not put back")
+}
+
+// The deletion guard's maxPercent counts from the last complete inventory, and asks the target
+// only when there is none (or the inventory does not read that resource).
+func TestTheGuardCountsFromTheLastInventory(t *testing.T) {
+	f := setup(t, Config{})
+	counter := guard.Counters{f.runner, guard.QueryCounter{Target: f.oob}}
+	_, err := f.runner.CountObjects(f.ctx, "Users")
+	require.ErrorIs(t, err, guard.ErrCountUnknown, "no inventory yet")
+	for _, n := range []string{"a@x", "b@x", "c@x"} {
+		require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": n}))
+	}
+	n, err := counter.CountObjects(f.ctx, "Users")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "the target's count, asked")
+
+	f.run() // baseline: 3 users
+	require.NoError(t, f.sim.Seed("Users", map[string]any{"userName": "d@x"}))
+	n, err = counter.CountObjects(f.ctx, "Users")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "the last inventory's count")
+	_, err = f.runner.CountObjects(f.ctx, "Containers")
+	assert.ErrorIs(t, err, guard.ErrCountUnknown, "not inventoried here")
 }
