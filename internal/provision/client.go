@@ -272,7 +272,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 		}
 		done = d
 	}
-	release, err := c.limiter.acquire(ctx)
+	release, err := c.limiter.acquire(ctx, requestClass(method, rel))
 	if err != nil {
 		done(errExcluded)
 		return nil, &Error{Class: ClassRetryable, Method: method, Path: rel, Detail: "gave up waiting for a concurrency slot", Err: err}

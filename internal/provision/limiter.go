@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,8 +39,11 @@ const (
 //     round trips), so an idle period cannot inflate it.
 //
 // The best recent round trip is the minimum over a 10 s window, so a target that becomes
-// permanently slower gets a new baseline instead of a collapsing limit. Waiters are served first
-// come, first served.
+// permanently slower gets a new baseline instead of a collapsing limit. It is kept per class of
+// request (method and resource: GET Users, PATCH Groups, ...): lookups that answer in 10 ms and
+// writes that take 60 ms are each compared with their own kind, or every write would look like
+// congestion and the limit would collapse (issue 10: 2 of 64 after 203 decreases). Waiters are
+// served first come, first served.
 type Limiter struct {
 	cfg ConcurrencyConfig
 	now func() time.Time
@@ -49,9 +53,7 @@ type Limiter struct {
 	ssthresh     float64
 	inflight     int
 	waiters      list.List // of chan struct{}
-	baseRTT      time.Duration
-	windowMin    time.Duration
-	windowStart  time.Time
+	base         map[string]*baseline
 	srtt         time.Duration
 	lastDecrease time.Time
 	decreases    int64
@@ -63,10 +65,25 @@ type Limiter struct {
 // baselineWindow is how long the best round trip is remembered.
 const baselineWindow = 10 * time.Second
 
+// baseline is the best recent round trip of one class of request.
+type baseline struct {
+	rtt         time.Duration // the best of the last full window (or of this one, if better)
+	windowMin   time.Duration
+	windowStart time.Time
+}
+
+// requestClass is the class a request's round trip is compared within: its method and resource
+// (the first segment of its path).
+func requestClass(method, rel string) string {
+	res, _, _ := strings.Cut(strings.TrimPrefix(rel, "/"), "/")
+	res, _, _ = strings.Cut(res, "?")
+	return method + " " + res
+}
+
 // NewLimiter returns a limiter; cfg's zero fields take their defaults.
 func NewLimiter(cfg ConcurrencyConfig) *Limiter {
 	cfg = Config{Concurrency: cfg}.withDefaults().Concurrency
-	return &Limiter{cfg: cfg, now: time.Now, limit: float64(cfg.Initial), ssthresh: float64(cfg.Max)}
+	return &Limiter{cfg: cfg, now: time.Now, limit: float64(cfg.Initial), ssthresh: float64(cfg.Max), base: map[string]*baseline{}}
 }
 
 // capacity is the whole number of requests allowed in flight.
@@ -86,21 +103,22 @@ func (l *Limiter) InFlight() int {
 	return l.inflight
 }
 
-// Acquire waits for a slot. The returned release must be called exactly once with the outcome.
-func (l *Limiter) acquire(ctx context.Context) (func(outcome, time.Duration), error) {
+// Acquire waits for a slot for a request of class (requestClass). The returned release must be
+// called exactly once with the outcome.
+func (l *Limiter) acquire(ctx context.Context, class string) (func(outcome, time.Duration), error) {
 	l.mu.Lock()
 	if l.waiters.Len() == 0 && l.inflight < l.capacity() {
 		l.inflight++
 		l.notePeak()
 		l.mu.Unlock()
-		return l.releaser(), nil
+		return l.releaser(class), nil
 	}
 	ch := make(chan struct{})
 	el := l.waiters.PushBack(ch)
 	l.mu.Unlock()
 	select {
 	case <-ch:
-		return l.releaser(), nil
+		return l.releaser(class), nil
 	case <-ctx.Done():
 		l.mu.Lock()
 		select {
@@ -115,14 +133,14 @@ func (l *Limiter) acquire(ctx context.Context) (func(outcome, time.Duration), er
 	}
 }
 
-func (l *Limiter) releaser() func(outcome, time.Duration) {
+func (l *Limiter) releaser(class string) func(outcome, time.Duration) {
 	var once sync.Once
 	return func(o outcome, rtt time.Duration) {
-		once.Do(func() { l.release(o, rtt) })
+		once.Do(func() { l.release(o, rtt, class) })
 	}
 }
 
-func (l *Limiter) release(o outcome, rtt time.Duration) {
+func (l *Limiter) release(o outcome, rtt time.Duration, class string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	busy := l.inflight // in flight when this answer arrived, this one included
@@ -139,8 +157,8 @@ func (l *Limiter) release(o outcome, rtt time.Duration) {
 		if rtt <= 0 {
 			rtt = time.Microsecond
 		}
-		l.sample(now, rtt)
-		if rtt > time.Duration(float64(l.baseRTT)*l.cfg.Tolerance) && rtt-l.baseRTT > time.Millisecond {
+		base := l.sample(now, rtt, class)
+		if rtt > time.Duration(float64(base)*l.cfg.Tolerance) && rtt-base > time.Millisecond {
 			l.decrease(now, true)
 		} else if 2*l.peak >= l.capacity() {
 			switch {
@@ -160,25 +178,28 @@ func (l *Limiter) release(o outcome, rtt time.Duration) {
 	l.wake()
 }
 
-// sample updates the smoothed and the best round trip.
-func (l *Limiter) sample(now time.Time, rtt time.Duration) {
+// sample updates the smoothed round trip and the best one of class, and returns the latter.
+func (l *Limiter) sample(now time.Time, rtt time.Duration, class string) time.Duration {
 	if l.srtt == 0 {
 		l.srtt = rtt
 	} else {
 		l.srtt = (7*l.srtt + rtt) / 8
 	}
-	if l.windowMin == 0 || rtt < l.windowMin {
-		l.windowMin = rtt
+	b := l.base[class]
+	if b == nil {
+		b = &baseline{windowStart: now}
+		l.base[class] = b
 	}
-	if l.baseRTT == 0 || rtt < l.baseRTT {
-		l.baseRTT = rtt
+	if b.windowMin == 0 || rtt < b.windowMin {
+		b.windowMin = rtt
 	}
-	if l.windowStart.IsZero() {
-		l.windowStart = now
+	if b.rtt == 0 || rtt < b.rtt {
+		b.rtt = rtt
 	}
-	if now.Sub(l.windowStart) >= baselineWindow {
-		l.baseRTT, l.windowMin, l.windowStart = l.windowMin, 0, now
+	if now.Sub(b.windowStart) >= baselineWindow {
+		b.rtt, b.windowMin, b.windowStart = b.windowMin, 0, now
 	}
+	return b.rtt
 }
 
 // shed reacts to a rejection: the first of a round trip multiplies the limit by Backoff, each

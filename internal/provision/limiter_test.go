@@ -27,7 +27,7 @@ func round(t *testing.T, l *Limiter, clk *fakeClock, n int, o outcome, rtt time.
 	t.Helper()
 	rel := make([]func(outcome, time.Duration), n)
 	for i := range rel {
-		r, err := l.acquire(context.Background())
+		r, err := l.acquire(context.Background(), "GET Users")
 		require.NoError(t, err)
 		rel[i] = r
 	}
@@ -110,19 +110,19 @@ func TestLimiterBounds(t *testing.T) {
 func TestLimiterQueueAndCancel(t *testing.T) {
 	t.Parallel()
 	l, _ := newTestLimiter(ConcurrencyConfig{Min: 1, Initial: 1, Max: 1})
-	r1, err := l.acquire(context.Background())
+	r1, err := l.acquire(context.Background(), "GET Users")
 	require.NoError(t, err)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err = l.acquire(ctx)
+	_, err = l.acquire(ctx, "GET Users")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	order := make(chan int, 3)
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
-			r, err := l.acquire(context.Background())
+			r, err := l.acquire(context.Background(), "GET Users")
 			assert.NoError(t, err)
 			order <- i
 			r(outcomeIgnore, 0)
@@ -145,4 +145,52 @@ func TestLimiterQueueAndCancel(t *testing.T) {
 	}
 	assert.Equal(t, []int{0, 1, 2}, got, "first come, first served")
 	assert.Equal(t, 0, l.InFlight())
+}
+
+// Lookups at 10 ms and writes at 60 ms, interleaved, are no congestion: each kind is compared with
+// its own best round trip, and the limit grows (issue 10: with one baseline for all, it stayed at 2
+// of 64 after 203 decreases).
+func TestLimiterMixedLatenciesDoNotCollapse(t *testing.T) {
+	t.Parallel()
+	l, clk := newTestLimiter(ConcurrencyConfig{Initial: 4, Max: 64})
+	mixed := func() {
+		n := l.Limit()
+		rel := make([]func(outcome, time.Duration), n)
+		for i := range rel {
+			class := "GET Users"
+			if i%2 == 1 {
+				class = "PATCH Users"
+			}
+			r, err := l.acquire(context.Background(), class)
+			require.NoError(t, err)
+			rel[i] = r
+		}
+		clk.t = clk.t.Add(60 * time.Millisecond)
+		for i, r := range rel {
+			rtt := 10 * time.Millisecond
+			if i%2 == 1 {
+				rtt = 60 * time.Millisecond
+			}
+			r(outcomeSuccess, rtt)
+		}
+	}
+	for range 40 {
+		mixed()
+	}
+	assert.Equal(t, 64, l.Limit(), "after %d decreases", l.decreases)
+	assert.Zero(t, l.decreases)
+
+	// A real rise of one kind still counts: writes at five times their best.
+	clk.t = clk.t.Add(time.Second)
+	r, err := l.acquire(context.Background(), "PATCH Users")
+	require.NoError(t, err)
+	r(outcomeSuccess, 300*time.Millisecond)
+	assert.Less(t, l.Limit(), 64)
+}
+
+func TestRequestClass(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "GET Users", requestClass("GET", "Users"))
+	assert.Equal(t, "PATCH Users", requestClass("PATCH", "Users/2819c223"))
+	assert.Equal(t, "GET Groups", requestClass("GET", "/Groups?filter=x"))
 }
