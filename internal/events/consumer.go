@@ -415,7 +415,8 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 	c.keys.releasePartition(p)
 	deadline := time.Now().Add(c.cfg.DrainTimeout + 2*c.cfg.AckWait)
-	for c.keys.executingIn(p) > 0 && time.Now().Before(deadline) {
+	// A shutdown (ctx) ends the wait: the shutdown's own drain deadline applies then.
+	for c.keys.executingIn(p) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
 	pr.cc.Drain()
