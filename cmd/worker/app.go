@@ -40,6 +40,11 @@ type app struct {
 	inventory *inventory.Runner
 	invStore  *inventory.Store
 	scheduler *inventory.Scheduler
+	// park holds parked keys and held deletes; window is the sync-window schedule, which an
+	// operator may change for the pool through settings.
+	park     *events.ParkStore
+	window   *windowSchedule
+	settings *settings
 }
 
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
@@ -133,8 +138,10 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	windows, err := cfg.SyncWindow.Parsed()
-	if err != nil {
+	if a.window, err = newWindowSchedule(cfg.SyncWindow.Schedule); err != nil {
+		return nil, err
+	}
+	if a.settings, err = openSettings(ctx, a.js, cfg.NATS.Replicas, log.With().Str("component", "settings").Logger()); err != nil {
 		return nil, err
 	}
 	if err := cfg.DeletionGuard.CheckModel(model); err != nil {
@@ -162,7 +169,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	proc := pipeline.New(planner, a.target, pipeline.Config{
 		Applied: applied,
 		Guard:   deletionGuard, Approved: func(d *events.Delivery) bool { return d.Approved },
-		Windows: windows, MaxWindows: cfg.SyncWindow.MaxWindows,
+		Windows: a.window, MaxWindows: cfg.SyncWindow.MaxWindows,
 		ReferenceRetries: cfg.SyncWindow.ReferenceRetries, ReferenceBackoff: cfg.SyncWindow.ReferenceBackoff,
 		Logger: log.With().Str("component", "pipeline").Logger(),
 	})
@@ -180,8 +187,9 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, err
 	}
+	a.park = park
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
-		Pool: pool, Park: park,
+		Pool: pool, Park: park, Windows: a.window,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),
@@ -294,6 +302,7 @@ func (a *app) serve(ctx context.Context) error {
 			return srv.Shutdown(sctx)
 		})
 	}
+	g.Go(func() error { return a.settings.followWindow(gctx, a.window) })
 	g.Go(func() error {
 		if err := a.scheduler.Run(gctx); err != nil {
 			return fmt.Errorf("inventory: %w", err)

@@ -50,15 +50,18 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 			"consumer":  a.consumer.Stats(),
 			"target":    map[string]any{"baseURI": a.cfg.Target.BaseURI, "breaker": a.target.BreakerState(), "concurrencyLimit": a.target.Limit()},
 			"syncWindow": map[string]any{
-				"schedule": a.cfg.SyncWindow.Schedule, "maxWindows": a.cfg.SyncWindow.MaxWindows,
+				"schedule": a.window.status(time.Now()).Schedule, "nextWindow": a.window.status(time.Now()).NextWindow, "maxWindows": a.cfg.SyncWindow.MaxWindows,
 				"referenceRetries": max(a.cfg.SyncWindow.ReferenceRetries, 0), "referenceBackoff": a.cfg.SyncWindow.ReferenceBackoff.String(),
 			},
 			"partitions":    a.cfg.NATS.Partitions,
 			"ownPartitions": a.cfg.Worker.Partitions,
 			"inventory":     inventoryStatus(r.Context(), a),
+			"http":          map[string]any{"operatorActions": a.cfg.HTTP.OperatorToken.Reveal() != ""},
 		})
 	})
 	inventoryAPI(mux, a)
+	operatorAPI(mux, a)
+	servePage(mux)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		writeMetrics(w, a)
@@ -135,7 +138,7 @@ func writeHTTPJSON(w http.ResponseWriter, status int, v any) {
 // every replica at once, like `worker inventory schedule`) and POST /inventory/run (one run now).
 func inventoryAPI(mux *http.ServeMux, a *app) {
 	mux.HandleFunc("GET /inventory", func(w http.ResponseWriter, r *http.Request) {
-		st := inventoryStatus(r.Context(), a)
+		st := inventoryStatusJobs(r.Context(), a, 20)
 		if st == nil {
 			httpError(w, http.StatusNotFound, "the inventory is not running in this worker")
 			return

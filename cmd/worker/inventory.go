@@ -244,6 +244,11 @@ func printJobSummary(w io.Writer, j *inventory.Job) {
 // inventoryStatus is the inventory's part of /status: the schedule in force, the next run, the
 // run in progress and the last jobs.
 func inventoryStatus(ctx context.Context, a *app) map[string]any {
+	return inventoryStatusJobs(ctx, a, 5)
+}
+
+// inventoryStatusJobs is inventoryStatus with the newest jobs records.
+func inventoryStatusJobs(ctx context.Context, a *app, jobs int) map[string]any {
 	if a.scheduler == nil {
 		return nil
 	}
@@ -251,7 +256,7 @@ func inventoryStatus(ctx context.Context, a *app) map[string]any {
 	out := map[string]any{"schedule": spec, "nextRun": next.UTC(), "running": a.inventory.Current()}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if jobs, err := a.invStore.Jobs(ctx, 5); err == nil {
+	if jobs, err := a.invStore.Jobs(ctx, jobs); err == nil {
 		out["jobs"] = jobs
 	} else {
 		out["error"] = err.Error()

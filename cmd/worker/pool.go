@@ -53,14 +53,38 @@ func cmdPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return renderPool(ctx, js, *consumer, stdout)
 }
 
-func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w io.Writer) error {
+// poolView is the pool as `worker pool` and GET /pool show it: the live members with the
+// partitions rendezvous hashing gives each, and every partition's owner, pin and backlog.
+type poolView struct {
+	Members    []poolEntry     `json:"members"`
+	Partitions []partitionView `json:"partitions"`
+}
+
+type poolEntry struct {
+	events.Member
+	Partitions []int `json:"partitions"`
+}
+
+type partitionView struct {
+	Partition int    `json:"partition"`
+	Owner     string `json:"owner,omitempty"`
+	// PinnedTo is the pin id the server gave the partition's consumer ("" when none).
+	PinnedTo string `json:"pinnedTo,omitempty"`
+	// Unacked and Pending are the consumer's NumAckPending and NumPending; -1 when its info
+	// could not be read.
+	Unacked int    `json:"unacked"`
+	Pending uint64 `json:"pending"`
+}
+
+// readPool reads the pool's members and every partition's consumer info.
+func readPool(ctx context.Context, js jetstream.JetStream, consumer string) (*poolView, error) {
 	members, err := events.ReadPool(ctx, js)
 	if err != nil {
-		return fmt.Errorf("%w (is a worker running without worker.partitions?)", err)
+		return nil, fmt.Errorf("%w (is a worker running without worker.partitions?)", err)
 	}
 	st, err := js.Stream(ctx, events.EventsStream)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", events.EventsStream, err)
+		return nil, fmt.Errorf("stream %s: %w", events.EventsStream, err)
 	}
 	n := events.Topology{}.PartitionCount()
 	if tr := st.CachedInfo().Config.SubjectTransform; tr != nil {
@@ -77,14 +101,46 @@ func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w 
 			owner[p] = m
 		}
 	}
+	v := &poolView{Members: make([]poolEntry, len(members)), Partitions: make([]partitionView, n)}
+	for i, m := range members {
+		v.Members[i] = poolEntry{Member: m, Partitions: cmpOrSlice(assign[m.Name])}
+	}
+	for p := range n {
+		pv := partitionView{Partition: p, Owner: owner[p], Unacked: -1}
+		if cons, err := st.Consumer(ctx, fmt.Sprintf("%s-p%d", consumer, p)); err == nil {
+			if ci, err := cons.Info(ctx); err == nil {
+				pv.Unacked, pv.Pending = ci.NumAckPending, ci.NumPending
+				for _, g := range ci.PriorityGroups {
+					if g.PinnedClientID != "" {
+						pv.PinnedTo = g.PinnedClientID
+					}
+				}
+			}
+		}
+		v.Partitions[p] = pv
+	}
+	return v, nil
+}
 
+func cmpOrSlice(ps []int) []int {
+	if ps == nil {
+		return []int{}
+	}
+	return ps
+}
+
+func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w io.Writer) error {
+	v, err := readPool(ctx, js, consumer)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "MEMBER\tWORKER\tSTARTED\tLAST SEEN\tPARTITIONS\n")
-	for _, m := range members {
+	for _, m := range v.Members {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", m.Name, m.Worker, m.Started.Format(time.RFC3339),
-			time.Since(m.Seen).Round(100*time.Millisecond), ranges(assign[m.Name]))
+			time.Since(m.Seen).Round(100*time.Millisecond), ranges(m.Partitions))
 	}
-	if len(members) == 0 {
+	if len(v.Members) == 0 {
 		fmt.Fprintf(tw, "(no live member)\t\t\t\t\n")
 	}
 	tw.Flush()
@@ -92,20 +148,12 @@ func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w 
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "PARTITION\tOWNER\tPINNED TO\tUNACKED\tPENDING\n")
-	for p := range n {
-		pinned, unacked, pending := "-", "-", "-"
-		cons, err := st.Consumer(ctx, fmt.Sprintf("%s-p%d", consumer, p))
-		if err == nil {
-			if ci, err := cons.Info(ctx); err == nil {
-				unacked, pending = fmt.Sprint(ci.NumAckPending), fmt.Sprint(ci.NumPending)
-				for _, g := range ci.PriorityGroups {
-					if g.PinnedClientID != "" {
-						pinned = g.PinnedClientID
-					}
-				}
-			}
+	for _, p := range v.Partitions {
+		unacked, pending := "-", "-"
+		if p.Unacked >= 0 {
+			unacked, pending = fmt.Sprint(p.Unacked), fmt.Sprint(p.Pending)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p, cmpOr(owner[p], "-"), pinned, unacked, pending)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p.Partition, cmpOr(p.Owner, "-"), cmpOr(p.PinnedTo, "-"), unacked, pending)
 	}
 	return tw.Flush()
 }

@@ -78,6 +78,10 @@ type ConsumerConfig struct {
 	Name string
 	// Partitions this worker consumes; nil means every partition of the topology.
 	Partitions []int
+	// Windows is the sync-window schedule in force, when it may change at run time: a parked key
+	// never waits past its next window (a key parked under a longer schedule runs at the new
+	// schedule's next window). Nil keeps the window each key was parked with.
+	Windows interface{ Next(time.Time) time.Time }
 	// Lanes is how many events are processed at once, each of a different key. Events of one object
 	// key run one at a time, in stream order; a key that waits frees its lane. Default 256.
 	Lanes int

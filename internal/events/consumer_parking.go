@@ -272,10 +272,17 @@ func (c *Consumer) windows(ctx context.Context) {
 		}
 		now := time.Now()
 		var due []string
+		var window time.Time
+		if c.cfg.Windows != nil {
+			window = c.cfg.Windows.Next(now)
+		}
 		c.parking.mu.Lock()
 		for s, pk := range c.parking.keys {
 			if pk.replaying {
 				continue
+			}
+			if pk.state.Hold == HoldWindow && !window.IsZero() && pk.state.NextWindow.After(window) {
+				pk.state.NextWindow = window // the schedule changed to shorter windows
 			}
 			release := pk.approve || pk.reject
 			if pk.state.Hold == HoldWindow && !pk.state.NextWindow.After(now) || release {

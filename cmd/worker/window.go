@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+)
+
+// settingsBucket is the JetStream key-value bucket of what an operator changes at run time for
+// the whole pool (today the sync-window schedule); every worker watches it.
+const settingsBucket = "IDM_SETTINGS"
+
+// keyWindowSchedule holds a windowRecord; without it the configuration's syncWindow.schedule
+// applies.
+const keyWindowSchedule = "syncWindow.schedule"
+
+// windowRecord is a stored sync-window schedule and who set it.
+type windowRecord struct {
+	Schedule  string    `json:"schedule"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	By        string    `json:"by"`
+}
+
+// windowSchedule is the sync-window schedule the pipeline and the deletion guard read: the
+// configuration's until an operator stores another in settingsBucket, then that one, on every
+// worker. It is a pipeline.Schedule and a guard.Period (for @every schedules, so the deletion
+// guard's windows stay aligned on the epoch).
+type windowSchedule struct {
+	mu         sync.RWMutex
+	configured string
+	rec        windowRecord // Schedule "" while the configured one applies
+	sch        cron.Schedule
+}
+
+func newWindowSchedule(spec string) (*windowSchedule, error) {
+	sch, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("syncWindow.schedule: %q: %w", spec, err)
+	}
+	return &windowSchedule{configured: spec, sch: sch}, nil
+}
+
+func (w *windowSchedule) Next(t time.Time) time.Time {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.sch.Next(t)
+}
+
+// Period is the length of an @every window, 0 for a cron schedule.
+func (w *windowSchedule) Period() time.Duration {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if c, ok := w.sch.(cron.ConstantDelaySchedule); ok {
+		return c.Delay
+	}
+	return 0
+}
+
+// set applies a stored record; an empty or unreadable one brings back the configured schedule.
+func (w *windowSchedule) set(rec windowRecord) error {
+	spec := rec.Schedule
+	if spec == "" {
+		spec = w.configured
+	}
+	sch, err := cron.ParseStandard(spec)
+	if err != nil {
+		return fmt.Errorf("stored sync window schedule %q: %w", spec, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sch, w.rec = sch, rec
+	return nil
+}
+
+// windowStatus is GET /syncwindow and /status's syncWindow.schedule part.
+type windowStatus struct {
+	Schedule   string    `json:"schedule"`
+	Configured string    `json:"configured"`
+	Source     string    `json:"source"` // "config" or "operator"
+	UpdatedAt  time.Time `json:"updatedAt,omitzero"`
+	By         string    `json:"by,omitempty"`
+	NextWindow time.Time `json:"nextWindow"`
+}
+
+func (w *windowSchedule) status(now time.Time) windowStatus {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	st := windowStatus{Schedule: w.configured, Configured: w.configured, Source: "config", NextWindow: w.sch.Next(now).UTC()}
+	if w.rec.Schedule != "" {
+		st.Schedule, st.Source, st.UpdatedAt, st.By = w.rec.Schedule, "operator", w.rec.UpdatedAt, w.rec.By
+	}
+	return st
+}
+
+// settings is the pool's run-time settings bucket.
+type settings struct {
+	kv  jetstream.KeyValue
+	log zerolog.Logger
+}
+
+func openSettings(ctx context.Context, js jetstream.JetStream, replicas int, log zerolog.Logger) (*settings, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: settingsBucket, Description: "scimflow run-time settings an operator changed for the whole pool",
+		History: 10, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", settingsBucket, err)
+	}
+	return &settings{kv: kv, log: log}, nil
+}
+
+// setWindowSchedule stores spec as the pool's sync-window schedule ("" goes back to the
+// configuration's). It refuses a spec that does not parse, naming it.
+func (s *settings) setWindowSchedule(ctx context.Context, spec, by string) error {
+	if spec == "" {
+		if err := s.kv.Delete(ctx, keyWindowSchedule); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("reset the sync window schedule: %w", err)
+		}
+		return nil
+	}
+	if _, err := cron.ParseStandard(spec); err != nil {
+		return fmt.Errorf("schedule %q: want a cron expression (\"0 2 * * *\") or @every DURATION: %w", spec, err)
+	}
+	raw, _ := json.Marshal(windowRecord{Schedule: spec, UpdatedAt: time.Now().UTC(), By: by})
+	if _, err := s.kv.Put(ctx, keyWindowSchedule, raw); err != nil {
+		return fmt.Errorf("store the sync window schedule: %w", err)
+	}
+	return nil
+}
+
+// followWindow applies the stored sync-window schedule to w now and whenever it changes, until
+// ctx ends.
+func (s *settings) followWindow(ctx context.Context, w *windowSchedule) error {
+	watch, err := s.kv.Watch(ctx, keyWindowSchedule)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", settingsBucket, err)
+	}
+	defer watch.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-watch.Updates():
+			if !ok {
+				return nil
+			}
+			if e == nil {
+				continue // the initial values are in
+			}
+			var rec windowRecord
+			if e.Operation() == jetstream.KeyValuePut {
+				if err := json.Unmarshal(e.Value(), &rec); err != nil {
+					s.log.Error().Err(err).Msg("stored sync window schedule is unreadable; keeping the configured one")
+					rec = windowRecord{}
+				}
+			}
+			if err := w.set(rec); err != nil {
+				s.log.Error().Err(err).Msg("stored sync window schedule refused; keeping the configured one")
+				continue
+			}
+			s.log.Info().Str("schedule", w.status(time.Now()).Schedule).Str("by", rec.By).Msg("sync window schedule in force")
+		}
+	}
+}
