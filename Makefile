@@ -30,17 +30,30 @@ demo: build ## run the whole product in process on the sample events and print t
 	./$(BIN)/worker demo --config deploy/examples/config.yaml --events deploy/examples/events.jsonl
 
 .PHONY: test
-test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, then make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
+test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, then make test-browser and make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
 ifeq ($(T)$(PKG),./...)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
+	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory chaos
 else
 	$(GO) test -race -count=1 -timeout 8m $(if $(T),-run '$(T)') $(PKG)
 endif
+
+.PHONY: test-browser
+test-browser: deps ## the operator page in headless chromium (installed with apt when missing); screenshot in bin/operator-page.png
+	./tools/ensure-chromium.sh
+	$(GO) vet -tags browser ./cmd/worker
+	@mkdir -p $(BIN)
+	SCREENSHOT=$(abspath $(BIN))/operator-page.png $(GO) test -tags browser -count=1 -timeout 5m -v -run 'Browser' ./cmd/worker
+
+.PHONY: screenshot
+screenshot: ## refresh docs/operator-page.png from the browser test
+	$(MAKE) --no-print-directory test-browser BIN=bin
+	cp $(BIN)/operator-page.png docs/operator-page.png
 
 .PHONY: chaos
 chaos: deps ## the chaos suite: real processes, kill -9, broker restart, target faults; checks outcomes, order and final state (CHAOS_FLAGS, docs/chaos.md)
