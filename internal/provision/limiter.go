@@ -29,9 +29,10 @@ const (
 //     limit by Backoff, each further one in that round trip removes one slot. A rejected request
 //     returns at once and its slot would be refilled at once, so every rejection must shed, but
 //     a burst (the overshoot of slow start) must not collapse the limit;
-//   - decrease on latency: an answer slower than Tolerance × the best recent round trip
-//     multiplies the limit by Backoff, at most once per smoothed round trip, since every
-//     request of a slow round trip carries the same signal;
+//   - decrease on latency: a smoothed round trip (of the request's class) slower than
+//     Tolerance × the best recent round trip multiplies the limit by Backoff, at most once per
+//     smoothed round trip, since every request of a slow round trip carries the same signal; one
+//     slow answer among fast ones is jitter, not a queue;
 //   - near the capacity at which the last rejection came (±1), growth is eight times slower, so
 //     the limit lingers just below the target's capacity instead of hitting it every few round
 //     trips (the plateau of TCP BIC/CUBIC); past it without a rejection, the memory is dropped;
@@ -67,6 +68,7 @@ const baselineWindow = 10 * time.Second
 
 // baseline is the best recent round trip of one class of request.
 type baseline struct {
+	srtt        time.Duration // smoothed round trip of the class (7/8 weight on history)
 	rtt         time.Duration // the best of the last full window (or of this one, if better)
 	windowMin   time.Duration
 	windowStart time.Time
@@ -157,8 +159,10 @@ func (l *Limiter) release(o outcome, rtt time.Duration, class string) {
 		if rtt <= 0 {
 			rtt = time.Microsecond
 		}
-		base := l.sample(now, rtt, class)
-		if rtt > time.Duration(float64(base)*l.cfg.Tolerance) && rtt-base > time.Millisecond {
+		// The class's smoothed round trip, not this one answer, is compared with its best: one
+		// slow answer (a GC pause, a descheduled thread) is noise, a slower average is a queue.
+		base, srtt := l.sample(now, rtt, class)
+		if srtt > time.Duration(float64(base)*l.cfg.Tolerance) && srtt-base > time.Millisecond {
 			l.decrease(now, true)
 		} else if 2*l.peak >= l.capacity() {
 			switch {
@@ -178,8 +182,9 @@ func (l *Limiter) release(o outcome, rtt time.Duration, class string) {
 	l.wake()
 }
 
-// sample updates the smoothed round trip and the best one of class, and returns the latter.
-func (l *Limiter) sample(now time.Time, rtt time.Duration, class string) time.Duration {
+// sample updates the smoothed round trips and the best one of class, and returns the class's
+// best and smoothed round trips.
+func (l *Limiter) sample(now time.Time, rtt time.Duration, class string) (best, smoothed time.Duration) {
 	if l.srtt == 0 {
 		l.srtt = rtt
 	} else {
@@ -190,6 +195,11 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, class string) time.Du
 		b = &baseline{windowStart: now}
 		l.base[class] = b
 	}
+	if b.srtt == 0 {
+		b.srtt = rtt
+	} else {
+		b.srtt = (7*b.srtt + rtt) / 8
+	}
 	if b.windowMin == 0 || rtt < b.windowMin {
 		b.windowMin = rtt
 	}
@@ -199,7 +209,7 @@ func (l *Limiter) sample(now time.Time, rtt time.Duration, class string) time.Du
 	if now.Sub(b.windowStart) >= baselineWindow {
 		b.rtt, b.windowMin, b.windowStart = b.windowMin, 0, now
 	}
-	return b.rtt
+	return b.rtt, b.srtt
 }
 
 // shed reacts to a rejection: the first of a round trip multiplies the limit by Backoff, each
