@@ -164,6 +164,17 @@ func TestOperatorAPI(t *testing.T) {
 	assert.Equal(t, "@every 2s", win["schedule"])
 	assert.Equal(t, "operator", win["source"])
 	assert.Equal(t, "@every 24h", win["configured"])
+	var out, errOut syncBuffer
+	require.NoError(t, run(ctx, []string{"window", "--nats", w.natsURL}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), "schedule: @every 2s (set ")
+	assert.Error(t, run(ctx, []string{"window", "schedule", "hourly", "--nats", w.natsURL}, &out, &errOut))
+	out = syncBuffer{}
+	require.NoError(t, run(ctx, []string{"window", "schedule", "--reset", "--nats", w.natsURL}, &out, &errOut), errOut.String())
+	assert.Contains(t, out.String(), "reset to the configuration's")
+	require.Eventually(t, func() bool {
+		_, win = apiCall(t, w, "GET", "/syncwindow", "", nil)
+		return win["schedule"] == "@every 24h" && win["source"] == "config"
+	}, 10*time.Second, 50*time.Millisecond, "the worker went back to the configured schedule: %v", win)
 
 	// A dead letter (an object the model does not know), replayed: it fails again and returns to
 	// the DLQ once.

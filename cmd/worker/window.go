@@ -5,12 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+
+	"github.com/scimflow/scimflow/internal/cli"
 )
 
 // settingsBucket is the JetStream key-value bucket of what an operator changes at run time for
@@ -168,4 +173,107 @@ func (s *settings) followWindow(ctx context.Context, w *windowSchedule) error {
 			s.log.Info().Str("schedule", w.status(time.Now()).Schedule).Str("by", rec.By).Msg("sync window schedule in force")
 		}
 	}
+}
+
+var helpWindow = &cli.Command{
+	Name:    "worker window",
+	Summary: "show the sync-window schedule in force, or change it for every worker",
+	Usage:   "worker window [--json] | worker window schedule SPEC | worker window schedule --reset  [--config FILE | --nats URL]",
+	Description: `Parked keys are tried again at the start of each sync window (syncWindow.schedule). Without
+arguments this prints the schedule in force: the configured one, or the one an operator stored, by
+whom and when. 'schedule SPEC' stores a new schedule (cron, or @every 5m) in the KV bucket
+IDM_SETTINGS: every worker takes it at once and keeps it across restarts, and a key parked under a
+longer schedule runs no later than the new schedule's next window. --reset goes back to the
+configuration's schedule. PUT /syncwindow/schedule and the operator page do the same.`,
+	Examples: []string{
+		"worker window --config deploy/examples/config.yaml",
+		`worker window schedule "@every 5m" --nats nats://127.0.0.1:4222`,
+		"worker window schedule --reset",
+	},
+	Env: []cli.Env{{Name: "${NAME}", Meaning: "variables the configuration's nats section names"}},
+}
+
+// cmdWindow is `worker window [--json] | schedule SPEC | schedule --reset`.
+func cmdWindow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	op := "show"
+	if len(args) > 0 && args[0] == "schedule" {
+		op, args = "schedule", args[1:]
+	}
+	fs := helpWindow.FlagSet(stdout, stderr)
+	conn := addConnFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	reset := fs.Bool("reset", false, "schedule: go back to the configuration's schedule")
+	var spec string
+	if op == "schedule" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		spec, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fs.Fail("unexpected arguments %q", fs.Args())
+	}
+	if op == "schedule" && (spec == "") == !*reset {
+		return fs.Fail("schedule needs a SPEC (\"@every 5m\", \"0 * * * *\") or --reset")
+	}
+	if op == "schedule" && spec != "" {
+		if _, err := cron.ParseStandard(spec); err != nil {
+			return fs.Fail("schedule %q: %v", spec, err)
+		}
+	}
+	nc, js, err := conn.dial()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	set, err := openSettings(ctx, js, 0, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	if op == "schedule" {
+		host, _ := os.Hostname()
+		if err := set.setWindowSchedule(ctx, spec, "worker window schedule@"+host); err != nil {
+			return err
+		}
+		if spec == "" {
+			fmt.Fprintln(stdout, "sync window schedule reset to the configuration's; every worker takes it now")
+		} else {
+			fmt.Fprintf(stdout, "sync window schedule set to %q; every worker takes it now\n", spec)
+		}
+		return nil
+	}
+	rec, err := set.windowRecord(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, rec)
+	}
+	if rec == nil {
+		fmt.Fprintln(stdout, "schedule: syncWindow.schedule of each worker's configuration (none stored)")
+		return nil
+	}
+	fmt.Fprintf(stdout, "schedule: %s (set %s by %s)\n", rec.Schedule, rec.UpdatedAt.Format(time.RFC3339), rec.By)
+	if sch, err := cron.ParseStandard(rec.Schedule); err == nil {
+		fmt.Fprintf(stdout, "next window: %s\n", sch.Next(time.Now()).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// windowRecord reads the stored schedule; nil when none is stored.
+func (s *settings) windowRecord(ctx context.Context) (*windowRecord, error) {
+	e, err := s.kv.Get(ctx, keyWindowSchedule)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", settingsBucket, err)
+	}
+	var rec windowRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, fmt.Errorf("stored sync window schedule is unreadable: %w", err)
+	}
+	return &rec, nil
 }
