@@ -34,6 +34,8 @@ type AppliedRecord struct {
 	TargetID  string         `json:"targetId,omitempty"`
 	// Deleted: our last write deleted the object.
 	Deleted bool `json:"deleted,omitempty"`
+	// Partial: the last event written is not finished (a follow-up is still to be written).
+	Partial bool `json:"partial,omitempty"`
 	// States are the managed attributes' hashes our latest writes left behind, newest first; a
 	// state without hashes is a write whose answer carried no resource (204).
 	States []AppliedState `json:"states,omitempty"`
@@ -113,7 +115,7 @@ func (l *AppliedLog) LastApplied(ctx context.Context, object string, key map[str
 	if err != nil || rec == nil {
 		return nil, err
 	}
-	return &pipeline.LastApplied{EventID: rec.EventID, StreamSeq: rec.StreamSeq, At: rec.At}, nil
+	return &pipeline.LastApplied{EventID: rec.EventID, StreamSeq: rec.StreamSeq, At: rec.At, Partial: rec.Partial}, nil
 }
 
 var _ pipeline.AppliedReader = (*AppliedLog)(nil)
@@ -147,7 +149,7 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 		}
 		rec.Object, rec.Key, rec.EventID, rec.StreamSeq, rec.Operation, rec.At = a.Object, a.Key, a.EventID, a.StreamSeq, a.Operation, state.At
 		rec.TargetID = a.TargetID
-		rec.Deleted = a.Deleted
+		rec.Deleted, rec.Partial = a.Deleted, a.Partial
 		if a.Deleted {
 			rec.States = nil
 		} else {

@@ -26,6 +26,9 @@ type Applied struct {
 	Resource []byte
 	// Attributes are the event's values, by data-model property name.
 	Attributes map[string]any
+	// Partial: the event is not finished; a follow-up (references set once their objects exist)
+	// is still to be written.
+	Partial bool
 }
 
 // AppliedRecorder is told of every successful write (Config.Applied). It must not block for
@@ -38,6 +41,7 @@ type AppliedRecorder interface {
 type LastApplied struct {
 	EventID   string
 	StreamSeq uint64
+	Partial   bool      // a follow-up of the event was still to be written
 	At        time.Time // when it was recorded
 }
 
@@ -62,8 +66,21 @@ func (p *Processor) superseded(ctx context.Context, d *events.Delivery, ch recon
 		p.log.Warn().Err(err).Str("object", ch.Object).Str("event", d.Event.ID).Msg("reading what was last applied to the key; processing the event")
 		return events.Result{}, false
 	}
-	if last == nil || last.StreamSeq <= d.StreamSeq || !last.At.After(d.Stored) {
+	if last == nil || last.StreamSeq < d.StreamSeq || !last.At.After(d.Stored) {
 		return events.Result{}, false
+	}
+	if last.StreamSeq == d.StreamSeq {
+		if last.EventID != d.Event.ID || last.Partial {
+			return events.Result{}, false
+		}
+		// This very event was applied whole by an earlier delivery whose acknowledgement was lost.
+		// Its successors may have reached the target since without being recorded (their worker
+		// lost JetStream, then died): sending it again would put its older values back over theirs.
+		return events.Result{Outcome: events.Outcome{
+			Status: events.StatusSucceeded,
+			Reason: fmt.Sprintf("applied at %s by an earlier delivery whose acknowledgement was lost; not sent again",
+				last.At.UTC().Format(time.RFC3339)),
+		}}, true
 	}
 	return events.Result{Outcome: events.Outcome{
 		Status: events.StatusSkipped,
@@ -72,7 +89,7 @@ func (p *Processor) superseded(ctx context.Context, d *events.Delivery, ch recon
 	}}, true
 }
 
-func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch reconcile.Change, plan *reconcile.Plan, targetID string, body []byte) {
+func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch reconcile.Change, plan *reconcile.Plan, targetID string, body []byte, partial bool) {
 	if p.cfg.Applied == nil {
 		return
 	}
@@ -92,6 +109,6 @@ func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch re
 	}
 	p.cfg.Applied.RecordApplied(ctx, Applied{
 		Object: ch.Object, Key: key, EventID: d.Event.ID, StreamSeq: d.StreamSeq, Operation: string(ch.Operation),
-		TargetID: targetID, Deleted: hasDelete(plan), Resource: body, Attributes: attrs,
+		TargetID: targetID, Deleted: hasDelete(plan), Resource: body, Attributes: attrs, Partial: partial,
 	})
 }

@@ -257,9 +257,10 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			st.sent = true
 			st.targetID = cmp.Or(targetID, st.targetID)
 			p.remember(ctx, rd, plan, targetID)
-			p.recordApplied(ctx, d, ch, plan, st.targetID, body)
+			fu, partial := plan.FollowUp()
+			p.recordApplied(ctx, d, ch, plan, st.targetID, body, partial)
 			st.note("%s", strings.Join(plan.Notes, "; "))
-			if fu, ok := plan.FollowUp(); ok {
+			if partial {
 				// Written without the references that do not resolve yet: set them next, before any
 				// later event of this key.
 				st.followUp, ch = &fu, fu
