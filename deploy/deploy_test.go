@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scimflow/scimflow/internal/config"
+	"github.com/scimflow/scimflow/internal/metrics"
 )
 
 // The tests run in deploy/.
@@ -35,7 +36,6 @@ const (
 	composeFile   = "compose/compose.yaml"
 	k8sDir        = "k8s"
 	dashboardFile = "grafana/scimflow-dashboard.json"
-	metricsSource = "../cmd/worker/http.go"
 	modelFile     = "examples/models/cyberark.yaml"
 	natsValues    = "k8s/nats-values.yaml"
 	kedaFile      = "k8s/keda-scaledobject.yaml"
@@ -792,7 +792,6 @@ func TestWorkerConfigsLoad(t *testing.T) {
 
 var (
 	scimflowMetric = regexp.MustCompile(`\bscimflow_[a-z0-9_]*[a-z0-9]`)
-	typeLine       = regexp.MustCompile(`# TYPE (scimflow_[a-z0-9_]+) `)
 )
 
 // jsonStrings collects every string of a decoded JSON value.
@@ -811,20 +810,20 @@ func jsonStrings(v any, out *[]string) {
 	}
 }
 
-// TestDashboardMetrics: the dashboard queries only scimflow_* metrics that cmd/worker/http.go
-// exports, covers all of them, reads consumer lag from the NATS exporter, and takes its data
+// TestDashboardMetrics: the dashboard queries only scimflow_* metrics the worker exports
+// (internal/metrics.Families), covers all of them, reads consumer lag from the NATS exporter, and takes its data
 // source as the ${DS_PROMETHEUS} input.
 func TestDashboardMetrics(t *testing.T) {
-	src, err := os.ReadFile(metricsSource)
-	if err != nil {
-		t.Fatal(err)
-	}
 	exported := map[string]bool{}
-	for _, m := range typeLine.FindAllStringSubmatch(string(src), -1) {
-		exported[m[1]] = true
+	series := map[string]bool{} // names a query may use: a histogram's _bucket, _sum and _count
+	for _, f := range metrics.Families {
+		exported[f.Name], series[f.Name] = true, true
+		if f.Type == "histogram" {
+			series[f.Name+"_bucket"], series[f.Name+"_sum"], series[f.Name+"_count"] = true, true, true
+		}
 	}
 	if len(exported) == 0 {
-		t.Fatalf("%s declares no scimflow_* metric (# TYPE lines): has the exposition moved?", metricsSource)
+		t.Fatal("internal/metrics declares no family")
 	}
 
 	raw, err := os.ReadFile(dashboardFile)
@@ -885,8 +884,8 @@ func TestDashboardMetrics(t *testing.T) {
 	used := map[string]bool{}
 	for _, s := range all {
 		for _, m := range scimflowMetric.FindAllString(s, -1) {
-			if !exported[m] && !used[m] {
-				t.Errorf("the dashboard names %s, which %s does not export", m, metricsSource)
+			if !series[m] && !used[m] {
+				t.Errorf("the dashboard names %s, which the worker does not export (internal/metrics.Families)", m)
 			}
 			used[m] = true
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/inventory"
+	"github.com/scimflow/scimflow/internal/metrics"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
@@ -45,6 +46,8 @@ type app struct {
 	park     *events.ParkStore
 	window   *windowSchedule
 	settings *settings
+	// metrics is this worker's Prometheus registry (GET /metrics).
+	metrics *metrics.Metrics
 }
 
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
@@ -68,10 +71,13 @@ func loadModel(cfg *config.Config) (*reconcile.Model, error) {
 }
 
 // newTarget builds the connector from the target section.
-func newTarget(cfg *config.Config, log zerolog.Logger, cache provision.IDCache) (*provision.Client, error) {
+func newTarget(cfg *config.Config, log zerolog.Logger, cache provision.IDCache, observe ...func(provision.Call)) (*provision.Client, error) {
 	tc := cfg.Target
 	tc.Logger = log.With().Str("component", "connector").Logger()
 	tc.IDCache = cache
+	for _, o := range observe {
+		tc.Observe = o
+	}
 	c, err := provision.New(tc)
 	if err != nil {
 		return nil, fmt.Errorf("connector: %w", err)
@@ -81,7 +87,7 @@ func newTarget(cfg *config.Config, log zerolog.Logger, cache provision.IDCache) 
 
 // startApp wires everything and leaves the consume loop ready to Run.
 func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, log: log}
+	a := &app{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.close(context.WithoutCancel(ctx))
@@ -134,7 +140,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", idCacheBucket, err)
 	}
-	a.target, err = newTarget(cfg, log, provision.NewKVIDCache(kv))
+	a.target, err = newTarget(cfg, log, provision.NewKVIDCache(kv), a.metrics.Call)
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +195,12 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	}
 	a.park = park
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
-		Pool: pool, Park: park, Windows: a.window,
+		Pool: pool, Park: park, Windows: a.window, Observe: a.metrics.Outcome,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),
 	}, proc)
+	a.watchMetrics()
 	return a, nil
 }
 

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/inventory"
 )
 
@@ -29,15 +27,10 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.nc.IsConnected() {
-			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
-			return
-		}
-		if err := a.consumer.Ready(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
+		status, body := readiness(a)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		w.Write([]byte(body))
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -62,44 +55,28 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 	inventoryAPI(mux, a)
 	operatorAPI(mux, a)
 	servePage(mux)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		writeMetrics(w, a)
-	})
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return srv, ln, nil
 }
 
-func writeMetrics(w interface{ Write([]byte) (int, error) }, a *app) {
+// readiness is /readyz: 200 when the worker is connected to JetStream, every partition it owns
+// has its consumer bound and intake is not paused, else 503; the first line says which, and the
+// lines after it state NATS, the consumers and the target's breaker either way.
+func readiness(a *app) (int, string) {
+	status, verdict := http.StatusOK, "ready"
 	st := a.consumer.Stats()
-	var b strings.Builder
-	b.WriteString("# HELP scimflow_events_received_total Events delivered to this worker.\n# TYPE scimflow_events_received_total counter\n")
-	fmt.Fprintf(&b, "scimflow_events_received_total %d\n", st.Received)
-	b.WriteString("# HELP scimflow_outcomes_total Outcomes published, by status.\n# TYPE scimflow_outcomes_total counter\n")
-	statuses := make([]string, 0, len(st.ByStatus))
-	for s := range st.ByStatus {
-		statuses = append(statuses, string(s))
+	if !a.nc.IsConnected() {
+		status, verdict = http.StatusServiceUnavailable, "not ready: not connected to NATS at "+a.natsURL()
+	} else if err := a.consumer.Ready(); err != nil {
+		status, verdict = http.StatusServiceUnavailable, "not ready: "+err.Error()
 	}
-	sort.Strings(statuses)
-	for _, s := range statuses {
-		fmt.Fprintf(&b, "scimflow_outcomes_total{status=%q} %d\n", s, st.ByStatus[events.Status(s)])
+	nats := "connected to " + a.natsURL()
+	if !a.nc.IsConnected() {
+		nats = "disconnected from " + a.natsURL() + " (reconnecting)"
 	}
-	b.WriteString("# HELP scimflow_events_in_flight Events being processed now.\n# TYPE scimflow_events_in_flight gauge\n")
-	fmt.Fprintf(&b, "scimflow_events_in_flight %d\n", st.InFlight)
-	b.WriteString("# HELP scimflow_outcome_publish_errors_total Outcomes that could not be published (the event is redelivered).\n# TYPE scimflow_outcome_publish_errors_total counter\n")
-	fmt.Fprintf(&b, "scimflow_outcome_publish_errors_total %d\n", st.PublishErr)
-	b.WriteString("# HELP scimflow_target_concurrency_limit Requests the adaptive limiter lets in flight.\n# TYPE scimflow_target_concurrency_limit gauge\n")
-	fmt.Fprintf(&b, "scimflow_target_concurrency_limit %d\n", a.target.Limit())
-	b.WriteString("# HELP scimflow_target_breaker_state Circuit breaker state (1 for the current state).\n# TYPE scimflow_target_breaker_state gauge\n")
-	cur := a.target.BreakerState()
-	for _, s := range []string{"closed", "half-open", "open"} {
-		v := 0
-		if s == cur {
-			v = 1
-		}
-		fmt.Fprintf(&b, "scimflow_target_breaker_state{state=%q} %d\n", s, v)
-	}
-	w.Write([]byte(b.String()))
+	return status, fmt.Sprintf("%s\nnats: %s\nconsumers: %d partitions bound\ntarget: breaker %s, concurrency limit %d, %d requests in flight\n",
+		verdict, nats, len(st.Partitions), a.target.BreakerState(), a.target.Limit(), a.target.InFlight())
 }
 
 // operator says whether r may change what the worker does: it presents http.operatorToken as a

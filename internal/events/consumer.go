@@ -78,6 +78,9 @@ type ConsumerConfig struct {
 	Name string
 	// Partitions this worker consumes; nil means every partition of the topology.
 	Partitions []int
+	// Observe, when set, is told of every outcome published: when its event arrived in JetStream
+	// (zero when unknown) and how long this delivery's handler ran (metrics).
+	Observe func(o *Outcome, stored time.Time, handler time.Duration)
 	// Windows is the sync-window schedule in force, when it may change at run time: a parked key
 	// never waits past its next window (a key parked under a longer schedule runs at the new
 	// schedule's next window). Nil keeps the window each key was parked with.
@@ -147,8 +150,10 @@ type ConsumerStats struct {
 	OwnershipMoves int64 `json:"ownershipMoves"`
 	// ParkedKeys is how many keys of this worker's partitions are parked now; Parked counts the
 	// events this worker parked.
-	ParkedKeys int   `json:"parkedKeys"`
-	Parked     int64 `json:"parked"`
+	ParkedKeys int `json:"parkedKeys"`
+	// HeldKeys is how many of ParkedKeys hold a delete the deletion guard keeps for an operator.
+	HeldKeys int   `json:"heldKeys"`
+	Parked   int64 `json:"parked"`
 	// Paused says why intake is paused (a failure no event can fix), empty when it runs.
 	Paused      string    `json:"paused,omitempty"`
 	PausedSince time.Time `json:"pausedSince,omitzero"`
@@ -259,11 +264,12 @@ func (c *Consumer) Stats() ConsumerStats {
 	pausedReason, pausedSince := c.pauseReason, c.pausedSince
 	c.mu.Unlock()
 	ks := c.keys.stats()
+	parked, held := c.parkedCounts()
 	st := ConsumerStats{
 		Received: c.received.Load(), InFlight: c.inFlight.Load(), ByStatus: by,
 		Abandoned: c.abandoned.Load(), PublishErr: c.publishErr.Load(),
 		Held: ks.Held, Keys: ks.Keys, WaitingKeys: ks.Waiting, Partitions: parts,
-		OwnershipMoves: c.moves.Load(), ParkedKeys: c.ParkedKeys(), Parked: c.parkedCount.Load(),
+		OwnershipMoves: c.moves.Load(), ParkedKeys: parked, HeldKeys: held, Parked: c.parkedCount.Load(),
 		Paused: pausedReason, PausedSince: pausedSince,
 	}
 	if c.cfg.Pool != nil && c.cfg.Partitions == nil {
@@ -946,6 +952,9 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	}
 	t.unpublished = nil
 	c.count(o.Status)
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(o, d.Stored, time.Duration(o.DurationMs*float64(time.Millisecond)))
+	}
 	c.logOutcome(o)
 
 	switch {

@@ -104,6 +104,9 @@ func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (di
 		return c.publishFailed(msg, err)
 	}
 	c.count(status)
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(o, d.Stored, 0)
+	}
 	c.parkedCount.Add(1)
 	return c.settle(ctx, t)
 }
@@ -338,9 +341,20 @@ func (c *Consumer) control(m *nats.Msg) {
 
 // ParkedKeys counts the parked keys this worker owns.
 func (c *Consumer) ParkedKeys() int {
+	n, _ := c.parkedCounts()
+	return n
+}
+
+// parkedCounts counts the parked keys this worker owns, and those of them whose delete is held.
+func (c *Consumer) parkedCounts() (parked, held int) {
 	c.parking.mu.Lock()
 	defer c.parking.mu.Unlock()
-	return len(c.parking.keys)
+	for _, pk := range c.parking.keys {
+		if pk.state.Hold == HoldDelete {
+			held++
+		}
+	}
+	return len(c.parking.keys), held
 }
 
 // replayInfo marks a task as a parked event being replayed.

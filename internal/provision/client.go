@@ -299,8 +299,12 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 		release(outcomeIgnore, 0)
 		e := c.transportError(ctx, method, rel, err, "obtain token")
 		done(breakerOutcome(ctx, e))
+		call := Call{Method: method, Path: rel, Query: u.RawQuery, Attempt: n, Err: e.Detail}
 		if trace != nil {
-			trace.add(Call{Method: method, Path: rel, Query: u.RawQuery, Attempt: n, Err: e.Detail})
+			trace.add(call)
+		}
+		if c.cfg.Observe != nil {
+			c.cfg.Observe(call)
 		}
 		return nil, e
 	}
@@ -341,7 +345,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 	if e != nil && e.Status == http.StatusUnauthorized {
 		c.auth.Invalidate(hreq.Header.Get("Authorization"))
 	}
-	if trace != nil {
+	if trace != nil || c.cfg.Observe != nil {
 		call := Call{Method: method, Path: rel, Query: u.RawQuery, Duration: dur, Attempt: n}
 		if resp != nil {
 			call.Status = resp.StatusCode
@@ -352,7 +356,12 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 				call.Err = http.StatusText(e.Status)
 			}
 		}
-		trace.add(call)
+		if trace != nil {
+			trace.add(call)
+		}
+		if c.cfg.Observe != nil {
+			c.cfg.Observe(call)
+		}
 	}
 	if c.log.GetLevel() <= zerolog.DebugLevel {
 		ev := c.log.Debug().Str("method", method).Str("path", rel).Int("attempt", n).Dur("duration", dur)

@@ -77,6 +77,9 @@ type Config struct {
 	Retry       RetryConfig       `yaml:"retry"`
 	// IDCache, when set, caches key → id for Resolve (see IDCache).
 	IDCache IDCache `yaml:"-"`
+	// Observe, when set, is told of every request attempt, as a Trace records it (metrics). It
+	// must not block.
+	Observe func(Call) `yaml:"-"`
 	// Logger receives the client's logs; secrets, tokens and bodies are never logged. The client
 	// adds a "target" field; naming the component ("component": "connector") is the caller's.
 	Logger zerolog.Logger `yaml:"-"`
