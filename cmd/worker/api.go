@@ -120,6 +120,36 @@ func operatorAPI(mux *http.ServeMux, a *app) {
 		a.log.Info().Str("by", "http@"+r.RemoteAddr).Uint64("dlqSeq", body.Seq).Str("eventId", e.EventID).Msg("dead letter replayed")
 		writeHTTPJSON(w, http.StatusOK, res)
 	})
+	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
+		if !operator(w, r, a) {
+			return
+		}
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if r.ContentLength != 0 {
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+				httpError(w, http.StatusBadRequest, `body: want {"reason": "..."} or nothing: `+err.Error())
+				return
+			}
+		}
+		rec := pauseRecord{Paused: true, Reason: body.Reason, By: "http@" + r.RemoteAddr, Since: time.Now().UTC()}
+		if err := a.settings.setPause(r.Context(), rec); err != nil {
+			httpError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, map[string]any{"pause": rec, "message": "provisioning paused on every worker: no event starts until resumed"})
+	})
+	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
+		if !operator(w, r, a) {
+			return
+		}
+		if err := a.settings.setPause(r.Context(), pauseRecord{}); err != nil {
+			httpError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		writeHTTPJSON(w, http.StatusOK, map[string]any{"message": "provisioning resumed on every worker"})
+	})
 	mux.HandleFunc("GET /syncwindow", func(w http.ResponseWriter, _ *http.Request) {
 		writeHTTPJSON(w, http.StatusOK, a.window.status(time.Now()))
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,23 @@ type app struct {
 	settings *settings
 	// metrics is this worker's Prometheus registry (GET /metrics).
 	metrics *metrics.Metrics
+	// paused is the operator's pause in force (nil: provisioning runs).
+	paused atomic.Pointer[pauseRecord]
+}
+
+// applyPause holds or releases the consume loop as an operator's pause says (nil: resume).
+func (a *app) applyPause(rec *pauseRecord) {
+	if rec != nil && !rec.Paused {
+		rec = nil
+	}
+	prev := a.paused.Swap(rec)
+	a.consumer.Hold(rec != nil)
+	switch {
+	case rec != nil && prev == nil:
+		a.log.Warn().Str("by", rec.By).Str("reason", rec.Reason).Msg("provisioning paused by an operator")
+	case rec == nil && prev != nil:
+		a.log.Info().Msg("provisioning resumed by an operator")
+	}
 }
 
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
@@ -200,6 +218,12 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),
 	}, proc)
+	// A pause stored before this worker started holds before its first event.
+	if rec, err := a.settings.pauseRecord(ctx); err != nil {
+		return nil, err
+	} else if rec != nil {
+		a.applyPause(rec)
+	}
 	a.watchMetrics()
 	return a, nil
 }
@@ -309,7 +333,7 @@ func (a *app) serve(ctx context.Context) error {
 			return srv.Shutdown(sctx)
 		})
 	}
-	g.Go(func() error { return a.settings.followWindow(gctx, a.window) })
+	g.Go(func() error { return a.settings.follow(gctx, a.window, a.applyPause) })
 	g.Go(func() error {
 		if err := a.scheduler.Run(gctx); err != nil {
 			return fmt.Errorf("inventory: %w", err)

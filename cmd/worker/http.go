@@ -50,6 +50,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 			"ownPartitions": a.cfg.Worker.Partitions,
 			"inventory":     inventoryStatus(r.Context(), a),
 			"http":          map[string]any{"operatorActions": a.cfg.HTTP.OperatorToken.Reveal() != ""},
+			"pause":         a.pauseStatus(),
 		})
 	})
 	inventoryAPI(mux, a)
@@ -75,8 +76,25 @@ func readiness(a *app) (int, string) {
 	if !a.nc.IsConnected() {
 		nats = "disconnected from " + a.natsURL() + " (reconnecting)"
 	}
-	return status, fmt.Sprintf("%s\nnats: %s\nconsumers: %d partitions bound\ntarget: breaker %s, concurrency limit %d, %d requests in flight\n",
+	body := fmt.Sprintf("%s\nnats: %s\nconsumers: %d partitions bound\ntarget: breaker %s, concurrency limit %d, %d requests in flight\n",
 		verdict, nats, len(st.Partitions), a.target.BreakerState(), a.target.Limit(), a.target.InFlight())
+	if p := a.paused.Load(); p != nil {
+		// A chosen state, not a failure: the worker stays ready.
+		why := ""
+		if p.Reason != "" {
+			why = ": " + p.Reason
+		}
+		body += fmt.Sprintf("provisioning: paused by %s since %s%s (worker resume)\n", p.By, p.Since.UTC().Format(time.RFC3339), why)
+	}
+	return status, body
+}
+
+// pauseStatus is /status's pause: whether an operator paused provisioning, who, when and why.
+func (a *app) pauseStatus() any {
+	if p := a.paused.Load(); p != nil {
+		return p
+	}
+	return pauseRecord{}
 }
 
 // operator says whether r may change what the worker does: it presents http.operatorToken as a

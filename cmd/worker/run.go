@@ -36,6 +36,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "inventory":
 		return cmdInventory(ctx, args[1:], stdout, stderr)
+	case "pause", "resume":
+		return cmdPause(ctx, args[0] == "pause", args[1:], stdout, stderr)
 	case "window":
 		return cmdWindow(ctx, args[1:], stdout, stderr)
 	case "replay":

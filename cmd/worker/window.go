@@ -140,10 +140,52 @@ func (s *settings) setWindowSchedule(ctx context.Context, spec, by string) error
 	return nil
 }
 
-// followWindow applies the stored sync-window schedule to w now and whenever it changes, until
-// ctx ends.
-func (s *settings) followWindow(ctx context.Context, w *windowSchedule) error {
-	watch, err := s.kv.Watch(ctx, keyWindowSchedule)
+// keyPause holds a pauseRecord while an operator has paused provisioning for the pool.
+const keyPause = "intake.pause"
+
+// pauseRecord is an operator's pause of the whole pool.
+type pauseRecord struct {
+	Paused bool      `json:"paused"`
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
+}
+
+// setPause pauses (rec.Paused) or resumes provisioning on every worker.
+func (s *settings) setPause(ctx context.Context, rec pauseRecord) error {
+	if !rec.Paused {
+		if err := s.kv.Delete(ctx, keyPause); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("resume: %w", err)
+		}
+		return nil
+	}
+	raw, _ := json.Marshal(rec)
+	if _, err := s.kv.Put(ctx, keyPause, raw); err != nil {
+		return fmt.Errorf("pause: %w", err)
+	}
+	return nil
+}
+
+// pauseRecord reads the stored pause; nil when provisioning runs.
+func (s *settings) pauseRecord(ctx context.Context) (*pauseRecord, error) {
+	e, err := s.kv.Get(ctx, keyPause)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", settingsBucket, err)
+	}
+	var rec pauseRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, fmt.Errorf("stored pause is unreadable: %w", err)
+	}
+	return &rec, nil
+}
+
+// follow applies the stored settings now and whenever they change, until ctx ends: the
+// sync-window schedule to w, a pause or resume to onPause (nil when provisioning runs).
+func (s *settings) follow(ctx context.Context, w *windowSchedule, onPause func(*pauseRecord)) error {
+	watch, err := s.kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", settingsBucket, err)
 	}
@@ -159,18 +201,32 @@ func (s *settings) followWindow(ctx context.Context, w *windowSchedule) error {
 			if e == nil {
 				continue // the initial values are in
 			}
-			var rec windowRecord
-			if e.Operation() == jetstream.KeyValuePut {
-				if err := json.Unmarshal(e.Value(), &rec); err != nil {
-					s.log.Error().Err(err).Msg("stored sync window schedule is unreadable; keeping the configured one")
-					rec = windowRecord{}
+			put := e.Operation() == jetstream.KeyValuePut
+			switch e.Key() {
+			case keyWindowSchedule:
+				var rec windowRecord
+				if put {
+					if err := json.Unmarshal(e.Value(), &rec); err != nil {
+						s.log.Error().Err(err).Msg("stored sync window schedule is unreadable; keeping the configured one")
+						rec = windowRecord{}
+					}
 				}
+				if err := w.set(rec); err != nil {
+					s.log.Error().Err(err).Msg("stored sync window schedule refused; keeping the configured one")
+					continue
+				}
+				s.log.Info().Str("schedule", w.status(time.Now()).Schedule).Str("by", rec.By).Msg("sync window schedule in force")
+			case keyPause:
+				var rec *pauseRecord
+				if put {
+					rec = &pauseRecord{}
+					if err := json.Unmarshal(e.Value(), rec); err != nil {
+						// Unreadable, it still says someone paused: stay paused rather than run.
+						rec = &pauseRecord{Paused: true, Reason: "the stored pause is unreadable: " + err.Error(), Since: e.Created()}
+					}
+				}
+				onPause(rec)
 			}
-			if err := w.set(rec); err != nil {
-				s.log.Error().Err(err).Msg("stored sync window schedule refused; keeping the configured one")
-				continue
-			}
-			s.log.Info().Str("schedule", w.status(time.Now()).Schedule).Str("by", rec.By).Msg("sync window schedule in force")
 		}
 	}
 }
@@ -276,4 +332,74 @@ func (s *settings) windowRecord(ctx context.Context) (*windowRecord, error) {
 		return nil, fmt.Errorf("stored sync window schedule is unreadable: %w", err)
 	}
 	return &rec, nil
+}
+
+var helpPause = &cli.Command{
+	Name:    "worker pause",
+	Summary: "pause provisioning on every worker until 'worker resume'",
+	Usage:   "worker pause [--reason TEXT]  [--config FILE | --nats URL]",
+	Description: `Stops every worker of the pool from starting events (kept in the KV bucket IDM_SETTINGS, so it
+holds across restarts and for workers that join later). Events keep arriving and wait, in order,
+without spending windows; events already running finish. /status, /readyz and the operator page
+say who paused, when and why. 'worker resume' lets them go. POST /pause and POST /resume (with
+http.operatorToken) do the same.`,
+	Examples: []string{
+		`worker pause --reason "CyberArk maintenance until 22:00" --config deploy/examples/config.yaml`,
+		"worker resume --config deploy/examples/config.yaml",
+	},
+	Env: []cli.Env{{Name: "${NAME}", Meaning: "variables the configuration's nats section names"}},
+}
+
+var helpResume = &cli.Command{
+	Name:        "worker resume",
+	Summary:     "resume provisioning on every worker after 'worker pause'",
+	Usage:       "worker resume  [--config FILE | --nats URL]",
+	Description: helpPause.Description,
+	Examples:    []string{"worker resume --config deploy/examples/config.yaml"},
+	Env:         helpPause.Env,
+}
+
+// cmdPause is `worker pause [--reason R]` and `worker resume`.
+func cmdPause(ctx context.Context, pause bool, args []string, stdout, stderr io.Writer) error {
+	help := helpPause
+	if !pause {
+		help = helpResume
+	}
+	fs := help.FlagSet(stdout, stderr)
+	conn := addConnFlags(fs)
+	reason := fs.String("reason", "", "pause: why (shown on /status, /readyz and the page)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fs.Fail("unexpected arguments %q", fs.Args())
+	}
+	if !pause && *reason != "" {
+		return fs.Fail("--reason is for 'worker pause'")
+	}
+	nc, js, err := conn.dial()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	set, err := openSettings(ctx, js, 0, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	if !pause {
+		if err := set.setPause(ctx, pauseRecord{}); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "provisioning resumed on every worker")
+		return nil
+	}
+	rec := pauseRecord{Paused: true, Reason: *reason, By: "worker pause@" + host, Since: time.Now().UTC()}
+	if err := set.setPause(ctx, rec); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "provisioning paused on every worker: no event starts until 'worker resume'")
+	return nil
 }

@@ -187,6 +187,7 @@ type Consumer struct {
 	bound                                                                     map[int]bool
 	started                                                                   bool
 	pauseReason                                                               string
+	held                                                                      bool
 	pausedSince                                                               time.Time
 	// pins is, per partition, the pin id of the last message JetStream delivered here: every
 	// message of a pinned consumer carries the id the server pinned it to.
@@ -215,6 +216,20 @@ func (c *Consumer) forgetPin(p int) {
 	c.mu.Lock()
 	delete(c.pins, p)
 	c.mu.Unlock()
+}
+
+// Hold pauses provisioning at an operator's request (true) or resumes it (false): no event starts
+// while held, whatever its key; events keep arriving and are kept alive, in order, and events being
+// handed over still go. Unlike a pause for the target, no probe ends it.
+func (c *Consumer) Hold(on bool) {
+	c.mu.Lock()
+	changed := c.held != on
+	c.held = on
+	c.mu.Unlock()
+	c.keys.hold(on)
+	if changed {
+		c.log.Info().Bool("held", on).Msg("provisioning paused by an operator: no event starts until resumed")
+	}
 }
 
 // setPause records that intake is paused for reason, or resumed ("").

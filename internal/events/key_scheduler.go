@@ -38,6 +38,8 @@ type keyScheduler struct {
 	// pausedOn is the key whose event probes the target while every other key waits (nil: not
 	// paused).
 	pausedOn *keyQueue
+	// stopped: an operator paused provisioning; nothing runs but events being handed back.
+	stopped bool
 	// executing counts, per partition, the keys whose head event is being processed.
 	executing map[int]int
 	// delivered: partitions that a message of the events stream reached since they were gated, so
@@ -250,7 +252,7 @@ func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
 // paused, when only the probe (and keys being handed back) may. Callers hold mu.
 func (s *keyScheduler) firstAllowed() int {
 	for i, k := range s.ready {
-		if s.pausedOn == nil || k == s.pausedOn || k.release {
+		if k.release || !s.stopped && (s.pausedOn == nil || k == s.pausedOn) {
 			return i
 		}
 	}
@@ -465,6 +467,14 @@ func (s *keyScheduler) heldIn(p int) int {
 		}
 	}
 	return n
+}
+
+// hold stops (true) or lets go again (false) every key, but those being handed back.
+func (s *keyScheduler) hold(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = on
+	s.cond.Broadcast()
 }
 
 // gate stops partition p from running anything until open(p).
