@@ -49,8 +49,16 @@ type app struct {
 	settings *settings
 	// metrics is this worker's Prometheus registry (GET /metrics).
 	metrics *metrics.Metrics
+	// history is the per-key provisioning log (worker explain).
+	history *events.History
 	// paused is the operator's pause in force (nil: provisioning runs).
 	paused atomic.Pointer[pauseRecord]
+}
+
+// observe is told of every outcome published: metrics and the provisioning log.
+func (a *app) observe(o *events.Outcome, stored time.Time, handler time.Duration) {
+	a.metrics.Outcome(o, stored, handler)
+	a.history.Record(o)
 }
 
 // applyPause holds or releases the consume loop as an operator's pause says (nil: resume).
@@ -151,6 +159,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err := topo.Ensure(ctx, a.js); err != nil {
 		return nil, err
 	}
+	a.history = events.NewHistory(a.js)
 	kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: idCacheBucket, Description: "scimflow key → target id cache", History: 1,
 		Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
@@ -213,7 +222,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	}
 	a.park = park
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
-		Pool: pool, Park: park, Windows: a.window, Observe: a.metrics.Outcome,
+		Pool: pool, Park: park, Windows: a.window, Observe: a.observe,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),
@@ -275,6 +284,7 @@ func topology(cfg *config.Config) events.Topology {
 		Partitions: cfg.NATS.Partitions, Replicas: cfg.NATS.Replicas,
 		EventsMaxAge: cfg.NATS.EventsMaxAge, OutcomesMaxAge: cfg.NATS.OutcomesMaxAge,
 		DLQMaxAge: cfg.NATS.DLQMaxAge, DuplicateWindow: cfg.NATS.DuplicateWindow,
+		HistoryPerKey: cfg.NATS.HistoryPerKey, HistoryMaxAge: cfg.NATS.HistoryMaxAge,
 	}
 }
 

@@ -161,12 +161,23 @@ func TestOperatorPageInABrowser(t *testing.T) {
 		chromedp.WaitEnabled(chromedp.CSS("#held-rows button")),
 	))
 	assert.Equal(t, "operator", text("#mode"))
-	require.NoError(t, chromedp.Do(b, chromedp.Click(chromedp.CSS("#held-rows button"))))
+	// Clicked from the page's own script: the click lands on the button as it is, even if a
+	// refresh rebuilt the table since chromedp looked it up.
+	eval(`document.querySelector("#held-rows button.primary").click(); "clicked"`)
 	require.Eventually(t, func() bool { return sim.Stats().Requests["DELETE /scim/v2/Users/{id}"] == deletes+1 }, 20*time.Second, 50*time.Millisecond,
 		"the approval clicked on the page reached the target")
 	require.Eventually(t, func() bool { return final.count() == 15 }, 20*time.Second, 50*time.Millisecond)
 	require.Eventually(t, func() bool { return text("#held-total") == "1 held" }, 15*time.Second, 200*time.Millisecond,
 		"the page shows the approval's effect")
+
+	// The search box shows a key's provisioning log.
+	require.NoError(t, chromedp.Do(b,
+		chromedp.SendKeys(chromedp.CSS("#history-key"), "userName=hire3@example.com"),
+		chromedp.Click(chromedp.CSS("#history-form button")),
+		chromedp.WaitReady(chromedp.CSS("#history-out .now")),
+	))
+	assert.Regexp(t, `^now: in the target as id [0-9a-f-]+: last written at .* by event hire-3 \(Create\)$`, text("#history-out .now"))
+	assert.Contains(t, text("#history-out ol"), "POST Users → 201")
 
 	png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
 	require.NoError(t, err)

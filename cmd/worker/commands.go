@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/scimflow/scimflow/internal/events"
@@ -131,6 +132,20 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // readChange reads an event file: a whole CloudEvent (validated like the worker validates it) or
 // only its data object.
 func readChange(file string) (reconcile.Change, error) {
+	ev, err := readEventFile(file, "plan")
+	if err != nil {
+		return reconcile.Change{}, err
+	}
+	data := ev.Data
+	return reconcile.Change{
+		Object: data.Object, Operation: reconcile.Operation(data.Operation),
+		Key: data.Key, Attributes: data.Attributes, Actions: data.Actions,
+	}, nil
+}
+
+// readEventFile reads a whole CloudEvent, or only its data object, which it wraps in an event
+// with id, validated the way intake validates events.
+func readEventFile(file, id string) (*events.Event, error) {
 	var raw []byte
 	var err error
 	if file == "-" {
@@ -139,37 +154,33 @@ func readChange(file string) (reconcile.Change, error) {
 		raw, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return reconcile.Change{}, err
+		return nil, err
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return reconcile.Change{}, fmt.Errorf("%s: not a JSON object: %w", file, err)
+		return nil, fmt.Errorf("%s: not a JSON object: %w", file, err)
 	}
-	var data events.Change
 	if _, ok := probe["specversion"]; ok {
 		ev, err := events.Decode(raw)
 		if err != nil {
-			return reconcile.Change{}, fmt.Errorf("%s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		data = ev.Data
-	} else {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&data); err != nil {
-			return reconcile.Change{}, fmt.Errorf("%s: %w", file, err)
-		}
-		// Validate the data the way intake does, inside a synthetic envelope.
-		ev := events.NewEvent("plan", "/worker/plan", data)
-		enc, _ := ev.Encode()
-		if _, err := events.Decode(enc); err != nil {
-			return reconcile.Change{}, fmt.Errorf("%s: %w", file, err)
-		}
+		return ev, nil
 	}
-	return reconcile.Change{
-		Object: data.Object, Operation: reconcile.Operation(data.Operation),
-		Key: data.Key, Attributes: data.Attributes, Actions: data.Actions,
-	}, nil
+	var data events.Change
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&data); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	// Validate the data the way intake does, inside a synthetic envelope.
+	ev := events.NewEvent(id, "/worker/"+strings.SplitN(id, "-", 2)[0], data)
+	enc, _ := ev.Encode()
+	if ev, err = events.Decode(enc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return ev, nil
 }
 
 // cmdModel is `worker model import --omada FILE.xml [--out FILE.yaml]`.

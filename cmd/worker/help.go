@@ -105,7 +105,7 @@ succeeded and every malformed one was dead-lettered. make demo runs it.`,
 var commands = &cli.Dispatch{
 	Prog:     "worker",
 	Summary:  "scimflow's provisioning worker",
-	Commands: []*cli.Command{helpRun, helpCheck, helpPlan, helpModelImport, helpDemo, helpOutcomes, helpPool, helpParked, helpDeletes, helpDLQList, helpDLQShow, helpDLQReplay, helpReplay, helpInventory, helpWindow, helpPause, helpResume, helpVersion},
+	Commands: []*cli.Command{helpRun, helpCheck, helpPlan, helpModelImport, helpDemo, helpOutcomes, helpPool, helpParked, helpDeletes, helpDLQList, helpDLQShow, helpDLQReplay, helpReplay, helpInventory, helpWindow, helpPause, helpResume, helpExplain, helpProvision, helpVersion},
 }
 
 // cmdHelp is `worker help [command]`: the usage, or a command's help.

@@ -55,6 +55,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 	})
 	inventoryAPI(mux, a)
 	operatorAPI(mux, a)
+	historyAPI(mux, a)
 	servePage(mux)
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

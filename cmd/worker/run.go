@@ -36,6 +36,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "inventory":
 		return cmdInventory(ctx, args[1:], stdout, stderr)
+	case "provision":
+		return cmdProvision(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "pause", "resume":
 		return cmdPause(ctx, args[0] == "pause", args[1:], stdout, stderr)
 	case "window":

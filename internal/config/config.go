@@ -87,6 +87,10 @@ type NATS struct {
 	OutcomesMaxAge  time.Duration `yaml:"outcomesMaxAge"`
 	DLQMaxAge       time.Duration `yaml:"dlqMaxAge"`
 	DuplicateWindow time.Duration `yaml:"duplicateWindow"`
+	// HistoryPerKey and HistoryMaxAge bound the provisioning log (IDM_HISTORY): the last outcomes
+	// kept per key (default 50) and for how long (default 30 days).
+	HistoryPerKey int           `yaml:"historyPerKey"`
+	HistoryMaxAge time.Duration `yaml:"historyMaxAge"`
 }
 
 // Embedded reports whether the worker starts its own NATS server.

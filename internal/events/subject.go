@@ -19,6 +19,8 @@ const (
 	PartitionedPrefix = "idm.part"
 	// OutcomesPrefix: idm.outcomes.<object>.<status>.
 	OutcomesPrefix = "idm.outcomes"
+	// HistoryPrefix: idm.history.<object>.<keytoken>, the provisioning log of one key.
+	HistoryPrefix = "idm.history"
 	// DLQPrefix: idm.dlq.<object>.
 	DLQPrefix = "idm.dlq"
 	// InventoryPrefix: idm.inventory.<object>.<change>.
@@ -104,6 +106,11 @@ func EventSubject(object string, key map[string]any) string {
 // OutcomeSubject is the subject of an outcome.
 func OutcomeSubject(object string, status Status) string {
 	return OutcomesPrefix + "." + SubjectToken(object) + "." + string(status)
+}
+
+// HistorySubject is the subject of a key's provisioning log.
+func HistorySubject(object string, key map[string]any) string {
+	return HistoryPrefix + "." + SubjectToken(object) + "." + KeyToken(key)
 }
 
 // DLQSubject is the subject of a dead letter.

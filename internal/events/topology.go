@@ -17,6 +17,9 @@ const (
 	EventsStream   = "IDM_EVENTS"
 	OutcomesStream = "IDM_OUTCOMES"
 	DLQStream      = "IDM_DLQ"
+	// HistoryStream keeps every outcome again under its key, the last HistoryPerKey of each: the
+	// per-object provisioning log (worker explain).
+	HistoryStream = "IDM_HISTORY"
 )
 
 // Topology describes the streams scimflow uses. The zero value is the documented default.
@@ -36,6 +39,10 @@ type Topology struct {
 	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values to drop duplicate events
 	// and duplicate final outcomes. Default 1 hour.
 	DuplicateWindow time.Duration
+	// HistoryPerKey is how many outcomes the provisioning log keeps per key (default 50), for
+	// HistoryMaxAge (default 30 days).
+	HistoryPerKey int
+	HistoryMaxAge time.Duration
 }
 
 // DefaultPartitions is how many partitions the events stream has unless configured.
@@ -47,6 +54,8 @@ func (t Topology) withDefaults() Topology {
 	t.EventsMaxAge = cmp.Or(t.EventsMaxAge, 7*24*time.Hour)
 	t.OutcomesMaxAge = cmp.Or(t.OutcomesMaxAge, 7*24*time.Hour)
 	t.DuplicateWindow = cmp.Or(t.DuplicateWindow, time.Hour)
+	t.HistoryPerKey = cmp.Or(t.HistoryPerKey, 50)
+	t.HistoryMaxAge = cmp.Or(t.HistoryMaxAge, 30*24*time.Hour)
 	return t
 }
 
@@ -109,6 +118,18 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 			Replicas:    t.Replicas,
 			MaxAge:      t.DLQMaxAge,
 			Duplicates:  t.DuplicateWindow,
+		},
+		{
+			Name:              HistoryStream,
+			Description:       "scimflow provisioning log: the last outcomes of every key",
+			Subjects:          []string{HistoryPrefix + ".>"},
+			Retention:         jetstream.LimitsPolicy,
+			Storage:           jetstream.FileStorage,
+			Replicas:          t.Replicas,
+			MaxAge:            t.HistoryMaxAge,
+			MaxMsgsPerSubject: int64(t.HistoryPerKey),
+			Duplicates:        t.DuplicateWindow,
+			Discard:           jetstream.DiscardOld,
 		},
 	}
 }
