@@ -30,7 +30,7 @@ demo: build ## run the whole product in process on the sample events and print t
 	./$(BIN)/worker demo --config deploy/examples/config.yaml --events deploy/examples/events.jsonl
 
 .PHONY: test
-test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, then make test-browser and make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
+test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, then make test-browser, make test-containers and make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
 ifeq ($(T)$(PKG),./...)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
@@ -38,6 +38,7 @@ ifeq ($(T)$(PKG),./...)
 	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
 	$(MAKE) --no-print-directory test-browser
+	$(MAKE) --no-print-directory test-containers
 	$(MAKE) --no-print-directory chaos
 else
 	$(GO) test -race -count=1 -timeout 8m $(if $(T),-run '$(T)') $(PKG)
@@ -49,6 +50,13 @@ test-browser: deps ## the operator page in headless chromium (installed with apt
 	$(GO) vet -tags browser ./cmd/worker
 	@mkdir -p $(BIN)
 	SCREENSHOT=$(abspath $(BIN))/operator-page.png $(GO) test -tags browser -count=1 -timeout 5m -v -run 'Browser' ./cmd/worker
+
+.PHONY: test-containers
+test-containers: deps ## the deploy/ stack in containers (testcontainers-go): 3 JetStream nodes, simulator, 2 workers; a Docker engine is installed and started for it, and stopped after
+	$(GO) vet -tags containers ./test/containers
+	@host=$$(./tools/docker-engine.sh start) || { echo "test-containers: no Docker engine could be started here (tools/docker-engine.sh above says why)"; exit 1; }; \
+	  DOCKER_HOST=$$host TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -tags containers -count=1 -timeout 10m -v -run 'Containers' ./test/containers; \
+	  rc=$$?; ./tools/docker-engine.sh stop; exit $$rc
 
 .PHONY: screenshot
 screenshot: ## refresh docs/operator-page.png from the browser test

@@ -155,14 +155,23 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, err
 	}
+	// Creating the streams and buckets waits for the cluster: on a JetStream cluster that is still
+	// forming (a fresh Compose or Kubernetes start), creating a replicated stream takes longer than
+	// a request's default 5 s, and a worker that gave up would only be restarted into the same wait.
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	topo := topology(cfg)
-	if err := topo.Ensure(ctx, a.js); err != nil {
+	if err := patiently(sctx, log, "streams", func(ctx context.Context) error { return topo.Ensure(ctx, a.js) }); err != nil {
 		return nil, err
 	}
 	a.history = events.NewHistory(a.js)
-	kv, err := a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: idCacheBucket, Description: "scimflow key → target id cache", History: 1,
-		Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
+	var kv jetstream.KeyValue
+	err = patiently(sctx, log, idCacheBucket, func(ctx context.Context) (err error) {
+		kv, err = a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: idCacheBucket, Description: "scimflow key → target id cache", History: 1,
+			Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", idCacheBucket, err)
@@ -174,21 +183,32 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if a.window, err = newWindowSchedule(cfg.SyncWindow.Schedule); err != nil {
 		return nil, err
 	}
-	if a.settings, err = openSettings(ctx, a.js, cfg.NATS.Replicas, log.With().Str("component", "settings").Logger()); err != nil {
+	if err = patiently(sctx, log, settingsBucket, func(ctx context.Context) (err error) {
+		a.settings, err = openSettings(ctx, a.js, cfg.NATS.Replicas, log.With().Str("component", "settings").Logger())
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	if err := cfg.DeletionGuard.CheckModel(model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
-	tallyKV, err := a.js.CreateOrUpdateKeyValue(ctx, guard.KVTallyConfig(guard.KVTallyBucket, cfg.NATS.Replicas))
+	var tallyKV jetstream.KeyValue
+	err = patiently(sctx, log, guard.KVTallyBucket, func(ctx context.Context) (err error) {
+		tallyKV, err = a.js.CreateOrUpdateKeyValue(ctx, guard.KVTallyConfig(guard.KVTallyBucket, cfg.NATS.Replicas))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", guard.KVTallyBucket, err)
 	}
-	applied, err := inventory.OpenAppliedLog(ctx, a.js, cfg.NATS.Replicas, model, log.With().Str("component", "inventory").Logger())
+	var applied *inventory.AppliedLog
+	err = patiently(sctx, log, "applied log", func(ctx context.Context) (err error) {
+		applied, err = inventory.OpenAppliedLog(ctx, a.js, cfg.NATS.Replicas, model, log.With().Str("component", "inventory").Logger())
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := a.openInventory(ctx, model, applied, log); err != nil {
+	if err := patiently(sctx, log, "inventory", func(ctx context.Context) error { return a.openInventory(ctx, model, applied, log) }); err != nil {
 		return nil, err
 	}
 	// maxPercent's base: the last inventory's count, else a count query on the target.
@@ -209,14 +229,21 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	var pool *events.Pool
 	if cfg.Worker.Partitions == nil {
 		// No static split: this worker takes its share of the partitions in the pool.
-		pool, err = events.JoinPool(ctx, a.js, cfg.Worker.Name, events.PoolConfig{
-			Replicas: cfg.NATS.Replicas, Logger: log.With().Str("component", "pool").Logger(),
+		err = patiently(sctx, log, "pool", func(ctx context.Context) (err error) {
+			pool, err = events.JoinPool(ctx, a.js, cfg.Worker.Name, events.PoolConfig{
+				Replicas: cfg.NATS.Replicas, Logger: log.With().Str("component", "pool").Logger(),
+			})
+			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	park, err := events.OpenParkStore(ctx, a.js, cfg.NATS.Replicas)
+	var park *events.ParkStore
+	err = patiently(sctx, log, "park store", func(ctx context.Context) (err error) {
+		park, err = events.OpenParkStore(ctx, a.js, cfg.NATS.Replicas)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +255,35 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		Logger: log.With().Str("component", "consumer").Logger(),
 	}, proc)
 	// A pause stored before this worker started holds before its first event.
-	if rec, err := a.settings.pauseRecord(ctx); err != nil {
+	if rec, err := a.settings.pauseRecord(sctx); err != nil {
 		return nil, err
 	} else if rec != nil {
 		a.applyPause(rec)
 	}
 	a.watchMetrics()
 	return a, nil
+}
+
+// patiently runs f with a deadline of 10 s per attempt, again while JetStream does not answer in
+// time, until ctx ends. Creating a replicated stream or bucket that another worker creates at the
+// same moment can go unanswered on a fresh cluster (seen with two workers starting together on a
+// 3-node cluster: one waited two minutes for a bucket created in milliseconds); the steps are
+// idempotent, and the next attempt finds what the first made.
+func patiently(ctx context.Context, log zerolog.Logger, what string, f func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+		log.Warn().Err(err).Str("step", what).Int("attempt", attempt).Msg("JetStream did not answer in time; trying again")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // openInventory wires the inventory: its store, the runner (reading through the connector, so
