@@ -1,8 +1,8 @@
 // Package deploy_test checks the deployment artifacts under deploy/ as far as a machine without
 // Docker or Kubernetes can: every YAML and JSON file parses; every NATS config we ship fsyncs each
 // write (sync_interval: always, DESIGN.md §5); every worker config loads with the real config
-// loader; the workers of the Compose file and of the Kubernetes StatefulSet split the partitions
-// statically, disjointly and completely; the KEDA ScaledObject matches the consumers; and the
+// loader; the workers of the Compose file and of the Kubernetes Deployment form a pool on one
+// config; the KEDA ScaledObject matches the consumers; and the
 // Grafana dashboard queries only metrics the worker exports.
 package deploy_test
 
@@ -299,47 +299,12 @@ func checkClusterConfig(t *testing.T, name string, w workerFile) {
 	if w.NATS.Replicas != 3 {
 		t.Errorf("%s: nats.replicas is %d, want 3", name, w.NATS.Replicas)
 	}
-	if len(w.Worker.Partitions) == 0 {
-		t.Errorf("%s: worker.partitions is empty, which means all partitions", name)
+	if len(w.Worker.Partitions) > 0 {
+		t.Errorf("%s: worker.partitions %v: the shipped workers form a pool and share the partitions; a static split would need one config per worker", name, w.Worker.Partitions)
 	}
 	host, port, err := net.SplitHostPort(w.HTTP.Listen)
 	if err != nil || port != "9090" || (host != "0.0.0.0" && host != "" && host != "::") {
 		t.Errorf("%s: http.listen %q: want 0.0.0.0:9090 so probes and scrapes reach it", name, w.HTTP.Listen)
-	}
-}
-
-// checkSplit asserts that the workers' partition sets are disjoint and cover 0..n-1.
-func checkSplit(t *testing.T, workers map[string]workerFile) {
-	t.Helper()
-	if len(workers) < 2 {
-		t.Fatalf("found %d worker configs, want at least 2", len(workers))
-	}
-	names := make([]string, 0, len(workers))
-	for n := range workers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	n := workers[names[0]].partitionCount()
-	owner := map[int]string{}
-	for _, name := range names {
-		w := workers[name]
-		if w.partitionCount() != n {
-			t.Errorf("%s: nats.partitions %d, %s has %d: the stream has one partition count", name, w.partitionCount(), names[0], n)
-		}
-		for _, p := range w.Worker.Partitions {
-			if p < 0 || p >= n {
-				t.Errorf("%s: partition %d is outside 0..%d", name, p, n-1)
-			}
-			if o, dup := owner[p]; dup {
-				t.Errorf("partition %d is consumed by both %s and %s: per-key order would break", p, o, name)
-			}
-			owner[p] = name
-		}
-	}
-	for p := range n {
-		if _, ok := owner[p]; !ok {
-			t.Errorf("partition %d is consumed by no worker: its events would never be processed", p)
-		}
 	}
 }
 
@@ -419,11 +384,14 @@ func composeWorkers(t *testing.T) ([]composeWorker, map[string]composeService) {
 	return out, c.Services
 }
 
-// TestComposeWorkersSplitPartitions: dynamic partition ownership is not implemented yet, so the
-// Compose workers must own static, disjoint partition sets that together cover the stream.
-func TestComposeWorkersSplitPartitions(t *testing.T) {
+// TestComposeWorkersFormAPool: the Compose workers (at least three) share one config with no
+// partition split, reach the three NATS nodes, and find the example model through their mounts.
+func TestComposeWorkersFormAPool(t *testing.T) {
 	workers, services := composeWorkers(t)
-	split := map[string]workerFile{}
+	if len(workers) < 3 {
+		t.Errorf("%d worker services, want at least 3", len(workers))
+	}
+	configs := map[string]bool{}
 	for _, w := range workers {
 		var wf workerFile
 		decodeInto(t, w.hostPath, &wf)
@@ -435,9 +403,6 @@ func TestComposeWorkersSplitPartitions(t *testing.T) {
 			if _, ok := services[node]; !ok {
 				t.Errorf("nats.url names %s but the Compose file has no such service", node)
 			}
-		}
-		if (w.svc.Scale != nil && *w.svc.Scale > 1) || (w.svc.Deploy.Replicas != nil && *w.svc.Deploy.Replicas > 1) {
-			t.Errorf("service %s runs several copies: they would share its partitions", w.service)
 		}
 		// The model path must resolve, inside the container, to a bind mount of the example model.
 		if filepath.IsAbs(wf.Model) || wf.Model == "" {
@@ -451,9 +416,11 @@ func TestComposeWorkersSplitPartitions(t *testing.T) {
 				t.Errorf("service %s: model resolves to %s in the container, bound from %s; want %s", w.service, inContainer, got, modelFile)
 			}
 		}
-		split[w.service] = wf
+		configs[w.hostPath] = true
 	}
-	checkSplit(t, split)
+	if len(configs) != 1 {
+		t.Errorf("the worker services read %d configs, want one shared by the pool: %v", len(configs), configs)
+	}
 }
 
 // k8sObjects reads every manifest under deploy/k8s (but the Helm values) by kind/name.
@@ -552,30 +519,26 @@ const (
 	k8sModelDir  = "/etc/scimflow/models"
 )
 
-// TestK8sWorkersSplitPartitions: each StatefulSet ordinal has its own config key, the keys split
-// the partitions, and the pod spec mounts and probes what the configs describe.
-func TestK8sWorkersSplitPartitions(t *testing.T) {
+// TestK8sWorkersFormAPool: a Deployment whose pods all read the one config of the ConfigMap (no
+// partition split: the pool shares them), and the pod spec mounts and probes what it describes.
+func TestK8sWorkersFormAPool(t *testing.T) {
 	objs := k8sObjects(t)
-	sts := manifest(t, objs, "StatefulSet/scimflow-worker")
+	sts := manifest(t, objs, "Deployment/scimflow-worker")
 	cm := manifest(t, objs, "ConfigMap/scimflow-worker-config")
 
-	if sts.Spec.Replicas < 1 {
-		t.Fatalf("StatefulSet replicas %d", sts.Spec.Replicas)
+	if sts.Spec.Replicas < 2 {
+		t.Errorf("Deployment replicas %d, want at least 2", sts.Spec.Replicas)
 	}
-	var want []string
-	for i := range sts.Spec.Replicas {
-		want = append(want, fmt.Sprintf("scimflow-worker-%d.yaml", i))
-	}
+	want := []string{"config.yaml"}
 	var keys []string
 	for k := range cm.Data {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	if !slices.Equal(keys, want) {
-		t.Errorf("ConfigMap keys %v, want one per StatefulSet ordinal: %v", keys, want)
+		t.Errorf("ConfigMap keys %v, want the one config every pod reads: %v", keys, want)
 	}
 
-	split := map[string]workerFile{}
 	for _, k := range keys {
 		var wf workerFile
 		if err := yaml.Unmarshal([]byte(cm.Data[k]), &wf); err != nil {
@@ -585,17 +548,15 @@ func TestK8sWorkersSplitPartitions(t *testing.T) {
 		if got := path.Join(k8sConfigDir, wf.Model); got != k8sModelDir+"/cyberark.yaml" {
 			t.Errorf("%s: model resolves to %s in the pod, want %s/cyberark.yaml", k, got, k8sModelDir)
 		}
-		split[k] = wf
 	}
-	checkSplit(t, split)
 
 	spec := sts.Spec.Template.Spec
 	if len(spec.Containers) != 1 {
 		t.Fatalf("want one container, got %d", len(spec.Containers))
 	}
 	c := spec.Containers[0]
-	if !slices.Contains(c.Args, k8sConfigDir+"/$(POD_NAME).yaml") {
-		t.Errorf("container args %v do not pick the config by pod name", c.Args)
+	if !slices.Contains(c.Args, k8sConfigDir+"/config.yaml") {
+		t.Errorf("container args %v do not read %s/config.yaml", c.Args, k8sConfigDir)
 	}
 	mounts := map[string]string{} // mount path → configMap name
 	vols := map[string]string{}
@@ -635,28 +596,28 @@ func TestK8sWorkersSplitPartitions(t *testing.T) {
 			t.Errorf("the PodDisruptionBudget does not select the worker pods (%s=%s)", k, v)
 		}
 	}
-	svc, ok := objs["Service/"+sts.Spec.ServiceName]
+	svc, ok := objs["Service/scimflow-worker"]
 	if !ok {
-		t.Fatalf("no Service %q, the StatefulSet's serviceName", sts.Spec.ServiceName)
+		t.Fatalf("no Service scimflow-worker for the workers' metrics")
 	}
 	svcSpec, _ := svc["spec"].(map[string]any)
 	selector, _ := svcSpec["selector"].(map[string]any)
 	for k, v := range selector {
 		if sts.Spec.Selector.MatchLabels[k] != v {
-			t.Errorf("Service %s does not select the worker pods (%s=%v)", sts.Spec.ServiceName, k, v)
+			t.Errorf("Service scimflow-worker does not select the worker pods (%s=%v)", k, v)
 		}
 	}
 }
 
 // TestKEDAScaledObject: one nats-jetstream trigger per partition consumer, scaling the worker
-// StatefulSet between 1 and 4, and a warning not to apply it before dynamic ownership.
+// Deployment between 1 and 4, kept out of kustomization.yaml (it needs KEDA's CRDs).
 func TestKEDAScaledObject(t *testing.T) {
 	raw, err := os.ReadFile(kedaFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(raw), "DO NOT APPLY") || !strings.Contains(string(raw), "dynamic partition ownership") {
-		t.Errorf("%s lost its warning: it must only be applied once dynamic partition ownership lands", kedaFile)
+	if strings.Contains(string(raw), "DO NOT APPLY") {
+		t.Errorf("%s still says not to apply it: the pool scales", kedaFile)
 	}
 	var so struct {
 		Kind string `yaml:"kind"`
@@ -674,8 +635,8 @@ func TestKEDAScaledObject(t *testing.T) {
 		} `yaml:"spec"`
 	}
 	decodeInto(t, kedaFile, &so)
-	if so.Kind != "ScaledObject" || so.Spec.ScaleTargetRef.Kind != "StatefulSet" || so.Spec.ScaleTargetRef.Name != "scimflow-worker" {
-		t.Errorf("want a ScaledObject of StatefulSet scimflow-worker, got %s of %s %s", so.Kind, so.Spec.ScaleTargetRef.Kind, so.Spec.ScaleTargetRef.Name)
+	if so.Kind != "ScaledObject" || so.Spec.ScaleTargetRef.Kind != "Deployment" || so.Spec.ScaleTargetRef.Name != "scimflow-worker" {
+		t.Errorf("want a ScaledObject of Deployment scimflow-worker, got %s of %s %s", so.Kind, so.Spec.ScaleTargetRef.Kind, so.Spec.ScaleTargetRef.Name)
 	}
 	if so.Spec.MinReplicaCount != 1 || so.Spec.MaxReplicaCount != 4 {
 		t.Errorf("replicas %d..%d, want 1..4", so.Spec.MinReplicaCount, so.Spec.MaxReplicaCount)
