@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
@@ -81,10 +82,16 @@ func newLogger(c config.Log, w io.Writer) zerolog.Logger {
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
-	if c.Format == "console" {
+	if c.Format == "console" || (c.Format == "auto" || c.Format == "") && isTerminal(w) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "scimflow-worker").Logger()
+}
+
+// isTerminal says whether w is a terminal (a person reads it: console logs).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // loadModel loads the data model the configuration names.

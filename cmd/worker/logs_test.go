@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 )
@@ -141,4 +142,18 @@ func TestCheckLogsNoJSONIntoTheReport(t *testing.T) {
 			assert.Contains(t, errOut, "WRN", tc.name)
 		}
 	}
+}
+
+// log.format auto writes JSON to anything but a terminal (a file, a pipe, a collector).
+func TestLogFormatAutoIsJSONOffATerminal(t *testing.T) {
+	var buf syncBuffer
+	log := newLogger(config.Log{Level: "info", Format: "auto"}, &buf)
+	log.Info().Str("event", "e-1").Msg("hello")
+	var line map[string]any
+	require.NoError(t, json.Unmarshal([]byte(buf.String()), &line), buf.String())
+	assert.Equal(t, "e-1", line["event"])
+	buf = syncBuffer{}
+	log = newLogger(config.Log{Level: "info", Format: "console"}, &buf)
+	log.Info().Msg("hello")
+	assert.NotContains(t, buf.String(), "{", "console: a line for people")
 }

@@ -178,7 +178,7 @@ type HTTP struct {
 type Log struct {
 	// Level is debug, info (default), warn or error.
 	Level string `yaml:"level"`
-	// Format is json (default) or console.
+	// Format is auto (default: console on a terminal, JSON otherwise), json or console.
 	Format string `yaml:"format"`
 }
 
@@ -346,7 +346,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Inventory = c.Inventory.WithDefaults(c.SyncWindow.Schedule)
 	c.Log.Level = cmp.Or(c.Log.Level, "info")
-	c.Log.Format = cmp.Or(c.Log.Format, "json")
+	c.Log.Format = cmp.Or(c.Log.Format, "auto")
 }
 
 // Validate checks what the schema cannot, naming each field.
