@@ -27,6 +27,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
 
+	composecli "github.com/compose-spec/compose-go/v2/cli"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	sigsyaml "sigs.k8s.io/yaml"
+
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/metrics"
 )
@@ -858,5 +864,104 @@ func TestDashboardMetrics(t *testing.T) {
 	}
 	if !strings.Contains(exprs, "jetstream_consumer_num_pending") {
 		t.Errorf("no dashboard query reads the consumer lag (jetstream_consumer_num_pending)")
+	}
+}
+
+// TestK8sManifestsMatchTheirSchemas decodes every Kubernetes object we ship into its type from
+// k8s.io/api, strictly: an unknown or misspelt field, or a value of the wrong type, fails, as the
+// API server's validation would. (The KEDA ScaledObject is a custom resource: TestKEDAScaledObject
+// checks it; kustomization.yaml and the Helm values are not API objects.)
+func TestK8sManifestsMatchTheirSchemas(t *testing.T) {
+	types := map[string]func() any{
+		"Namespace":           func() any { return &corev1.Namespace{} },
+		"ConfigMap":           func() any { return &corev1.ConfigMap{} },
+		"Secret":              func() any { return &corev1.Secret{} },
+		"Service":             func() any { return &corev1.Service{} },
+		"Deployment":          func() any { return &appsv1.Deployment{} },
+		"PodDisruptionBudget": func() any { return &policyv1.PodDisruptionBudget{} },
+	}
+	entries, err := os.ReadDir(k8sDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := map[string]int{}
+	for _, e := range entries {
+		f := filepath.Join(k8sDir, e.Name())
+		if e.IsDir() || !strings.HasSuffix(f, ".yaml") || f == filepath.FromSlash(natsValues) || e.Name() == "kustomization.yaml" {
+			continue
+		}
+		for i, d := range yamlDocs(t, f) {
+			kind, _ := d["kind"].(string)
+			if kind == "ScaledObject" {
+				continue
+			}
+			mk, ok := types[kind]
+			if !ok {
+				t.Errorf("%s document %d: kind %q has no schema check here", f, i, kind)
+				continue
+			}
+			raw, err := yaml.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sigsyaml.UnmarshalStrict(raw, mk()); err != nil {
+				t.Errorf("%s document %d (%s): %v", f, i, kind, err)
+			}
+			checked[kind]++
+		}
+	}
+	for kind := range types {
+		if checked[kind] == 0 {
+			t.Errorf("no %s checked: has a manifest gone?", kind)
+		}
+	}
+	// The Deployment's pod template carries the labels its selector asks for.
+	var dep appsv1.Deployment
+	raw, err := os.ReadFile(filepath.Join(k8sDir, "worker-deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigsyaml.UnmarshalStrict(raw, &dep); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range dep.Spec.Selector.MatchLabels {
+		if dep.Spec.Template.Labels[k] != v {
+			t.Errorf("the Deployment's selector %s=%s does not match its pod template", k, v)
+		}
+	}
+}
+
+// TestComposeFileIsValid loads the Compose file the way `docker compose config` does (compose-go:
+// the Compose Specification's JSON schema, interpolation, merges, profiles), with the demo and
+// monitoring profiles on, and checks what it resolves to.
+func TestComposeFileIsValid(t *testing.T) {
+	opts, err := composecli.NewProjectOptions([]string{composeFile},
+		composecli.WithWorkingDirectory(filepath.Dir(composeFile)),
+		composecli.WithProfiles([]string{"demo", "monitoring"}),
+		composecli.WithName("scimflow"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(t.Context())
+	if err != nil {
+		t.Fatalf("docker compose config would refuse %s: %v", composeFile, err)
+	}
+	workers := 0
+	for name, svc := range project.Services {
+		if strings.HasPrefix(name, "worker-") {
+			workers++
+			if svc.Restart != "on-failure" {
+				t.Errorf("service %s: restart %q, want on-failure", name, svc.Restart)
+			}
+		}
+	}
+	if workers < 3 {
+		t.Errorf("%d worker services resolved, want 3", workers)
+	}
+	for _, want := range []string{"nats-1", "nats-2", "nats-3", "cyberark-sim", "publisher", "nats-exporter", "prometheus"} {
+		if _, ok := project.Services[want]; !ok {
+			t.Errorf("no service %s once the profiles are on", want)
+		}
 	}
 }
