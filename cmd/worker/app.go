@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -271,14 +272,16 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	return a, nil
 }
 
-// patiently runs f with a deadline of 10 s per attempt, again while JetStream does not answer in
+// patiently runs f with a deadline of 5 s per attempt, again while JetStream does not answer in
 // time, until ctx ends. Creating a replicated stream or bucket that another worker creates at the
 // same moment can go unanswered on a fresh cluster (seen with two workers starting together on a
 // 3-node cluster: one waited two minutes for a bucket created in milliseconds); the steps are
-// idempotent, and the next attempt finds what the first made.
+// idempotent, and the next attempt finds what the first made. The pause between attempts is
+// random, so that two workers that start together fall out of step instead of racing again at
+// every step.
 func patiently(ctx context.Context, log zerolog.Logger, what string, f func(context.Context) error) error {
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := f(actx)
 		cancel()
 		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
@@ -288,7 +291,7 @@ func patiently(ctx context.Context, log zerolog.Logger, what string, f func(cont
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Second):
+		case <-time.After(time.Duration(200+rand.IntN(1000)) * time.Millisecond):
 		}
 	}
 }
