@@ -68,7 +68,8 @@ chaos: deps ## the chaos suite: real processes, kill -9, broker restart, target 
 	$(GO) run ./chaos $(CHAOS_FLAGS)
 
 .PHONY: bench
-bench: deps ## benchmarks (each prints its figures), then bench-inventory
+bench: deps ## benchmarks (each prints its figures): micro-benchmarks with allocations, the end-to-end ones once, then bench-inventory
+	$(GO) test -run '^$$' -bench 'Decode$$|Plan$$|Filter$$' -benchmem ./internal/events ./internal/reconcile ./internal/provision
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 	$(MAKE) --no-print-directory bench-inventory
 
