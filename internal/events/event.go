@@ -86,14 +86,18 @@ func Decode(raw []byte) (*Event, error) {
 		_ = json.Unmarshal(raw, &ev)
 		return &ev, err
 	}
-	if err := defaultValidator().validate(raw); err != nil {
+	doc, err := defaultValidator().parse(raw)
+	if err != nil {
 		// Read what can be read for the dead letter; ignore a second error.
 		_ = json.Unmarshal(raw, &ev)
 		return &ev, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&ev); err != nil {
+	// The schema has checked every field's type: read the event from the document it parsed
+	// rather than parse the JSON a second time (a third of intake's cost).
+	if err := ev.fromDocument(doc); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		_ = dec.Decode(&ev)
 		return &ev, &DecodeError{Reason: "the event does not fit the envelope", Err: err}
 	}
 	if want := EventType(ev.Data.Object, ev.Data.Operation); ev.Type != want {
@@ -103,6 +107,84 @@ func Decode(raw []byte) (*Event, error) {
 		}
 	}
 	return &ev, nil
+}
+
+// fromDocument fills e from a schema-checked JSON document (json.Number for numbers), as
+// encoding/json would decode the same text into it: unknown members ignored, maps kept as read.
+func (e *Event) fromDocument(doc any) error {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return fmt.Errorf("the event is a JSON %T, not an object", doc)
+	}
+	str := func(obj map[string]any, name string) (string, error) {
+		switch v := obj[name].(type) {
+		case nil:
+			return "", nil
+		case string:
+			return v, nil
+		default:
+			return "", fmt.Errorf("%s: a %T where a string belongs", name, v)
+		}
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"specversion", &e.SpecVersion}, {"id", &e.ID}, {"source", &e.Source}, {"type", &e.Type}, {"subject", &e.Subject}, {"datacontenttype", &e.DataContentType}} {
+		if *f.dst, err = str(m, f.name); err != nil {
+			return err
+		}
+	}
+	if t, ok := m["time"]; ok && t != nil {
+		s, ok := t.(string)
+		if !ok {
+			return fmt.Errorf("time: a %T where a string belongs", t)
+		}
+		if err := e.Time.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("time: %w", err)
+		}
+	}
+	data, ok := m["data"].(map[string]any)
+	if !ok {
+		return fmt.Errorf("data: a %T where an object belongs", m["data"])
+	}
+	if e.Data.Object, err = str(data, "object"); err != nil {
+		return fmt.Errorf("data.%w", err)
+	}
+	if e.Data.Operation, err = str(data, "operation"); err != nil {
+		return fmt.Errorf("data.%w", err)
+	}
+	object := func(name string) (map[string]any, error) {
+		switch v := data[name].(type) {
+		case nil:
+			return nil, nil
+		case map[string]any:
+			return v, nil
+		default:
+			return nil, fmt.Errorf("data.%s: a %T where an object belongs", name, v)
+		}
+	}
+	if e.Data.Key, err = object("key"); err != nil {
+		return err
+	}
+	if e.Data.Attributes, err = object("attributes"); err != nil {
+		return err
+	}
+	actions, err := object("actions")
+	if err != nil {
+		return err
+	}
+	if actions != nil {
+		e.Data.Actions = make(map[string]string, len(actions))
+		for k, v := range actions {
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("data.actions.%s: a %T where a string belongs", k, v)
+			}
+			e.Data.Actions[k] = s
+		}
+	}
+	return nil
 }
 
 // Encode renders the event as JSON.

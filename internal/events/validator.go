@@ -26,24 +26,31 @@ func defaultValidator() validator {
 }
 
 // validate checks raw against the event schema and returns a *DecodeError naming every violation.
-func (validator) validate(raw []byte) error {
+func (v validator) validate(raw []byte) error {
+	_, err := v.parse(raw)
+	return err
+}
+
+// parse checks raw against the event schema and returns the document it read (numbers as
+// json.Number), or a *DecodeError naming every violation.
+func (validator) parse(raw []byte) (any, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return &DecodeError{Reason: "not a JSON document", Err: err}
+		return nil, &DecodeError{Reason: "not a JSON document", Err: err}
 	}
 	vs, err := schemas.Validate(eventSchema, doc)
 	if err != nil {
-		return &DecodeError{Reason: "schema check failed", Err: err}
+		return nil, &DecodeError{Reason: "schema check failed", Err: err}
 	}
 	if len(vs) == 0 {
-		return nil
+		return doc, nil
 	}
 	if len(vs) == 1 {
-		return &DecodeError{Pointer: vs[0].Pointer, Reason: vs[0].Message}
+		return nil, &DecodeError{Pointer: vs[0].Pointer, Reason: vs[0].Message}
 	}
 	msgs := make([]string, 0, len(vs))
 	for _, v := range vs {
 		msgs = append(msgs, v.String())
 	}
-	return &DecodeError{Reason: strings.Join(msgs, "; ")}
+	return nil, &DecodeError{Reason: strings.Join(msgs, "; ")}
 }
