@@ -25,12 +25,6 @@ func defaultValidator() validator {
 	return theValidator
 }
 
-// validate checks raw against the event schema and returns a *DecodeError naming every violation.
-func (v validator) validate(raw []byte) error {
-	_, err := v.parse(raw)
-	return err
-}
-
 // parse checks raw against the event schema and returns the document it read (numbers as
 // json.Number), or a *DecodeError naming every violation.
 func (validator) parse(raw []byte) (any, error) {
