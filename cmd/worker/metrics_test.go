@@ -39,6 +39,26 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// hasSeries reports whether family name has a series whose labels include want.
+func hasSeries(fams map[string]*dto.MetricFamily, name string, want map[string]string) bool {
+	f := fams[name]
+	if f == nil {
+		return false
+	}
+	for _, m := range f.Metric {
+		n := 0
+		for _, l := range m.Label {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				n++
+			}
+		}
+		if n == len(want) {
+			return true
+		}
+	}
+	return false
+}
+
 // value is the value of the series of family name whose labels include want.
 func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
@@ -108,8 +128,10 @@ func TestMetricsExposition(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	require.Eventually(t, func() bool {
 		fams = scrape(t, w.httpURL)
-		return fams["scimflow_held_deletes"] != nil && fams["scimflow_held_deletes"].Metric[0].Gauge.GetValue() == 1
-	}, 20*time.Second, 100*time.Millisecond, "one held delete")
+		// The hold is stored before its outcome is published and counted: wait for both.
+		return fams["scimflow_held_deletes"] != nil && fams["scimflow_held_deletes"].Metric[0].Gauge.GetValue() == 1 &&
+			hasSeries(fams, "scimflow_outcomes_total", map[string]string{"operation": "Delete", "status": "held"})
+	}, 20*time.Second, 100*time.Millisecond, "one held delete, and its outcome counted")
 
 	types := map[string]dto.MetricType{"counter": dto.MetricType_COUNTER, "gauge": dto.MetricType_GAUGE, "histogram": dto.MetricType_HISTOGRAM}
 	for _, f := range metrics.Families {
