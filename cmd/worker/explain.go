@@ -40,8 +40,10 @@ type explanation struct {
 	// Entries are outcomes, and notes of what operators and the inventory did, oldest first.
 	Entries []*events.HistoryEntry `json:"entries"`
 	// Parked is the key's parked state now, when it is parked or held.
-	Parked  *events.KeyState `json:"parked,omitempty"`
-	Summary string           `json:"summary"`
+	Parked *events.KeyState `json:"parked,omitempty"`
+	// Paused is an operator's pause of the whole pool, when one is in force: no event runs.
+	Paused  *pauseRecord `json:"paused,omitempty"`
+	Summary string       `json:"summary"`
 }
 
 // parseKey reads NAME=VALUE[,NAME=VALUE].
@@ -78,7 +80,18 @@ func explain(ctx context.Context, js jetstream.JetStream, object string, key map
 			}
 		}
 	}
+	if kv, err := js.KeyValue(ctx, settingsBucket); err == nil {
+		x.Paused, _ = (&settings{kv: kv}).pauseRecord(ctx)
+	}
 	x.Summary = x.summarise()
+	if p := x.Paused; p != nil {
+		why := ""
+		if p.Reason != "" {
+			why = " (" + p.Reason + ")"
+		}
+		x.Summary += fmt.Sprintf("; provisioning is paused on every worker since %s by %s%s: the key's newer events wait, unprocessed, until worker resume",
+			stamp(p.Since), p.By, why)
+	}
 	return x, nil
 }
 
