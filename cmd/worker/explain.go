@@ -19,13 +19,15 @@ var helpExplain = &cli.Command{
 	Name:    "worker explain",
 	Summary: "tell the story of one object key: every event, request and outcome, and where it stands",
 	Usage:   "worker explain --object OBJECT --key NAME=VALUE[,NAME=VALUE] [--json] [--limit N]  [--config FILE | --nats URL]",
-	Description: `Reads the key's provisioning log (the stream IDM_HISTORY keeps the last 50 outcomes of every key
+	Description: `Reads the key's provisioning log (the stream IDM_HISTORY keeps the last 50 entries of every key
 for 30 days: nats.historyPerKey, nats.historyMaxAge) and prints it as a timeline, oldest first: when,
 which event, the operation, what became of it and why, and each SCIM request it made with its status
-and round trip. The last line says where the key stands: in the target (with its id), deleted,
-parked until a sync window, held for an operator, dead-lettered or rejected, with the command that
-acts on it. The key is written as events name it: --key userName=jdoe@example.com.
-GET /objects/{object}/history?key=... answers the same as JSON.`,
+and round trip; and what operators did to the key (a parked key run now, a held delete approved or
+rejected, and by whom) and drift the inventory found. The last line says where the key stands: in
+the target (with its id), deleted, parked until a sync window, held for an operator, dead-lettered
+or rejected, with the command that acts on it, and whether an operator's pause holds the pool. The
+key is written as events name it: --key userName=jdoe@example.com.
+GET /objects/{object}/history?key=... answers the same as JSON. See docs/operations-log.md.`,
 	Examples: []string{
 		"worker explain --object User --key userName=jdoe@example.com --config deploy/examples/config.yaml",
 		"worker explain --object Group --key displayName=Finance --nats nats://127.0.0.1:4222 --json",
