@@ -194,7 +194,7 @@ func (a *app) controlKeys(w http.ResponseWriter, r *http.Request, op string) {
 			return
 		}
 	}
-	replies, err := events.RequestControl(r.Context(), a.nc, events.Control{Op: op, Subjects: subjects, All: body.All}, time.Second)
+	replies, err := events.RequestControl(r.Context(), a.nc, events.Control{Op: op, Subjects: subjects, All: body.All, By: "http@" + r.RemoteAddr}, time.Second)
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return

@@ -172,7 +172,9 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err := patiently(sctx, log, "streams", func(ctx context.Context) error { return topo.Ensure(ctx, a.js) }); err != nil {
 		return nil, err
 	}
-	a.history = events.NewHistory(a.js)
+	if a.history, err = events.NewHistory(a.js); err != nil {
+		return nil, err
+	}
 	var kv jetstream.KeyValue
 	err = patiently(sctx, log, idCacheBucket, func(ctx context.Context) (err error) {
 		kv, err = a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -257,7 +259,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	}
 	a.park = park
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
-		Pool: pool, Park: park, Windows: a.window, Observe: a.observe,
+		Pool: pool, Park: park, Windows: a.window, Observe: a.observe, Note: a.history.Note,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),
@@ -305,9 +307,13 @@ func (a *app) openInventory(ctx context.Context, model *reconcile.Model, applied
 		return err
 	}
 	ilog := log.With().Str("component", "inventory").Logger()
+	var noter inventory.Noter // drift in the provisioning log
+	if a.history != nil {
+		noter = a.history
+	}
 	a.inventory, err = inventory.NewRunner(a.cfg.Inventory, model, inventory.Options{
 		JS: a.js, Store: a.invStore, Applied: applied, Lister: a.target, Cache: a.target,
-		Worker: a.cfg.Worker.Name, Logger: ilog,
+		Worker: a.cfg.Worker.Name, Logger: ilog, History: noter,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.cfg.File, err)
@@ -364,6 +370,14 @@ func (a *app) close(ctx context.Context) {
 		if err := a.target.Close(ctx); err != nil {
 			a.log.Warn().Err(err).Msg("closing the connector")
 		}
+	}
+	if a.history != nil {
+		// The provisioning log's last entries, before the connection goes.
+		fctx, fcancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := a.history.Flush(fctx); err != nil {
+			a.log.Warn().Err(err).Msg("flushing the provisioning log")
+		}
+		fcancel()
 	}
 	if a.nc != nil {
 		if err := a.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -18,13 +19,15 @@ var helpExplain = &cli.Command{
 	Name:    "worker explain",
 	Summary: "tell the story of one object key: every event, request and outcome, and where it stands",
 	Usage:   "worker explain --object OBJECT --key NAME=VALUE[,NAME=VALUE] [--json] [--limit N]  [--config FILE | --nats URL]",
-	Description: `Reads the key's provisioning log (the stream IDM_HISTORY keeps the last 50 outcomes of every key
+	Description: `Reads the key's provisioning log (the stream IDM_HISTORY keeps the last 50 entries of every key
 for 30 days: nats.historyPerKey, nats.historyMaxAge) and prints it as a timeline, oldest first: when,
 which event, the operation, what became of it and why, and each SCIM request it made with its status
-and round trip. The last line says where the key stands: in the target (with its id), deleted,
-parked until a sync window, held for an operator, dead-lettered or rejected, with the command that
-acts on it. The key is written as events name it: --key userName=jdoe@example.com.
-GET /objects/{object}/history?key=... answers the same as JSON.`,
+and round trip; and what operators did to the key (a parked key run now, a held delete approved or
+rejected, and by whom) and drift the inventory found. The last line says where the key stands: in
+the target (with its id), deleted, parked until a sync window, held for an operator, dead-lettered
+or rejected, with the command that acts on it, and whether an operator's pause holds the pool. The
+key is written as events name it: --key userName=jdoe@example.com.
+GET /objects/{object}/history?key=... answers the same as JSON. See docs/operations-log.md.`,
 	Examples: []string{
 		"worker explain --object User --key userName=jdoe@example.com --config deploy/examples/config.yaml",
 		"worker explain --object Group --key displayName=Finance --nats nats://127.0.0.1:4222 --json",
@@ -34,12 +37,15 @@ GET /objects/{object}/history?key=... answers the same as JSON.`,
 
 // explanation is a key's provisioning log and where the key stands.
 type explanation struct {
-	Object  string            `json:"object"`
-	Key     map[string]any    `json:"key"`
-	Entries []*events.Outcome `json:"entries"`
+	Object string         `json:"object"`
+	Key    map[string]any `json:"key"`
+	// Entries are outcomes, and notes of what operators and the inventory did, oldest first.
+	Entries []*events.HistoryEntry `json:"entries"`
 	// Parked is the key's parked state now, when it is parked or held.
-	Parked  *events.KeyState `json:"parked,omitempty"`
-	Summary string           `json:"summary"`
+	Parked *events.KeyState `json:"parked,omitempty"`
+	// Paused is an operator's pause of the whole pool, when one is in force: no event runs.
+	Paused  *pauseRecord `json:"paused,omitempty"`
+	Summary string       `json:"summary"`
 }
 
 // parseKey reads NAME=VALUE[,NAME=VALUE].
@@ -64,7 +70,7 @@ func explain(ctx context.Context, js jetstream.JetStream, object string, key map
 	}
 	x := &explanation{Object: object, Key: key, Entries: entries}
 	if x.Entries == nil {
-		x.Entries = []*events.Outcome{}
+		x.Entries = []*events.HistoryEntry{}
 	}
 	if store, err := events.OpenParkStore(ctx, js, 0); err == nil {
 		if states, err := store.States(ctx, -1); err == nil {
@@ -76,7 +82,18 @@ func explain(ctx context.Context, js jetstream.JetStream, object string, key map
 			}
 		}
 	}
+	if kv, err := js.KeyValue(ctx, settingsBucket); err == nil {
+		x.Paused, _ = (&settings{kv: kv}).pauseRecord(ctx)
+	}
 	x.Summary = x.summarise()
+	if p := x.Paused; p != nil {
+		why := ""
+		if p.Reason != "" {
+			why = " (" + p.Reason + ")"
+		}
+		x.Summary += fmt.Sprintf("; provisioning is paused on every worker since %s by %s%s: the key's newer events wait, unprocessed, until worker resume",
+			stamp(p.Since), p.By, why)
+	}
 	return x, nil
 }
 
@@ -95,15 +112,39 @@ func (x *explanation) summarise() string {
 		return fmt.Sprintf("no event of %s %s in the provisioning log: none was processed in its retention (30 days by default), or the key is written differently (keys compare case-insensitively)",
 			x.Object, events.KeyString(x.Key))
 	}
-	var last *events.Outcome
+	var last, newest *events.Outcome
 	for i := len(x.Entries) - 1; i >= 0; i-- {
-		if x.Entries[i].Final {
-			last = x.Entries[i]
+		o := x.Entries[i].Outcome
+		if o == nil {
+			continue
+		}
+		newest = cmp.Or(newest, o)
+		if o.Final {
+			last = o
 			break
 		}
 	}
+	// Drift the inventory found after the last outcome is the newest word on the key.
+	var drift *events.HistoryNote
+	for _, e := range x.Entries {
+		if n := e.Note; n != nil && n.Kind == events.NoteDrift && (last == nil || n.Time.After(last.Time)) {
+			drift = n
+		}
+	}
+	s := x.standing(last, newest)
+	if drift != nil {
+		s += fmt.Sprintf("; since then %s found at %s: %s", drift.By, stamp(drift.Time), drift.Detail)
+	}
+	return s
+}
+
+// standing says where the key stands after its last final outcome (newest: its newest outcome).
+func (x *explanation) standing(last, newest *events.Outcome) string {
+	if last == nil && newest == nil {
+		return fmt.Sprintf("no event of %s %s in the provisioning log, only the notes above", x.Object, events.KeyString(x.Key))
+	}
 	if last == nil {
-		o := x.Entries[len(x.Entries)-1]
+		o := newest
 		return fmt.Sprintf("event %s is %s since %s and has no final outcome yet: %s", o.InputID, o.Status, stamp(o.Time), o.Reason)
 	}
 	switch last.Status {
@@ -149,15 +190,40 @@ func stamp(t time.Time) string {
 // render prints the timeline.
 func (x *explanation) render(w io.Writer) {
 	fmt.Fprintf(w, "%s %s: %d entr%s in the provisioning log\n", x.Object, events.KeyString(x.Key), len(x.Entries), map[bool]string{true: "y", false: "ies"}[len(x.Entries) == 1])
-	for _, o := range x.Entries {
+	for _, e := range x.Entries {
+		if n := e.Note; n != nil {
+			renderNote(w, n)
+			continue
+		}
+		o := e.Outcome
 		where := o.Worker
 		if where != "" {
 			where = ", " + where
+		}
+		if r := events.ReplayOf(o.ID); r != "" {
+			where += ", replay of " + r
 		}
 		fmt.Fprintf(w, "%s  %s  %s  %s (attempt %d%s)\n", stamp(o.Time), o.InputID, cmpOr(o.Operation, "-"), o.Status, o.Attempt, where)
 		printDetails(w, o)
 	}
 	fmt.Fprintf(w, "now: %s\n", x.Summary)
+}
+
+// noteVerbs say what a note's kind did, for the timeline.
+var noteVerbs = map[string]string{
+	events.NoteRetry: "retried now", events.NoteApprove: "approved", events.NoteReject: "rejected", events.NoteDrift: "drift found",
+}
+
+// renderNote prints a note of the log: what was done and by whom, then its detail, indented.
+func renderNote(w io.Writer, n *events.HistoryNote) {
+	where := ""
+	if n.Worker != "" {
+		where = " (" + n.Worker + ")"
+	}
+	fmt.Fprintf(w, "%s  %s  -  %s by %s%s\n", stamp(n.Time), cmpOr(n.Event, "-"), cmpOr(noteVerbs[n.Kind], n.Kind), cmpOr(n.By, "-"), where)
+	if n.Detail != "" {
+		fmt.Fprintf(w, "    %s\n", cell(n.Detail, 300))
+	}
 }
 
 // cmdExplain is `worker explain`.

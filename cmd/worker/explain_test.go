@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -154,4 +155,91 @@ func TestProvisionOnDemand(t *testing.T) {
 	err = run(ctx, []string{"provision", "--event", data, "--nats", w.natsURL}, &out, &errOut)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "/data/operation")
+}
+
+// What operators and the inventory did to a key is in its story too: drift the inventory found
+// (and what it says about where the key stands), a delete the guard held, who approved it, and
+// the delete that followed.
+func TestExplainNamesTheInventoryAndTheOperator(t *testing.T) {
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
+	w := startWorkerGuarded(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"), "info",
+		// One window for the whole test (the guard counts per window): one delete, then hold.
+		"syncWindow:\n  schedule: \"@every 24h\"\ndeletionGuard:\n  maxDeletes: 1\n  maxPercent: 0\n")
+	js := jsAt(t, w.natsURL)
+	outcomes := collectOutcomeLog(t, js)
+	ctx := context.Background()
+	key := map[string]any{"userName": "ada@example.com"}
+	publishEvent(t, js, events.NewEvent("hire-ada", "/hr/test", events.Change{Object: "User", Operation: events.OpCreate, Key: key,
+		Attributes: map[string]any{"title": "Engineer"}}))
+	require.Equal(t, events.StatusSucceeded, outcomes.wait(t, 20*time.Second, "hire-ada")["hire-ada"].Status)
+	var out, errOut syncBuffer
+	require.NoError(t, run(ctx, []string{"inventory", "--once", "--config", w.configFile}, &out, &errOut), errOut.String())
+
+	// A hand edit in the target, found by the next inventory.
+	simPatch(t, srv.URL, userByName(t, sim, "ada@example.com")["id"].(string), `{"op":"replace","path":"title","value":"Hacker"}`)
+	out = syncBuffer{}
+	require.NoError(t, run(ctx, []string{"inventory", "--once", "--config", w.configFile}, &out, &errOut), errOut.String())
+	require.Contains(t, out.String(), "drift:     external-change=1")
+	explainOut := func() string {
+		t.Helper()
+		out := syncBuffer{}
+		require.NoError(t, run(ctx, []string{"explain", "--object", "User", "--key", "userName=ada@example.com", "--nats", w.natsURL}, &out, &errOut), errOut.String())
+		return out.String()
+	}
+	assert.Regexp(t, `(?m)^now: in the target as id \S+: last written at .* by event hire-ada \(Create\); since then inventory run 2 found at .*: external-change: changed in the target \S+ \(title\), not by us; our last write was event hire-ada \(Create\) at \S+; reported$`,
+		explainOut())
+
+	// One delete passes the guard; ada's is held until approved.
+	publishEvent(t, js, events.NewEvent("hire-bob", "/hr/test", events.Change{Object: "User", Operation: events.OpCreate, Key: map[string]any{"userName": "bob@example.com"}}))
+	publishEvent(t, js, events.NewEvent("fire-bob", "/hr/test", events.Change{Object: "User", Operation: events.OpDelete, Key: map[string]any{"userName": "bob@example.com"}}))
+	require.Equal(t, events.StatusSucceeded, outcomes.wait(t, 20*time.Second, "fire-bob")["fire-bob"].Status)
+	publishEvent(t, js, events.NewEvent("fire-ada", "/hr/test", events.Change{Object: "User", Operation: events.OpDelete, Key: key}))
+	var story string
+	require.Eventually(t, func() bool { story = explainOut(); return strings.Contains(story, "now: held: event fire-ada") }, 20*time.Second, 100*time.Millisecond)
+	assert.Contains(t, story, "worker deletes approve --key User/userName=ada@example.com")
+	out = syncBuffer{}
+	require.NoError(t, run(ctx, []string{"deletes", "approve", "--key", "User/userName=ada@example.com", "--nats", w.natsURL}, &out, &errOut), errOut.String())
+	require.Equal(t, events.StatusSucceeded, outcomes.wait(t, 20*time.Second, "fire-ada")["fire-ada"].Status)
+	assert.Nil(t, userByName(t, sim, "ada@example.com"))
+
+	require.Eventually(t, func() bool { story = explainOut(); return strings.Contains(story, "now: deleted") }, 10*time.Second, 100*time.Millisecond)
+	t.Logf("worker explain:\n%s", story)
+	var headings []string
+	for _, l := range strings.Split(strings.TrimSpace(story), "\n")[1:] {
+		if !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "now:") {
+			headings = append(headings, regexp.MustCompile(`^\S+ \S+  `).ReplaceAllString(l, ""))
+		}
+	}
+	name := workerName(t, w)
+	host, _ := os.Hostname()
+	assert.Equal(t, []string{
+		"hire-ada  Create  succeeded (attempt 1, " + name + ")",
+		"hire-ada  -  drift found by inventory run 2 (" + name + ")",
+		"fire-ada  Delete  held (attempt 1, " + name + ")",
+		"fire-ada  -  approved by worker deletes approve@" + host + " (" + name + ")",
+		"fire-ada  Delete  succeeded (attempt 1, " + name + ")",
+	}, headings, story)
+	assert.Contains(t, story, "    the held delete was approved: it runs now\n")
+	assert.Regexp(t, `(?m)^now: deleted from the target at .* by event fire-ada$`, story, "the drift is older than the delete: no longer news")
+
+	// /status counts the log's writes.
+	_, st := apiCall(t, w, "GET", "/status", "", nil)
+	h, _ := st["history"].(map[string]any)
+	assert.Greater(t, h["written"], 0.0, "%v", st["history"])
+	assert.Equal(t, 0.0, h["failed"], "%v", st["history"])
+}
+
+// simPatch applies one PATCH operation to a user in the simulator, as someone editing the target
+// by hand would.
+func simPatch(t *testing.T, base, id, op string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPatch, base+"/scim/v2/Users/"+id, strings.NewReader(
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`+op+`]}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+simToken(t, base))
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }

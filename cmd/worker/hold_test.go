@@ -57,6 +57,9 @@ func TestOperatorPauseHoldsEverythingUntilResumed(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	assert.Equal(t, before, totalRequests(sim), "nothing reaches the target while paused")
 	assert.Zero(t, final.count(), "no outcome while paused")
+	out = syncBuffer{}
+	require.NoError(t, run(ctx, []string{"explain", "--object", "User", "--key", "userName=held@example.com", "--nats", w.natsURL}, &out, &errOut), errOut.String())
+	assert.Regexp(t, `(?m)^now: no event of User userName=held@example.com in the provisioning log.*; provisioning is paused on every worker since .* by worker pause@.* \(CyberArk maintenance\): the key's newer events wait, unprocessed, until worker resume$`, out.String())
 	resp, err := http.Get(w.httpURL + "/readyz")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)

@@ -51,6 +51,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 			"inventory":     inventoryStatus(r.Context(), a),
 			"http":          map[string]any{"operatorActions": a.cfg.HTTP.OperatorToken.Reveal() != ""},
 			"pause":         a.pauseStatus(),
+			"history":       a.history.Stats(),
 		})
 	})
 	inventoryAPI(mux, a)

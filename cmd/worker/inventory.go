@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/cli"
 	"github.com/scimflow/scimflow/internal/config"
+	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/inventory"
 	"github.com/scimflow/scimflow/internal/provision"
 )
@@ -195,6 +196,17 @@ func inventoryOnce(ctx context.Context, cfg *config.Config, stdout, stderr io.Wr
 	}
 	defer target.Close(context.WithoutCancel(ctx))
 	a := &app{cfg: cfg, js: js, target: target}
+	if a.history, err = events.NewHistory(js); err != nil {
+		return err
+	}
+	defer func() {
+		// The drift this run noted in the provisioning log, before the connection goes.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.history.Flush(fctx); err != nil {
+			fmt.Fprintf(stderr, "provisioning log: %v\n", err)
+		}
+	}()
 	applied, err := inventory.OpenAppliedLog(ctx, js, cfg.NATS.Replicas, model, log)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -145,6 +146,13 @@ func keySubjects(ctx context.Context, store *events.ParkStore, keys []string) ([
 }
 
 func controlParked(ctx context.Context, nc *nats.Conn, req events.Control, w io.Writer) error {
+	// The provisioning log says who: the command and the host it ran on.
+	host, _ := os.Hostname()
+	cmdName := "worker deletes " + req.Op
+	if req.Op == "retry" {
+		cmdName = "worker parked retry"
+	}
+	req.By = cmdName + "@" + host
 	replies, err := events.RequestControl(ctx, nc, req, time.Second)
 	if err != nil {
 		return err

@@ -110,7 +110,18 @@ type settings struct {
 	log zerolog.Logger
 }
 
+// openSettings creates (or opens) the settings bucket. Replicas 0 opens it as it is (creating it
+// with one replica only when absent): the command-line tools must not rewrite what a worker made.
 func openSettings(ctx context.Context, js jetstream.JetStream, replicas int, log zerolog.Logger) (*settings, error) {
+	if replicas <= 0 {
+		kv, err := js.KeyValue(ctx, settingsBucket)
+		if err == nil {
+			return &settings{kv: kv, log: log}, nil
+		}
+		if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("key-value bucket %s: %w", settingsBucket, err)
+		}
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: settingsBucket, Description: "scimflow run-time settings an operator changed for the whole pool",
 		History: 10, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),

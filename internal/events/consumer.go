@@ -81,6 +81,9 @@ type ConsumerConfig struct {
 	// Observe, when set, is told of every outcome published: when its event arrived in JetStream
 	// (zero when unknown) and how long this delivery's handler ran (metrics).
 	Observe func(o *Outcome, stored time.Time, handler time.Duration)
+	// Note, when set, is told of what an operator did to a parked or held key (retry, approve,
+	// reject), for the provisioning log.
+	Note func(*HistoryNote)
 	// Windows is the sync-window schedule in force, when it may change at run time: a parked key
 	// never waits past its next window (a key parked under a longer schedule runs at the new
 	// schedule's next window). Nil keeps the window each key was parked with.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -20,6 +21,8 @@ type Control struct {
 	Op       string   `json:"op"`       // retry, approve, reject
 	Subjects []string `json:"subjects"` // stored subjects of the keys; empty with All
 	All      bool     `json:"all"`
+	// By says who asked (the command and host, or the HTTP client), for the provisioning log.
+	By string `json:"by,omitempty"`
 }
 
 // ControlReply is one worker's answer.
@@ -310,6 +313,7 @@ func (c *Consumer) control(m *nats.Msg) {
 		return
 	}
 	var acted []string
+	var notes []*HistoryNote
 	c.parking.mu.Lock()
 	for s, pk := range c.parking.keys {
 		if !req.All && !slices.Contains(req.Subjects, s) {
@@ -318,17 +322,29 @@ func (c *Consumer) control(m *nats.Msg) {
 		switch req.Op {
 		case "retry":
 			if pk.state.Hold == HoldWindow {
+				detail := fmt.Sprintf("parked key run now instead of at the window of %s", pk.state.NextWindow.UTC().Format(time.RFC3339))
 				pk.state.NextWindow = time.Now()
 				acted = append(acted, s)
+				notes = append(notes, controlNote(NoteRetry, &pk.state, req.By, c.cfg.Worker, detail))
 			}
 		case "approve", "reject":
 			if pk.state.Hold == HoldDelete {
 				pk.approve, pk.reject = req.Op == "approve", req.Op == "reject"
 				acted = append(acted, s)
+				kind, what := NoteApprove, "approved: it runs now"
+				if req.Op == "reject" {
+					kind, what = NoteReject, "rejected: it ends rejected, nothing is sent"
+				}
+				notes = append(notes, controlNote(kind, &pk.state, req.By, c.cfg.Worker, "the held delete was "+what))
 			}
 		}
 	}
 	c.parking.mu.Unlock()
+	if c.cfg.Note != nil {
+		for _, n := range notes {
+			c.cfg.Note(n)
+		}
+	}
 	slices.Sort(acted)
 	raw, _ := json.Marshal(ControlReply{Worker: c.cfg.Worker, Keys: acted})
 	if m.Reply != "" {
@@ -337,6 +353,12 @@ func (c *Consumer) control(m *nats.Msg) {
 	if len(acted) > 0 {
 		c.log.Info().Str("op", req.Op).Int("keys", len(acted)).Msg("operator request on parked keys")
 	}
+}
+
+// controlNote is the provisioning log's note of an operator's request on a parked or held key.
+func controlNote(kind string, st *KeyState, by, worker, detail string) *HistoryNote {
+	return &HistoryNote{Kind: kind, Time: time.Now().UTC(), Object: st.Object, Key: st.Key, Event: st.HeadEvent,
+		By: cmp.Or(by, "an operator"), Worker: worker, Detail: detail}
 }
 
 // ParkedKeys counts the parked keys this worker owns.

@@ -68,8 +68,21 @@ type ParkStore struct {
 	kv     jetstream.KeyValue
 }
 
-// OpenParkStore creates (or opens) IDM_PARKED and IDM_KEYSTATE.
+// OpenParkStore creates (or opens) IDM_PARKED and IDM_KEYSTATE. Replicas 0 opens them as they are
+// (creating them with one replica only when absent): a command-line tool must never rewrite the
+// configuration a worker gave them, such as scale a 3-replica stream down to one.
 func OpenParkStore(ctx context.Context, js jetstream.JetStream, replicas int) (*ParkStore, error) {
+	if replicas <= 0 {
+		st, serr := js.Stream(ctx, ParkedStream)
+		kv, kerr := js.KeyValue(ctx, KeyStateBucket)
+		if serr == nil && kerr == nil {
+			return &ParkStore{js: js, stream: st, kv: kv}, nil
+		}
+		absent := (serr == nil || errors.Is(serr, jetstream.ErrStreamNotFound)) && (kerr == nil || errors.Is(kerr, jetstream.ErrBucketNotFound))
+		if !absent {
+			return nil, fmt.Errorf("open %s and %s: %w", ParkedStream, KeyStateBucket, errors.Join(serr, kerr))
+		}
+	}
 	replicas = max(replicas, 1)
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: ParkedStream, Description: "scimflow: events of parked keys, waiting for the next sync window or an operator",

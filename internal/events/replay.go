@@ -272,3 +272,18 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream string, cfg 
 		}
 	}
 }
+
+// ReplayOf says what an outcome id (or message id) made by ReplayMsgID or DLQReplayMsgID replays,
+// for people: "dead letter 12" or "sequence 57 of IDM_EVENTS"; "" when it is no replay.
+func ReplayOf(id string) string {
+	i := strings.LastIndex(id, "/replay/")
+	if i < 0 {
+		return ""
+	}
+	rest := id[i+len("/replay/"):]
+	rest, _, _ = strings.Cut(rest, "/") // a progress outcome's /<status>/<attempt>
+	if seq, ok := strings.CutPrefix(rest, "dlq-"); ok {
+		return "dead letter " + seq + " of " + DLQStream
+	}
+	return "sequence " + rest + " of " + EventsStream
+}

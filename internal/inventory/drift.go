@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -110,7 +111,7 @@ func driftID(object, id, change string, hashes []uint64) string {
 	return "drift-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func publishDrift(ctx context.Context, js jetstream.JetStream, d Drift, hashes []uint64) error {
+func publishDrift(ctx context.Context, js jetstream.JetStream, d Drift, hashes []uint64) (string, error) {
 	ev := DriftEvent{
 		SpecVersion: events.SpecVersion, ID: driftID(d.Object, d.ID, d.Change, hashes), Source: DriftSource,
 		Type: "inventory." + strings.ToLower(d.Object) + "." + d.Change, Subject: d.Object + "/" + events.KeyString(d.Key),
@@ -118,14 +119,45 @@ func publishDrift(ctx context.Context, js jetstream.JetStream, d Drift, hashes [
 	}
 	raw, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("encode drift event: %w", err)
+		return "", fmt.Errorf("encode drift event: %w", err)
 	}
 	msg := nats.NewMsg(DriftSubject(d.Object, d.Change))
 	msg.Data = raw
 	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(ev.ID)); err != nil {
-		return fmt.Errorf("publish drift of %s %s: %w", d.Object, d.ID, err)
+		return "", fmt.Errorf("publish drift of %s %s: %w", d.Object, d.ID, err)
 	}
-	return nil
+	return ev.ID, nil
+}
+
+// driftNote is the provisioning log's note of drift d, published as the drift event id (which the
+// note shares, so that a retried run notes it once).
+func driftNote(id string, d Drift, worker string) *events.HistoryNote {
+	what := map[string]string{
+		ChangeCreated: "appeared in the target", ChangeUpdated: "changed in the target", ChangeDeleted: "is gone from the target",
+	}[d.Change]
+	detail := fmt.Sprintf("%s: %s %s", d.Class, cmp.Or(what, d.Change), d.ID)
+	if len(d.Changed) > 0 {
+		detail += " (" + strings.Join(d.Changed, ", ") + ")"
+	}
+	switch d.Class {
+	case ClassExternalChange:
+		detail += ", not by us"
+	case ClassMissing:
+		detail += ", and we did not delete it"
+	}
+	if d.LastApplied != nil {
+		detail += fmt.Sprintf("; our last write was event %s (%s) at %s", d.LastApplied.EventID, d.LastApplied.Operation, d.LastApplied.At.UTC().Format(time.RFC3339))
+	}
+	detail += "; " + d.Action
+	if d.Action == "reverted" {
+		detail += ": a reconcile event sets back what we applied"
+	}
+	n := &events.HistoryNote{ID: id, Kind: events.NoteDrift, Time: time.Now().UTC(), Object: d.Object, Key: d.Key,
+		By: fmt.Sprintf("inventory run %d", d.Run), Worker: worker, Detail: detail}
+	if d.LastApplied != nil {
+		n.Event = d.LastApplied.EventID
+	}
+	return n
 }
 
 // classify says whose change it was. changed are the indexes of the attributes that differ from

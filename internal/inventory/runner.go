@@ -48,6 +48,13 @@ type Options struct {
 	Cache   KeyCache // nil: the cache is not refreshed
 	Worker  string
 	Logger  zerolog.Logger
+	// History, when set, notes each drift published in its key's provisioning log (worker explain).
+	History Noter
+}
+
+// Noter takes a note in a key's provisioning log; *events.History is one.
+type Noter interface {
+	Note(*events.HistoryNote)
 }
 
 // Runner runs inventories.
@@ -460,8 +467,12 @@ func (h *changeHandler) handle(ctx context.Context, c change) error {
 			h.count(func(j *Job) { j.Reverted++ })
 		}
 	}
-	if err := publishDrift(ctx, h.r.o.JS, d, observed); err != nil {
+	id, err := publishDrift(ctx, h.r.o.JS, d, observed)
+	if err != nil {
 		return err
+	}
+	if h.r.o.History != nil {
+		h.r.o.History.Note(driftNote(id, d, h.r.o.Worker))
 	}
 	h.count(func(j *Job) { j.Published++ })
 	return nil
