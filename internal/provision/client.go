@@ -416,7 +416,7 @@ func (c *Client) transportError(ctx context.Context, method, rel string, err err
 
 // statusError builds the *Error of a non-2xx answer from its status, SCIM error body (RFC 7644
 // §3.12) and Retry-After.
-func statusError(method, rel string, resp *http.Response, raw []byte, secret string) *Error {
+func statusError(method, rel string, resp *http.Response, raw []byte, secret auth.Secret) *Error {
 	e := &Error{Method: method, Path: rel, Status: resp.StatusCode}
 	var se struct {
 		ScimType string `json:"scimType"`
@@ -430,8 +430,8 @@ func statusError(method, rel string, resp *http.Response, raw []byte, secret str
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		e.Detail = fmt.Sprintf("redirect to %q not followed; set target.baseURI to the final address", resp.Header.Get("Location"))
 	}
-	if secret != "" {
-		e.Detail = strings.ReplaceAll(e.Detail, secret, "***")
+	if !secret.IsZero() {
+		e.Detail = strings.ReplaceAll(e.Detail, secret.Reveal(), secret.String())
 	}
 	if len(e.Detail) > 500 {
 		e.Detail = e.Detail[:500] + "…"
