@@ -86,7 +86,8 @@ func newLogger(c config.Log, w io.Writer) zerolog.Logger {
 	if c.Format == "console" || (c.Format == "auto" || c.Format == "") && isTerminal(w) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "scimflow-worker").Logger()
+	// EventLogHook: a line the pipeline or the connector logs while running an event names it.
+	return zerolog.New(w).Level(level).Hook(events.EventLogHook).With().Timestamp().Str("service", "scimflow-worker").Logger()
 }
 
 // isTerminal says whether w is a terminal (a person reads it: console logs).

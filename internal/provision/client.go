@@ -214,7 +214,7 @@ func (c *Client) do(ctx context.Context, req Request, o callOpts) (*Response, er
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return nil, e
 		}
-		c.log.Debug().Str("method", method).Str("path", req.Path).Int("attempt", attempt).Dur("wait", wait).Str("error", e.Error()).Msg("retrying")
+		c.log.Debug().Ctx(ctx).Str("method", method).Str("path", req.Path).Int("attempt", attempt).Dur("wait", wait).Str("error", e.Error()).Msg("retrying")
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -364,7 +364,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 		}
 	}
 	if c.log.GetLevel() <= zerolog.DebugLevel {
-		ev := c.log.Debug().Str("method", method).Str("path", rel).Int("attempt", n).Dur("duration", dur)
+		ev := c.log.Debug().Ctx(ctx).Str("method", method).Str("path", rel).Int("attempt", n).Dur("duration", dur)
 		if resp != nil {
 			ev = ev.Int("status", resp.StatusCode)
 		}
