@@ -190,12 +190,15 @@ func TestReadyzSaysWhyWhenNATSIsDown(t *testing.T) {
 	assert.Contains(t, body, "ready\nnats: connected to "+ns.URL)
 	assert.Contains(t, body, "consumers: 4 partitions bound")
 	assert.Contains(t, body, "target: breaker closed")
+	assert.Contains(t, body, "intake: running")
 
 	ns.Stop()
 	require.Eventually(t, func() bool { code, body = readyz(); return code == http.StatusServiceUnavailable }, 20*time.Second, 50*time.Millisecond,
 		"not ready once NATS is down: %d %s", code, body)
 	assert.True(t, strings.HasPrefix(body, "not ready: not connected to NATS at "+ns.URL), body)
 	assert.Contains(t, body, "nats: disconnected from")
+	assert.Contains(t, body, "target: breaker closed", "the breaker is stated either way")
+	assert.Contains(t, body, "intake: ")
 	resp, err := http.Get("http://" + httpAddr + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
