@@ -308,7 +308,7 @@ func (a *app) openInventory(ctx context.Context, model *reconcile.Model, applied
 	ilog := log.With().Str("component", "inventory").Logger()
 	a.inventory, err = inventory.NewRunner(a.cfg.Inventory, model, inventory.Options{
 		JS: a.js, Store: a.invStore, Applied: applied, Lister: a.target, Cache: a.target,
-		Worker: a.cfg.Worker.Name, Logger: ilog,
+		Worker: a.cfg.Worker.Name, Logger: ilog, Finished: a.metrics.InventoryJob,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.cfg.File, err)
