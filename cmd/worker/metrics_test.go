@@ -131,6 +131,7 @@ func TestMetricsExposition(t *testing.T) {
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_outcomes_total", map[string]string{"object": "User", "operation": "Delete", "status": "succeeded"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_outcomes_total", map[string]string{"operation": "Delete", "status": "held"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_dead_letters_total", map[string]string{"object": "Printer", "class": "invalid"}))
+	assert.Equal(t, float64(creates+3), value(t, fams, "scimflow_outcomes_total", nil), "one outcome per event published (the held delete's is held)")
 	assert.Equal(t, float64(creates+2), value(t, fams, "scimflow_event_latency_seconds", nil), "one latency sample per final outcome")
 	assert.Equal(t, float64(sim.Stats().Requests["POST /scim/v2/Users"]), value(t, fams, "scimflow_scim_requests_total", map[string]string{"method": "POST", "resource": "Users", "status": "201"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_scim_requests_total", map[string]string{"method": "DELETE", "resource": "Users", "status": "204"}))
