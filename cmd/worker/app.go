@@ -306,9 +306,13 @@ func (a *app) openInventory(ctx context.Context, model *reconcile.Model, applied
 		return err
 	}
 	ilog := log.With().Str("component", "inventory").Logger()
+	var finished func(*inventory.Job)
+	if a.metrics != nil { // worker inventory --once has none
+		finished = a.metrics.InventoryJob
+	}
 	a.inventory, err = inventory.NewRunner(a.cfg.Inventory, model, inventory.Options{
 		JS: a.js, Store: a.invStore, Applied: applied, Lister: a.target, Cache: a.target,
-		Worker: a.cfg.Worker.Name, Logger: ilog, Finished: a.metrics.InventoryJob,
+		Worker: a.cfg.Worker.Name, Logger: ilog, Finished: finished,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.cfg.File, err)
