@@ -117,7 +117,8 @@ func operatorAPI(mux *http.ServeMux, a *app) {
 		if err != nil {
 			res["error"] = err.Error()
 		}
-		a.log.Info().Str("by", "http@"+r.RemoteAddr).Uint64("dlqSeq", body.Seq).Str("eventId", e.EventID).Msg("dead letter replayed")
+		a.log.Info().Str("by", "http@"+r.RemoteAddr).Uint64("dlqSeq", body.Seq).Str("event", e.EventID).Str("object", e.Object).
+			Str("key", events.KeyString(e.Key)).Msg("dead letter replayed")
 		writeHTTPJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {

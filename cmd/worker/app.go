@@ -86,7 +86,8 @@ func newLogger(c config.Log, w io.Writer) zerolog.Logger {
 	if c.Format == "console" || (c.Format == "auto" || c.Format == "") && isTerminal(w) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "scimflow-worker").Logger()
+	// EventLogHook: a line the pipeline or the connector logs while running an event names it.
+	return zerolog.New(w).Level(level).Hook(events.EventLogHook).With().Timestamp().Str("service", "scimflow-worker").Logger()
 }
 
 // isTerminal says whether w is a terminal (a person reads it: console logs).
@@ -311,9 +312,13 @@ func (a *app) openInventory(ctx context.Context, model *reconcile.Model, applied
 	if a.history != nil {
 		noter = a.history
 	}
+	var finished func(*inventory.Job)
+	if a.metrics != nil { // worker inventory --once has none
+		finished = a.metrics.InventoryJob
+	}
 	a.inventory, err = inventory.NewRunner(a.cfg.Inventory, model, inventory.Options{
 		JS: a.js, Store: a.invStore, Applied: applied, Lister: a.target, Cache: a.target,
-		Worker: a.cfg.Worker.Name, Logger: ilog, History: noter,
+		Worker: a.cfg.Worker.Name, Logger: ilog, History: noter, Finished: finished,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.cfg.File, err)

@@ -66,6 +66,7 @@ func TestOperatorPauseHoldsEverythingUntilResumed(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "a chosen pause is no failure: %s", body)
 	assert.Regexp(t, `provisioning: paused by worker pause@.* since .*: CyberArk maintenance \(worker resume\)`, string(body))
+	assert.Contains(t, string(body), "intake: held: provisioning paused by an operator")
 
 	code, res := apiCall(t, w, "POST", "/resume", "", nil)
 	assert.Equal(t, http.StatusUnauthorized, code, res)

@@ -65,7 +65,7 @@ func listenHTTP(a *app) (*http.Server, net.Listener, error) {
 
 // readiness is /readyz: 200 when the worker is connected to JetStream, every partition it owns
 // has its consumer bound and intake is not paused, else 503; the first line says which, and the
-// lines after it state NATS, the consumers and the target's breaker either way.
+// lines after it state NATS, the consumers, the target's breaker and intake either way.
 func readiness(a *app) (int, string) {
 	status, verdict := http.StatusOK, "ready"
 	st := a.consumer.Stats()
@@ -78,8 +78,16 @@ func readiness(a *app) (int, string) {
 	if !a.nc.IsConnected() {
 		nats = "disconnected from " + a.natsURL() + " (reconnecting)"
 	}
-	body := fmt.Sprintf("%s\nnats: %s\nconsumers: %d partitions bound\ntarget: breaker %s, concurrency limit %d, %d requests in flight\n",
-		verdict, nats, len(st.Partitions), a.target.BreakerState(), a.target.Limit(), a.target.InFlight())
+	intake := "running"
+	switch {
+	case st.Paused != "":
+		intake = fmt.Sprintf("paused since %s: %s (a failure no event can fix; a probe of the target resumes it)",
+			st.PausedSince.UTC().Format(time.RFC3339), st.Paused)
+	case a.paused.Load() != nil:
+		intake = "held: provisioning paused by an operator"
+	}
+	body := fmt.Sprintf("%s\nnats: %s\nconsumers: %d partitions bound\ntarget: breaker %s, concurrency limit %d, %d requests in flight\nintake: %s\n",
+		verdict, nats, len(st.Partitions), a.target.BreakerState(), a.target.Limit(), a.target.InFlight(), intake)
 	if p := a.paused.Load(); p != nil {
 		// A chosen state, not a failure: the worker stays ready.
 		why := ""

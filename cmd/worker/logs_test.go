@@ -2,19 +2,32 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
+	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/publish"
 )
 
 // duplicateKeys returns the top-level keys a JSON object line repeats.
@@ -156,4 +169,137 @@ func TestLogFormatAutoIsJSONOffATerminal(t *testing.T) {
 	log = newLogger(config.Log{Level: "info", Format: "console"}, &buf)
 	log.Info().Msg("hello")
 	assert.NotContains(t, buf.String(), "{", "console: a line for people")
+}
+
+// secretRecorder sits in front of the simulator and keeps the secrets that cross it: the access
+// tokens it issues and the passwords of the users the worker creates.
+type secretRecorder struct {
+	next http.Handler
+	mu   sync.Mutex
+	seen []string
+}
+
+func (s *secretRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Users") {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var u struct{ Password string }
+		if json.Unmarshal(body, &u) == nil && u.Password != "" {
+			s.add(u.Password)
+		}
+	}
+	if !strings.Contains(r.URL.Path, "/oauth2/token/") {
+		s.next.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.next.ServeHTTP(rec, r)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
+		s.add(tok.AccessToken)
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+func (s *secretRecorder) add(v string) {
+	s.mu.Lock()
+	s.seen = append(s.seen, v)
+	s.mu.Unlock()
+}
+
+func (s *secretRecorder) secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
+}
+
+// TestEventLogLinesNameTheEvent: at debug level, every JSON line of `worker run` about an event
+// carries its id, object and key: the consume loop's own lines, and the connector's request and
+// retry lines, which get them from the context the event runs with. No line holds a secret: the
+// client secret, the operator token, an access token or a generated password.
+func TestEventLogLinesNameTheEvent(t *testing.T) {
+	t.Parallel()
+	sim, err := cyberarksim.New(cyberarksim.Config{Seed: 11})
+	require.NoError(t, err)
+	secrets := &secretRecorder{next: sim}
+	srv := httptest.NewServer(secrets)
+	t.Cleanup(srv.Close)
+	sim.UseURL(srv.URL)
+	// No connection test: every SCIM request the worker makes is made for an event.
+	target := strings.Replace(cyberarkTarget(srv.URL), "testConnection: true", "testConnection: false", 1)
+	w := startWorker(t, target, filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
+	// Some 429s, so that the connector logs retries too.
+	sim.SetFaults(cyberarksim.Faults{RateLimit429: 0.15})
+
+	rep := publishFile(t, w, filepath.Join(repo(t), "deploy/examples/events.jsonl"))
+	require.Empty(t, rep.Missing, "events without an outcome")
+	for _, it := range rep.Items {
+		if o := rep.Outcomes[it.ID]; it.Invalid == nil {
+			assert.True(t, publish.Succeeded(o), "line %d (%s): %s %+v", it.Line, it.ID, o.Status, o.Error)
+		}
+	}
+	nc, err := nats.Connect(w.natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	final := collectOutcomeLog(t, js)
+	_, err = events.NewPublisher(js).PublishEvent(context.Background(), events.NewEvent("log-bad-1", "/hr/test",
+		events.Change{Object: "Printer", Operation: events.OpCreate, Key: map[string]any{"name": "p1"}}))
+	require.NoError(t, err)
+	final.wait(t, 20*time.Second, "log-bad-1")
+	w.stop(t)
+
+	published := map[string]bool{"log-bad-1": true}
+	for id := range rep.Outcomes {
+		published[id] = true
+	}
+	requestsOf := map[string]int{}
+	var requests, retries int
+	var deadLetter map[string]any
+	for _, line := range logLines(w.log.String()) {
+		require.True(t, strings.HasPrefix(line, "{"), "not a JSON line: %q", line)
+		assert.Empty(t, duplicateKeys(t, line), "a key repeated in %s", line)
+		for _, s := range append(secrets.secrets(), "scimflow-secret", testOperatorToken) {
+			require.NotContains(t, line, s, "a secret in a log line")
+		}
+		var l map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &l))
+		if id, ok := l["event"].(string); ok {
+			assert.True(t, published[id], "a line names event %q, which was not published: %s", id, line)
+			assert.NotEmpty(t, l["object"], "a line about an event without its object: %s", line)
+			assert.True(t, l["key"] != nil || l["keytoken"] != nil, "a line about an event without its key: %s", line)
+		}
+		switch l["message"] {
+		case "scim request", "retrying":
+			if l["message"] == "retrying" {
+				retries++
+			} else {
+				requests++
+			}
+			id, _ := l["event"].(string)
+			if assert.NotEmpty(t, id, "a request made for an event does not name it: %s", line) {
+				requestsOf[id]++
+				assert.NotEmpty(t, l["key"], line)
+			}
+		}
+		if l["event"] == "log-bad-1" && l["level"] == "warn" {
+			deadLetter = l
+		}
+	}
+	assert.Positive(t, requests)
+	t.Logf("%d request lines, %d retry lines, %d secrets checked", requests, retries, len(secrets.secrets())+2)
+	for id, o := range rep.Outcomes {
+		if len(o.Requests) > 0 {
+			assert.Positive(t, requestsOf[id], "no request line names %s", id)
+		}
+	}
+	require.NotNil(t, deadLetter, "the dead letter is logged at warn")
+	assert.Equal(t, "Printer", deadLetter["object"])
+	assert.Equal(t, "name=p1", deadLetter["key"])
+	assert.NotEmpty(t, secrets.secrets(), "tokens and passwords went by")
 }

@@ -153,6 +153,7 @@ func TestMetricsExposition(t *testing.T) {
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_outcomes_total", map[string]string{"object": "User", "operation": "Delete", "status": "succeeded"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_outcomes_total", map[string]string{"operation": "Delete", "status": "held"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_dead_letters_total", map[string]string{"object": "Printer", "class": "invalid"}))
+	assert.Equal(t, float64(creates+3), value(t, fams, "scimflow_outcomes_total", nil), "one outcome per event published (the held delete's is held)")
 	assert.Equal(t, float64(creates+2), value(t, fams, "scimflow_event_latency_seconds", nil), "one latency sample per final outcome")
 	assert.Equal(t, float64(sim.Stats().Requests["POST /scim/v2/Users"]), value(t, fams, "scimflow_scim_requests_total", map[string]string{"method": "POST", "resource": "Users", "status": "201"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_scim_requests_total", map[string]string{"method": "DELETE", "resource": "Users", "status": "204"}))
@@ -164,15 +165,35 @@ func TestMetricsExposition(t *testing.T) {
 	assert.Equal(t, 0.0, value(t, fams, "scimflow_parked_keys", nil), "a held delete is not a parked key")
 	assert.GreaterOrEqual(t, value(t, fams, "scimflow_events_received_total", nil), float64(creates+3))
 
-	// The inventory's families appear once one has run.
-	var out, errOut syncBuffer
-	require.NoError(t, run(ctx, []string{"inventory", "--once", "--config", w.configFile}, &out, &errOut), errOut.String())
+	// The inventory's families appear once one has run: the worker runs it, so it also observes
+	// the job's duration.
+	code, res := apiCall(t, w, "POST", "/inventory/run", testOperatorToken, nil)
+	require.Equal(t, http.StatusAccepted, code, res)
 	require.Eventually(t, func() bool {
 		fams = scrape(t, w.httpURL)
-		return fams["scimflow_inventory_objects"] != nil
+		return fams["scimflow_inventory_objects"] != nil && fams["scimflow_inventory_duration_seconds"] != nil
 	}, 20*time.Second, 200*time.Millisecond, "the last inventory's figures")
 	assert.Equal(t, float64(creates+1), value(t, fams, "scimflow_inventory_objects", map[string]string{"object": "User"}), "10 created, 1 left of 2 minus the deleted one")
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_inventory_last_status", map[string]string{"status": "baseline"}))
+	assert.Equal(t, 1.0, value(t, fams, "scimflow_inventory_duration_seconds", map[string]string{"status": "baseline"}), "one job observed")
+	assert.Equal(t, 0.0, value(t, fams, "scimflow_inventory_running", nil))
+	assert.Equal(t, 0.0, value(t, fams, "scimflow_inventory_drift", map[string]string{"class": "missing"}), "a baseline reports no drift, as 0")
+	assert.Positive(t, value(t, fams, "scimflow_inventory_last_duration_seconds", nil))
+	for _, f := range metrics.Families {
+		got := fams[f.Name]
+		if assert.NotNil(t, got, "family %s is not exported after an inventory", f.Name) {
+			assert.Equal(t, types[f.Type], got.GetType(), f.Name)
+		}
+	}
+	// Nothing is exported beside the table but the Go and process collectors.
+	inTable := map[string]bool{}
+	for _, f := range metrics.Families {
+		inTable[f.Name] = true
+	}
+	for name := range fams {
+		assert.True(t, inTable[name] || strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "promhttp_"),
+			"%s is exported but not in metrics.Families (the dashboard and docs checks read the table)", name)
+	}
 }
 
 // /readyz answers 503 with the reason when NATS is stopped, and names the breaker either way.
@@ -212,12 +233,15 @@ func TestReadyzSaysWhyWhenNATSIsDown(t *testing.T) {
 	assert.Contains(t, body, "ready\nnats: connected to "+ns.URL)
 	assert.Contains(t, body, "consumers: 4 partitions bound")
 	assert.Contains(t, body, "target: breaker closed")
+	assert.Contains(t, body, "intake: running")
 
 	ns.Stop()
 	require.Eventually(t, func() bool { code, body = readyz(); return code == http.StatusServiceUnavailable }, 20*time.Second, 50*time.Millisecond,
 		"not ready once NATS is down: %d %s", code, body)
 	assert.True(t, strings.HasPrefix(body, "not ready: not connected to NATS at "+ns.URL), body)
 	assert.Contains(t, body, "nats: disconnected from")
+	assert.Contains(t, body, "target: breaker closed", "the breaker is stated either way")
+	assert.Contains(t, body, "intake: ")
 	resp, err := http.Get("http://" + httpAddr + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()

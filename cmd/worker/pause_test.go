@@ -105,6 +105,7 @@ func TestUnreachableTargetPausesInsteadOfFailing(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "the worker did not pause:\n%s", w.log.String())
 	t.Logf("readyz while the target is down: %s", strings.TrimSpace(body))
 	assert.Regexp(t, `(?m)^not ready: paused since .*\n(.*\n)*target: breaker (open|half-open|closed), concurrency limit \d+`, body)
+	assert.Regexp(t, `(?m)^intake: paused since .*: .*\(a failure no event can fix; a probe of the target resumes it\)$`, body)
 
 	target.up(t)
 	res := <-done

@@ -52,7 +52,7 @@ type Authorizer struct {
 }
 
 type token struct {
-	value    string
+	value    Secret
 	info     TokenInfo
 	expiry   time.Time // zero when the server sent no expires_in
 	useUntil time.Time // when the cache stops handing it out
@@ -116,7 +116,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req *http.Request) error {
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+t.value)
+		req.Header.Set("Authorization", "Bearer "+t.value.Reveal())
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func (a *Authorizer) Invalidate(token string) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cached != nil && a.cached.value == token {
+	if a.cached != nil && a.cached.value.Reveal() == token {
 		a.cached = nil
 		a.invalidations.Add(1)
 		a.log.Debug().Msg("cached oauth2 token invalidated after the target rejected it")
@@ -231,7 +231,7 @@ func (a *Authorizer) fetch(ctx context.Context) (*token, error) {
 		a.log.Warn().Err(terr).Str("token_url", o.TokenURL).Str("grant_type", o.GrantType).Msg("oauth2 token request failed")
 		return nil, terr
 	}
-	t := &token{value: tk.AccessToken, expiry: tk.Expiry, info: TokenInfo{Type: tk.TokenType}}
+	t := &token{value: Secret(tk.AccessToken), expiry: tk.Expiry, info: TokenInfo{Type: tk.TokenType}}
 	if tk.ExpiresIn > 0 {
 		t.info.ExpiresIn = time.Duration(tk.ExpiresIn) * time.Second
 	} else if !tk.Expiry.IsZero() {
@@ -316,11 +316,11 @@ func (a *Authorizer) Close(ctx context.Context) error {
 }
 
 // revoke sends an RFC 7009 revocation request for an access token.
-func (a *Authorizer) revoke(ctx context.Context, value string) error {
+func (a *Authorizer) revoke(ctx context.Context, value Secret) error {
 	o := a.cfg.OAuth2
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	form := url.Values{"token": {value}, "token_type_hint": {"access_token"}}
+	form := url.Values{"token": {value.Reveal()}, "token_type_hint": {"access_token"}}
 	header := o.ClientAuth == ClientAuthHeader && !o.ClientSecret.IsZero()
 	if !header {
 		form.Set("client_id", o.ClientID)

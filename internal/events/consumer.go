@@ -534,18 +534,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
 		c.notePin(p, msg.Headers().Get(pinHeader))
-		switch c.keys.add(&task{msg: msg, d: d, partition: p}) {
+		t := &task{msg: msg, d: d, partition: p}
+		switch c.keys.add(t) {
 		case duplicateFinished:
 			// Acknowledged here already (the server forgot it, e.g. restarted from an older consumer
 			// state): its outcome is published, and running it again would undo its key's successors.
 			c.duplicates.Add(1)
-			c.log.Debug().Uint64("seq", d.StreamSeq).Str("subject", d.Subject).Msg("delivered again after it was acknowledged: acknowledging it again")
+			logTask(c.log.Debug(), t).Uint64("seq", d.StreamSeq).Msg("delivered again after it was acknowledged: acknowledging it again")
 			_ = msg.Ack()
 		case duplicateParked:
 			// Parked already, and its parked copy is held to run: left unacknowledged, it would come
 			// back after AckWait and run again after its key's successors.
 			c.duplicates.Add(1)
-			c.log.Debug().Uint64("seq", d.StreamSeq).Str("subject", d.Subject).Msg("delivered again after it was parked: acknowledging it")
+			logTask(c.log.Debug(), t).Uint64("seq", d.StreamSeq).Msg("delivered again after it was parked: acknowledging it")
 			_ = msg.Ack()
 		}
 	}
@@ -864,6 +865,8 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	}
 	ev, object, keyToken := t.ev, t.object, t.keyToken
 	msgID := msg.Headers().Get(HeaderMsgID)
+	// Lines the handler's parts log with this context name the event (EventLogHook).
+	ctx = WithEventLog(ctx, ev)
 
 	valid := t.decodeErr == nil && t.subjectErr == nil
 	var reject bool
@@ -946,7 +949,7 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	parks := c.cfg.Park != nil && (o.Status == StatusDeferred || o.Status == StatusHeld)
 	if parks {
 		if err := c.parkHead(ctx, t, o, res.RetryAt); err != nil {
-			return c.publishFailed(msg, err)
+			return c.publishFailed(t, err)
 		}
 	}
 	if o.Status == StatusDeadLettered {
@@ -962,11 +965,11 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 			dl.ErrorClass, dl.Reason = o.Error.Class, o.Error.Message
 		}
 		if err := c.pub.DeadLetter(ctx, dl); err != nil {
-			return c.publishFailed(msg, err)
+			return c.publishFailed(t, err)
 		}
 	}
 	if err := c.pub.Outcome(ctx, o); err != nil {
-		return c.publishFailed(msg, err)
+		return c.publishFailed(t, err)
 	}
 	t.unpublished = nil
 	c.count(o.Status)
@@ -995,7 +998,7 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 func (c *Consumer) settle(ctx context.Context, t *task) (disposition, time.Time) {
 	if err := c.ack(ctx, t.msg); err != nil {
 		if !t.acking {
-			c.log.Warn().Err(err).Str("subject", t.d.Subject).Uint64("seq", t.d.StreamSeq).
+			logTask(c.log.Warn().Err(err), t).Uint64("seq", t.d.StreamSeq).
 				Msg("ack failed: its outcome is published; holding its key and acknowledging again every second")
 		}
 		t.acking = true
@@ -1024,7 +1027,7 @@ func (c *Consumer) ack(ctx context.Context, msg jetstream.Msg) error {
 func (c *Consumer) handle(ctx context.Context, d *Delivery) (res Result) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.Error().Interface("panic", r).Str("event", d.Event.ID).Bytes("stack", debug.Stack()).Msg("the handler panicked: dead-lettering the event")
+			LogEvent(c.log.Error(), d.Event).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("the handler panicked: dead-lettering the event")
 			msg := fmt.Sprintf("the worker panicked processing this event: %v", r)
 			res = Result{Outcome: Outcome{
 				Status: StatusDeadLettered,
@@ -1063,9 +1066,9 @@ func (c *Consumer) logOutcome(o *Outcome) {
 
 // publishFailed leaves the event to be redelivered: without its outcome it is not done. It is
 // retried in process shortly, still holding its key.
-func (c *Consumer) publishFailed(msg jetstream.Msg, err error) (disposition, time.Time) {
+func (c *Consumer) publishFailed(t *task, err error) (disposition, time.Time) {
 	c.publishErr.Add(1)
-	c.log.Error().Err(err).Str("subject", msg.Subject()).Msg("publishing the outcome failed: trying again in a second")
+	logTask(c.log.Error().Err(err), t).Msg("publishing the outcome failed: trying again in a second")
 	return wait, time.Now().Add(time.Second)
 }
 

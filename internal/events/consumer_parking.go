@@ -87,7 +87,7 @@ func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (di
 	msg, d := t.msg, t.d
 	msgID := cmp.Or(msg.Headers().Get(HeaderMsgID), t.ev.ID)
 	if err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, msg.Data(), msg.Headers()); err != nil {
-		return c.publishFailed(msg, err)
+		return c.publishFailed(t, err)
 	}
 	c.parking.mu.Lock()
 	head, hold, next := pk.state.HeadEvent, pk.state.Hold, pk.state.NextWindow
@@ -104,7 +104,7 @@ func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (di
 		Partition: d.Partition, Worker: c.cfg.Worker,
 	}
 	if err := c.pub.Outcome(ctx, o); err != nil {
-		return c.publishFailed(msg, err)
+		return c.publishFailed(t, err)
 	}
 	c.count(status)
 	if c.cfg.Observe != nil {
@@ -216,7 +216,13 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	}
 	evs, err := c.cfg.Park.Parked(ctx, subject)
 	if err != nil {
-		c.log.Warn().Err(err).Str("key", subject).Msg("reading parked events: trying again shortly")
+		c.parking.mu.Lock()
+		st := KeyState{Subject: subject}
+		if pk := c.parking.keys[subject]; pk != nil {
+			st = pk.state
+		}
+		c.parking.mu.Unlock()
+		logKey(c.log.Warn().Err(err), st).Msg("reading parked events: trying again shortly")
 		c.parking.mu.Lock()
 		if pk := c.parking.keys[subject]; pk != nil {
 			pk.replaying = false
@@ -233,11 +239,12 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	}
 	if len(evs) == 0 {
 		delete(c.parking.keys, subject)
+		st := pk.state
 		c.parking.mu.Unlock()
 		if err := c.cfg.Park.Unpark(ctx, subject); err != nil {
-			c.log.Warn().Err(err).Str("key", subject).Msg("unparking")
+			logKey(c.log.Warn().Err(err), st).Msg("unparking")
 		} else {
-			c.log.Info().Str("key", subject).Msg("key unparked: its events flow again")
+			logKey(c.log.Info(), st).Msg("key unparked: its events flow again")
 		}
 		return
 	}
@@ -247,7 +254,7 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	head := pk.state
 	c.parking.mu.Unlock()
 	if !continuing {
-		c.log.Info().Str("key", subject).Int("events", len(evs)).Str("head", head.HeadEvent).Msg("sync window: replaying a parked key")
+		logKey(c.log.Info(), head).Str("event", head.HeadEvent).Int("events", len(evs)).Msg("sync window: replaying a parked key")
 	}
 	tasks := make([]*task, len(evs))
 	for i, pe := range evs {
@@ -261,7 +268,7 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	for _, t := range c.keys.prepend(subject, p, tasks) {
 		c.duplicates.Add(1)
 		if err := t.msg.Ack(); err != nil {
-			c.log.Debug().Err(err).Uint64("seq", t.d.StreamSeq).Msg("acknowledging an event delivered again after it was parked")
+			logTask(c.log.Debug().Err(err), t).Uint64("seq", t.d.StreamSeq).Msg("acknowledging an event delivered again after it was parked")
 		}
 	}
 }

@@ -124,7 +124,7 @@ var _ pipeline.AppliedReader = (*AppliedLog)(nil)
 // returned: the record only sharpens drift reports.
 func (l *AppliedLog) RecordApplied(ctx context.Context, a pipeline.Applied) {
 	if err := l.record(ctx, a); err != nil {
-		l.log.Warn().Err(err).Str("object", a.Object).Str("event", a.EventID).Msg("applied log: record a write")
+		l.log.Warn().Err(err).Str("event", a.EventID).Str("object", a.Object).Str("key", events.KeyString(a.Key)).Msg("applied log: record a write")
 	}
 }
 

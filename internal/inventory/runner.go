@@ -48,6 +48,9 @@ type Options struct {
 	Cache   KeyCache // nil: the cache is not refreshed
 	Worker  string
 	Logger  zerolog.Logger
+	// Finished (nil: none) is told of every job this runner ends, failed or not, once it is
+	// recorded: the worker's metrics observe its duration.
+	Finished func(*Job)
 	// History, when set, notes each drift published in its key's provisioning log (worker explain).
 	History Noter
 }
@@ -170,6 +173,9 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (*Job, error) {
 		if serr := r.o.Store.saveJob(sctx, job, r.cfg.KeepJobs); serr != nil {
 			err = errors.Join(err, serr)
 		}
+	}
+	if r.o.Finished != nil {
+		r.o.Finished(job)
 	}
 	return job, err
 }

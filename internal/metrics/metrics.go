@@ -64,6 +64,7 @@ var (
 	famInvObjects     = Family{"scimflow_inventory_objects", "gauge", "Objects the last inventory read, by data-model object.", []string{"object"}}
 	famInvDrift       = Family{"scimflow_inventory_drift", "gauge", "Changes the last inventory found, by drift class.", []string{"class"}}
 	famInvRunning     = Family{"scimflow_inventory_running", "gauge", "1 while this worker runs an inventory.", nil}
+	famInvJobs        = Family{"scimflow_inventory_duration_seconds", "histogram", "Inventory jobs this worker ran, by how they ended (status): how long each took.", []string{"status"}}
 )
 
 // Families lists every family the worker exports besides the Go and process collectors
@@ -73,6 +74,7 @@ var Families = []Family{
 	famParkedEvents, famParkedKeys, famHeldDeletes, famPaused, famPartitions, famMoves, famPending,
 	famAckPending, famRequests, famRequestSeconds, famBreaker, famLimit, famTargetInFlight, famTokens,
 	famInvalidations, famInvDuration, famInvEnd, famInvStatus, famInvObjects, famInvDrift, famInvRunning,
+	famInvJobs,
 }
 
 // Source is where the scrape-time figures come from; a nil func leaves its families out.
@@ -109,6 +111,7 @@ type Metrics struct {
 	deadLetters    *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
+	inventoryJobs  *prometheus.HistogramVec
 }
 
 // latencyBuckets span a fast pipeline (ms) to a key parked for windows (an hour).
@@ -116,6 +119,9 @@ var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
 
 // requestBuckets span a local target to a slow one.
 var requestBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// inventoryBuckets span a small directory read in a second to a large one read for hours.
+var inventoryBuckets = []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
 
 // New returns the metrics of one worker, with the Go and process collectors.
 func New() *Metrics {
@@ -126,7 +132,8 @@ func New() *Metrics {
 	m.deadLetters = prometheus.NewCounterVec(opts(famDeadLetters), famDeadLetters.Labels)
 	m.requests = prometheus.NewCounterVec(opts(famRequests), famRequests.Labels)
 	m.requestSeconds = prometheus.NewHistogramVec(hopts(famRequestSeconds, requestBuckets), famRequestSeconds.Labels)
-	m.reg.MustRegister(m.outcomes, m.latency, m.handler, m.deadLetters, m.requests, m.requestSeconds,
+	m.inventoryJobs = prometheus.NewHistogramVec(hopts(famInvJobs, inventoryBuckets), famInvJobs.Labels)
+	m.reg.MustRegister(m.outcomes, m.latency, m.handler, m.deadLetters, m.requests, m.requestSeconds, m.inventoryJobs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -176,6 +183,17 @@ func (m *Metrics) Call(c provision.Call) {
 	if c.Status > 0 {
 		m.requestSeconds.WithLabelValues(method, resource).Observe(c.Duration.Seconds())
 	}
+}
+
+// InventoryJob observes the duration of an inventory job this worker ran. Only the worker that ran
+// a job observes it, so that sum() across workers counts each job once (the last job's gauges,
+// read from the shared job records, are the same on every worker instead).
+func (m *Metrics) InventoryJob(j *inventory.Job) {
+	d := j.EndedAt.Sub(j.StartedAt)
+	if j.EndedAt.IsZero() || d < 0 {
+		d = time.Duration(j.DurationMs) * time.Millisecond
+	}
+	m.inventoryJobs.WithLabelValues(j.Status).Observe(d.Seconds())
 }
 
 // Resource is the SCIM resource of a request path: its first segment ("Users/2819c223" →
@@ -281,8 +299,16 @@ func (s *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		for o, n := range job.Objects {
 			emit(famInvObjects, float64(n), o)
 		}
+		// Every drift class, 0 when the job found none of it: a clean run reads as 0, not as no data.
+		for _, c := range []string{inventory.ClassExternalChange, inventory.ClassUnmanaged, inventory.ClassMissing, inventory.ClassOurs} {
+			emit(famInvDrift, float64(job.Drift[c]), c)
+		}
 		for c, n := range job.Drift {
-			emit(famInvDrift, float64(n), c)
+			switch c {
+			case inventory.ClassExternalChange, inventory.ClassUnmanaged, inventory.ClassMissing, inventory.ClassOurs:
+			default:
+				emit(famInvDrift, float64(n), c)
+			}
 		}
 	}
 }

@@ -1,16 +1,20 @@
 package metrics
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/inventory"
 	"github.com/scimflow/scimflow/internal/provision"
 )
 
@@ -85,5 +89,68 @@ func histogramCount(t *testing.T, m *Metrics, name, object string) uint64 {
 		}
 	}
 	t.Fatalf("no %s{object=%q}", name, object)
+	return 0
+}
+
+// The registry exports exactly the families of the table, each with its type, once every hook
+// has been told something and every source answers: a family registered outside Families would
+// escape the dashboard and docs checks, one in Families never registered would be a promise.
+func TestRegistryExportsTheTable(t *testing.T) {
+	m := New()
+	m.Watch(Source{
+		Consumer: func() events.ConsumerStats { return events.ConsumerStats{Received: 3, Partitions: []int{0, 1}} },
+		Breaker:  func() string { return "closed" },
+		Limit:    func() int { return 8 },
+		InFlight: func() int { return 1 },
+		Token:    func() auth.Stats { return auth.Stats{TokensFetched: 1} },
+		Lag: func(context.Context) (map[int]Lag, error) {
+			return map[int]Lag{0: {Pending: 4}, 1: {AckPending: 2}}, nil
+		},
+		LastJob: func(context.Context) (*inventory.Job, error) {
+			end := time.Now()
+			return &inventory.Job{Status: inventory.StatusSucceeded, StartedAt: end.Add(-time.Minute), EndedAt: end, DurationMs: 60000,
+				Objects: map[string]int{"User": 10}, Drift: map[string]int{"unmanaged": 1}}, nil
+		},
+		Running: func() bool { return false },
+	})
+	m.Outcome(&events.Outcome{Object: "User", Operation: events.OpCreate, Status: events.StatusDeadLettered, Time: time.Now(),
+		Error: &events.OutcomeError{Class: "invalid"}}, time.Now().Add(-time.Second), time.Millisecond)
+	m.Call(provision.Call{Method: "GET", Path: "Users", Status: 200, Duration: time.Millisecond})
+	end := time.Now()
+	m.InventoryJob(&inventory.Job{Status: inventory.StatusBaseline, StartedAt: end.Add(-90 * time.Second), EndedAt: end})
+
+	fams, err := m.Registry().Gather()
+	require.NoError(t, err)
+	types := map[string]dto.MetricType{"counter": dto.MetricType_COUNTER, "gauge": dto.MetricType_GAUGE, "histogram": dto.MetricType_HISTOGRAM}
+	want := map[string]dto.MetricType{}
+	for _, f := range Families {
+		want[f.Name] = types[f.Type]
+	}
+	got := map[string]dto.MetricType{}
+	for _, f := range fams {
+		if strings.HasPrefix(f.GetName(), "go_") || strings.HasPrefix(f.GetName(), "process_") {
+			continue
+		}
+		got[f.GetName()] = f.GetType()
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, uint64(1), histogramCountBy(t, fams, "scimflow_inventory_duration_seconds", "status", "baseline"))
+}
+
+func histogramCountBy(t *testing.T, fams []*dto.MetricFamily, name, label, value string) uint64 {
+	t.Helper()
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.Metric {
+			for _, l := range s.Label {
+				if l.GetName() == label && l.GetValue() == value {
+					return s.Histogram.GetSampleCount()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return 0
 }

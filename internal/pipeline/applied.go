@@ -63,7 +63,7 @@ func (p *Processor) superseded(ctx context.Context, d *events.Delivery, ch recon
 	}
 	last, err := r.LastApplied(ctx, ch.Object, ch.Key)
 	if err != nil {
-		p.log.Warn().Err(err).Str("object", ch.Object).Str("event", d.Event.ID).Msg("reading what was last applied to the key; processing the event")
+		events.LogEvent(p.log.Warn().Err(err), d.Event).Msg("reading what was last applied to the key; processing the event")
 		return events.Result{}, false
 	}
 	if last == nil || last.StreamSeq < d.StreamSeq || !last.At.After(d.Stored) {

@@ -249,7 +249,7 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 		if err != nil {
 			// Not deleted (or not known to be): the count goes back; a retry counts again.
 			if rerr := allowed.Release(ctx); rerr != nil {
-				p.log.Warn().Err(rerr).Str("object", ch.Object).Msg("deletion guard: give back a count")
+				events.LogEvent(p.log.Warn().Err(rerr), d.Event).Msg("deletion guard: give back a count")
 			}
 		}
 		switch {

@@ -214,7 +214,7 @@ func (c *Client) do(ctx context.Context, req Request, o callOpts) (*Response, er
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return nil, e
 		}
-		c.log.Debug().Str("method", method).Str("path", req.Path).Int("attempt", attempt).Dur("wait", wait).Str("error", e.Error()).Msg("retrying")
+		c.log.Debug().Ctx(ctx).Str("method", method).Str("path", req.Path).Int("attempt", attempt).Dur("wait", wait).Str("error", e.Error()).Msg("retrying")
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -364,7 +364,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 		}
 	}
 	if c.log.GetLevel() <= zerolog.DebugLevel {
-		ev := c.log.Debug().Str("method", method).Str("path", rel).Int("attempt", n).Dur("duration", dur)
+		ev := c.log.Debug().Ctx(ctx).Str("method", method).Str("path", rel).Int("attempt", n).Dur("duration", dur)
 		if resp != nil {
 			ev = ev.Int("status", resp.StatusCode)
 		}
@@ -416,7 +416,7 @@ func (c *Client) transportError(ctx context.Context, method, rel string, err err
 
 // statusError builds the *Error of a non-2xx answer from its status, SCIM error body (RFC 7644
 // §3.12) and Retry-After.
-func statusError(method, rel string, resp *http.Response, raw []byte, secret string) *Error {
+func statusError(method, rel string, resp *http.Response, raw []byte, secret auth.Secret) *Error {
 	e := &Error{Method: method, Path: rel, Status: resp.StatusCode}
 	var se struct {
 		ScimType string `json:"scimType"`
@@ -430,8 +430,8 @@ func statusError(method, rel string, resp *http.Response, raw []byte, secret str
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		e.Detail = fmt.Sprintf("redirect to %q not followed; set target.baseURI to the final address", resp.Header.Get("Location"))
 	}
-	if secret != "" {
-		e.Detail = strings.ReplaceAll(e.Detail, secret, "***")
+	if !secret.IsZero() {
+		e.Detail = strings.ReplaceAll(e.Detail, secret.Reveal(), secret.String())
 	}
 	if len(e.Detail) > 500 {
 		e.Detail = e.Detail[:500] + "…"

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/scimflow/scimflow/internal/auth"
 )
 
 // CustomSchema is CyberArk's extension for custom attributes.
@@ -81,7 +83,7 @@ func GeneratePassword() (string, error) {
 type prepared struct {
 	body []byte
 	// secret is a generated password, redacted from any error detail the target echoes.
-	secret string
+	secret auth.Secret
 }
 
 // prepareCyberArk applies the CyberArk profile to a request: PATCH refused on the PAM resources,
@@ -113,7 +115,7 @@ func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
 			if err != nil {
 				return p, err
 			}
-			obj["password"], p.secret, changed = pw, pw, true
+			obj["password"], p.secret, changed = pw, auth.Secret(pw), true
 		}
 	}
 	if _, ok := obj[CustomSchema]; ok {

@@ -50,7 +50,7 @@ func TestPrepareCyberArk(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, p.secret)
 	m := decode(p.body)
-	assert.Equal(t, p.secret, m["password"])
+	assert.Equal(t, p.secret.Reveal(), m["password"])
 	assert.Contains(t, string(p.body), "12345678901234567890")
 
 	// A mapped password is kept.
