@@ -24,6 +24,9 @@ type Config struct {
 	Name                   string
 	Partitions             int
 	Concurrency            int
+	// MaxInFlight > 0 bounds the SCIM requests in flight: set to a target's concurrency cap, it is
+	// the fixed limit a person would configure knowing the cap.
+	MaxInFlight int
 }
 
 // Loop is the bare consume loop.
@@ -43,6 +46,8 @@ func NewLoop(cfg Config) (*Loop, error) {
 		return nil, fmt.Errorf("-partitions %d: must be at least 1", cfg.Partitions)
 	case cfg.Concurrency < 1:
 		return nil, fmt.Errorf("-concurrency %d: must be at least 1", cfg.Concurrency)
+	case cfg.MaxInFlight < 0:
+		return nil, fmt.Errorf("-max-in-flight %d: must not be negative", cfg.MaxInFlight)
 	}
 	return &Loop{cfg: cfg, scim: newSCIMClient(cfg)}, nil
 }

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Name, "name", "bareloop", "prefix of the durable consumers: <name>-p<partition>")
 	fs.IntVar(&cfg.Partitions, "partitions", 32, "partitions of the events stream")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "events processed at once, each of a different key")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "SCIM requests in flight at most (0: as many as events in process)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

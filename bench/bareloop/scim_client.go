@@ -35,12 +35,37 @@ type scimClient struct {
 	bearer string
 
 	ids sync.Map // resource + "\x00" + lower-cased key value → id
+
+	slots chan struct{} // nil: no bound on requests in flight
 }
 
 func newSCIMClient(cfg Config) *scimClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 2*cfg.Concurrency, 2*cfg.Concurrency
-	return &scimClient{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: strings.TrimRight(cfg.Target, "/") + "/scim/v2"}
+	c := &scimClient{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, base: strings.TrimRight(cfg.Target, "/") + "/scim/v2"}
+	if cfg.MaxInFlight > 0 {
+		c.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
+	return c
+}
+
+// send is c.http.Do within the bound on requests in flight.
+func (c *scimClient) send(req *http.Request) (*http.Response, []byte, error) {
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+		case <-req.Context().Done():
+			return nil, nil, req.Context().Err()
+		}
+		defer func() { <-c.slots }()
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
 }
 
 // token fetches a client-credentials token.
@@ -109,7 +134,7 @@ func (c *scimClient) do(ctx context.Context, method, path string, body, out any)
 		if body != nil {
 			req.Header.Set("Content-Type", "application/scim+json")
 		}
-		resp, err := c.http.Do(req)
+		resp, answer, err := c.send(req)
 		var wait time.Duration
 		switch {
 		case err != nil:
@@ -117,11 +142,7 @@ func (c *scimClient) do(ctx context.Context, method, path string, body, out any)
 				return fmt.Errorf("%s %s: %w", method, path, err)
 			}
 		default:
-			answer, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			switch {
-			case rerr != nil:
-				err = fmt.Errorf("%s %s: read answer: %w", method, path, rerr)
 			case resp.StatusCode/100 == 2:
 				if out == nil {
 					return nil

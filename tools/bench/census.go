@@ -46,7 +46,7 @@ func (h *harness) census(ctx context.Context, kind string) (censusResult, error)
 	counts := map[string]int{}
 	counting := false
 	sub, err := e.nc.Subscribe(">", func(msg *nats.Msg) {
-		c := classify(msg.Subject, msg.Data)
+		c := classify(msg.Subject, msg.Reply, msg.Data)
 		mu.Lock()
 		if counting && c != "" {
 			counts[c]++
@@ -112,11 +112,12 @@ func (c censusResult) summary() string {
 	return strings.Join(parts, ", ")
 }
 
-// classify names what a message seen by the census is; "" for what the server sends to clients
-// (replies, deliveries) and the harness's own traffic.
-func classify(subject string, data []byte) string {
+// classify names what a message seen by the census is; "" for what the server sends to clients:
+// replies, and consumer deliveries (which keep the stored message's subject, with an ack reply
+// subject).
+func classify(subject, reply string, data []byte) string {
 	switch {
-	case strings.HasPrefix(subject, "_INBOX."), strings.HasPrefix(subject, "$SYS."), strings.HasPrefix(subject, "$JS.EVENT."):
+	case strings.HasPrefix(reply, "$JS.ACK."), strings.HasPrefix(subject, "_INBOX."), strings.HasPrefix(subject, "$SYS."), strings.HasPrefix(subject, "$JS.EVENT."):
 		return ""
 	case strings.HasPrefix(subject, "$JS.ACK."):
 		body := string(data)

@@ -38,7 +38,8 @@ type env struct {
 	js       jetstream.JetStream
 
 	consumers []*proc
-	httpPorts []int // per worker: its /readyz, /metrics
+	httpPorts []int    // per worker: its /readyz, /metrics
+	bareArgs  []string // extra flags of the bare loop
 }
 
 func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*env, error) {
@@ -157,7 +158,7 @@ func (e *env) waitWorkers(ctx context.Context) error {
 // startBare starts the bare loop and waits for its "ready" line.
 func (e *env) startBare(ctx context.Context) error {
 	pr, pw := io.Pipe()
-	p, err := startProc("bareloop", filepath.Join(e.h.bin, "bareloop"), []string{"-nats", "nats://127.0.0.1:" + strconv.Itoa(e.natsPort), "-target", e.target},
+	p, err := startProc("bareloop", filepath.Join(e.h.bin, "bareloop"), append([]string{"-nats", "nats://127.0.0.1:" + strconv.Itoa(e.natsPort), "-target", e.target}, e.bareArgs...),
 		filepath.Join(e.dir, "bareloop.log"), pw)
 	if err != nil {
 		return err

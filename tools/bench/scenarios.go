@@ -52,16 +52,16 @@ func (e *env) startConsumer(ctx context.Context, kind string, workers int) error
 	return nil
 }
 
-// runDrain runs one round: a fresh env, items prefilled, the consumer started, the drain
-// measured, the simulator's counters read.
-func (h *harness) runDrain(ctx context.Context, name, kind string, items []item, simArgs []string, proxy func(e *env) error) (*round, error) {
+// runDrain runs one round: a fresh env (setup, when set, adjusts it), items prefilled, the
+// consumer started, the drain measured, the simulator's counters read.
+func (h *harness) runDrain(ctx context.Context, name, kind string, items []item, simArgs []string, setup func(e *env) error) (*round, error) {
 	e, err := h.newEnv(ctx, name, simArgs)
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	if proxy != nil {
-		if err := proxy(e); err != nil {
+	if setup != nil {
+		if err := setup(e); err != nil {
 			return nil, err
 		}
 	}
@@ -193,7 +193,11 @@ func (h *harness) latency(ctx context.Context, lat time.Duration, kind string) (
 		return latencyRun{}, err
 	}
 	name := fmt.Sprintf("latency-%s-%s", lat, strings.ReplaceAll(kind, " ", ""))
-	r, err := h.runDrain(ctx, name, kind, items, []string{"--latency", lat.String(), "--max-concurrent", strconv.Itoa(h.opt.cap)}, nil)
+	// The bare loop has no adaptive limit: it is given the cap as a fixed one.
+	r, err := h.runDrain(ctx, name, kind, items, []string{"--latency", lat.String(), "--max-concurrent", strconv.Itoa(h.opt.cap)}, func(e *env) error {
+		e.bareArgs = []string{"-max-in-flight", strconv.Itoa(h.opt.cap)}
+		return nil
+	})
 	if err != nil {
 		return latencyRun{}, err
 	}
