@@ -10,6 +10,8 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Knobs of the chaos suite, e.g. CHAOS_FLAGS="-seed 42 -keys 200 -events 2000" (docs/chaos.md).
 # `make chaos` and `make test` run it at full scale (20,000 events over 2,000 keys, about 7 minutes).
 CHAOS_FLAGS ?=
+# Knobs of make bench, e.g. BENCH_FLAGS="-pairs 3 -users 5000" or "-parts overhead,census" (docs/benchmarks.md).
+BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -68,8 +70,11 @@ chaos: deps ## the chaos suite: real processes, kill -9, broker restart, target 
 	$(GO) run ./chaos $(CHAOS_FLAGS)
 
 .PHONY: bench
-bench: deps ## benchmarks (each prints its figures): micro-benchmarks with allocations, the end-to-end ones once, then bench-inventory
-	$(GO) test -run '^$$' -bench 'Decode$$|Plan$$|Filter$$' -benchmem ./internal/events ./internal/reconcile ./internal/provision
+bench: deps ## issue 10's harness (under 10 minutes): worker against a bare loop, latency scaling, end-to-end latency, scale-out, micro-benchmarks; prints one table, rewrites docs/benchmarks.md (BENCH_FLAGS)
+	$(GO) run ./tools/bench $(BENCH_FLAGS)
+
+.PHONY: bench-all
+bench-all: bench ## make bench, then every Go benchmark once (-benchtime 1x) and bench-inventory
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 	$(MAKE) --no-print-directory bench-inventory
 

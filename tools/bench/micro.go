@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// microPackages and microPattern are the Go micro-benchmarks of issue 10: event decoding,
+// planning and filter building, with allocations.
+var (
+	microPackages = []string{"./internal/events", "./internal/reconcile", "./internal/provision"}
+	microPattern  = "Decode$|Plan$|Filter$"
+)
+
+// microResult is one benchmark line of `go test -bench -benchmem`.
+type microResult struct {
+	pkg, name string
+	nsPerOp   float64
+	bPerOp    float64
+	allocs    float64
+	extra     []string // other metrics, "value unit"
+}
+
+func (h *harness) micro(ctx context.Context) ([]microResult, error) {
+	args := append([]string{"test", "-run", "^$", "-bench", microPattern, "-benchmem", "-count", "1"}, microPackages...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = h.repo
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	rs := parseBench(string(out))
+	if len(rs) == 0 {
+		return nil, fmt.Errorf("go %s printed no benchmark line:\n%s", strings.Join(args, " "), out)
+	}
+	return rs, nil
+}
+
+// parseBench reads the result lines of `go test -bench -benchmem` output.
+func parseBench(out string) []microResult {
+	var rs []microResult
+	pkg := ""
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
+			pkg = strings.TrimSpace(p)
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue // not a result line (a log line that starts with a benchmark's name)
+		}
+		r := microResult{pkg: pkg, name: f[0]}
+		if i := strings.LastIndexByte(r.name, '-'); i > 0 {
+			if _, err := strconv.Atoi(r.name[i+1:]); err == nil {
+				r.name = r.name[:i] // the GOMAXPROCS suffix
+			}
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				break
+			}
+			switch f[i+1] {
+			case "ns/op":
+				r.nsPerOp = v
+			case "B/op":
+				r.bPerOp = v
+			case "allocs/op":
+				r.allocs = v
+			default:
+				r.extra = append(r.extra, f[i]+" "+f[i+1])
+			}
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
