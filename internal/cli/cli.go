@@ -9,8 +9,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 )
+
+// ProfileEnv names the environment variable that, when set to a folder, makes a command write a CPU
+// profile of its whole run there as <prog>-<pid>.pprof (go tool pprof reads it). The profile is
+// complete once the command ends, SIGTERM included; a killed process leaves none.
+const ProfileEnv = "SCIMFLOW_CPUPROFILE"
 
 // ExitError ends a command with a status after its output already said why (a usage error is 2, a
 // check or a wait that did not pass is 1).
@@ -40,7 +47,20 @@ type Run func(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // arguments and standard streams, and the exit status ExitCode gives. It does not return.
 func Main(prog string, run Run) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if dir := os.Getenv(ProfileEnv); dir != "" {
+		path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", prog, os.Getpid()))
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, ProfileEnv, err)
+			os.Exit(2)
+		}
+		defer f.Close()
+	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	pprof.StopCPUProfile()
 	os.Exit(ExitCode(prog, err, os.Stderr))
 }
