@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,12 +56,29 @@ type AppliedState struct {
 
 // AppliedLog records the worker's own writes (the pipeline's hook) and answers the inventory's
 // question "whose change was it".
+//
+// It remembers the records it wrote (up to memoSize keys), with their revisions, so that the next
+// write of a key needs no read: each write is conditional on the revision it builds on, so a record
+// another worker wrote meanwhile (a partition handed over and back) fails the write, and the key is
+// read afresh.
 type AppliedLog struct {
 	kv     jetstream.KeyValue
 	shapes map[string]*shape
 	log    zerolog.Logger
 	now    func() time.Time
+
+	mu   sync.Mutex
+	memo map[string]memoRecord
 }
+
+// memoRecord is a record as this process last wrote or read it, at its revision.
+type memoRecord struct {
+	rec *AppliedRecord
+	rev uint64
+}
+
+// memoSize bounds the records AppliedLog remembers; past it, it starts over (a read per key).
+const memoSize = 50_000
 
 var _ pipeline.AppliedRecorder = (*AppliedLog)(nil)
 
@@ -71,7 +91,7 @@ func OpenAppliedLog(ctx context.Context, js jetstream.JetStream, replicas int, m
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", AppliedBucket, err)
 	}
-	l := &AppliedLog{kv: kv, shapes: map[string]*shape{}, log: log, now: time.Now}
+	l := &AppliedLog{kv: kv, shapes: map[string]*shape{}, log: log, now: time.Now, memo: map[string]memoRecord{}}
 	for _, o := range model.Objects() {
 		if len(o.Keys()) == 0 {
 			continue
@@ -108,6 +128,28 @@ func (l *AppliedLog) get(ctx context.Context, k string) (*AppliedRecord, uint64,
 	return &r, e.Revision(), nil
 }
 
+func (l *AppliedLog) remembered(k string) (memoRecord, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m, ok := l.memo[k]
+	return m, ok
+}
+
+func (l *AppliedLog) remember(k string, rec *AppliedRecord, rev uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.memo) >= memoSize {
+		clear(l.memo)
+	}
+	l.memo[k] = memoRecord{rec: rec, rev: rev}
+}
+
+func (l *AppliedLog) drop(k string) {
+	l.mu.Lock()
+	delete(l.memo, k)
+	l.mu.Unlock()
+}
+
 // LastApplied answers the pipeline's question before it runs a redelivered event: which event was
 // last applied to the key, and when.
 func (l *AppliedLog) LastApplied(ctx context.Context, object string, key map[string]any) (*pipeline.LastApplied, error) {
@@ -139,10 +181,20 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 			state.Hashes, _ = hashResource(sh, res)
 		}
 	}
+	// The remembered record, if any, is the base; a key never written is created without a read
+	// when the event creates the object.
+	m, known := l.remembered(k)
+	fresh := !known && a.Operation != string(reconcile.OpCreate)
 	for range 10 {
-		rec, rev, err := l.get(ctx, k)
-		if err != nil {
-			return err
+		var rec *AppliedRecord
+		var rev uint64
+		if fresh {
+			var err error
+			if rec, rev, err = l.get(ctx, k); err != nil {
+				return err
+			}
+		} else if known {
+			rec, rev = m.rec.clone(), m.rev
 		}
 		if rec == nil {
 			rec = &AppliedRecord{}
@@ -165,17 +217,34 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 			rec.Attributes[n] = v
 		}
 		raw, _ := json.Marshal(rec)
+		var err error
+		var next uint64
 		if rev == 0 {
-			_, err = l.kv.Create(ctx, k, raw)
+			next, err = l.kv.Create(ctx, k, raw)
 		} else {
-			_, err = l.kv.Update(ctx, k, raw, rev)
+			next, err = l.kv.Update(ctx, k, raw, rev)
 		}
 		if err == nil {
+			l.remember(k, rec, next)
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !wrongRevision(err) {
+			l.drop(k)
 			return fmt.Errorf("write applied record: %w", err)
 		}
+		// Written by someone else meanwhile (or created before this process remembered it):
+		// read it and build on it.
+		l.drop(k)
+		fresh, known = true, false
 	}
 	return errors.New("write applied record: too much contention")
+}
+
+// clone copies r deep enough for a write to build on it without touching r: the slices and
+// maps the write changes.
+func (r *AppliedRecord) clone() *AppliedRecord {
+	c := *r
+	c.States = slices.Clone(r.States)
+	c.Attributes = maps.Clone(r.Attributes)
+	return &c
 }
