@@ -53,6 +53,8 @@ type app struct {
 	metrics *metrics.Metrics
 	// history is the per-key provisioning log (worker explain).
 	history *events.History
+	// stopWatch ends the id cache's watch of its bucket (nil: not started).
+	stopWatch context.CancelFunc
 	// paused is the operator's pause in force (nil: provisioning runs).
 	paused atomic.Pointer[pauseRecord]
 }
@@ -187,7 +189,15 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", idCacheBucket, err)
 	}
-	a.target, err = newTarget(cfg, log, provision.NewKVIDCache(kv), a.metrics.Call)
+	// The pool's id cache with this worker's copy in memory, kept current by a watch that lasts
+	// until a.close.
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWatch = stopWatch
+	ids, err := provision.NewWatchedIDCache(wctx, kv, a.nc, 0, log.With().Str("component", "idcache").Logger())
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: watch: %w", idCacheBucket, err)
+	}
+	a.target, err = newTarget(cfg, log, ids, a.metrics.Call)
 	if err != nil {
 		return nil, err
 	}
@@ -383,6 +393,9 @@ func (a *app) close(ctx context.Context) {
 			a.log.Warn().Err(err).Msg("flushing the provisioning log")
 		}
 		fcancel()
+	}
+	if a.stopWatch != nil {
+		a.stopWatch()
 	}
 	if a.nc != nil {
 		if err := a.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
