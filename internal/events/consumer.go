@@ -402,11 +402,11 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 	// over, or to this one before a restart) and not acknowledged come back in no guaranteed order,
 	// and newer events of their keys must not run before them: the partition runs nothing until they
 	// are back (recover).
-	c.keys.gate(p)
+	gen := c.keys.gate(p)
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		c.recover(ctx, cons, p)
+		c.recover(ctx, cons, p, gen)
 	}()
 	var once sync.Once
 	cc, err := cons.Consume(route,
@@ -714,14 +714,34 @@ func (c *Consumer) Run(ctx context.Context) error {
 // ownership moves.
 //
 // The count is trusted only once no other worker can be given more: when a message reached this
-// worker since the bind (JetStream delivers to the pinned client only, so the pin is ours) or when
-// no client holds the pin. Before that, the previous owner may still be pulling.
-func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) {
+// worker since the bind (JetStream delivers to the pinned client only, so the pin is ours). Before
+// that, the previous owner may still be pulling. A partition that nobody holds the pin of and
+// that has nothing unacknowledged is let run on trust (its parked keys are replayed), but that
+// proves nothing: JetStream pins a partition only when it delivers a message, so the previous
+// owner, still pulling, may be the one given the next event, and hand it back. So the first
+// message delivered here gates the partition again (keyScheduler.add), and recover waits for the
+// proof as for any bind. gen is the gate's generation: a recovery outlived by a newer bind of p,
+// or by p's handover, ends.
+func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, gen uint64) {
 	log := c.log.With().Int("partition", p).Logger()
 	started, warned := time.Now(), time.Now()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	// trusted: the partition was let run on trust once, and its parked keys read then.
+	trusted := false
 	for {
+		switch c.keys.gateOf(p, gen) {
+		case gateStale, gateOpen:
+			return
+		case gateUnproven:
+			// Running on trust: nothing to ask the server until a message is delivered here.
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			continue
+		}
 		// Count what is held before asking the server: an event delivered in between makes the
 		// estimate of what is still elsewhere larger, never smaller.
 		held, delivered := c.keys.deliveredHeld(p)
@@ -734,8 +754,13 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) 
 			ours := delivered && pinnedID(ci) != "" && pinnedID(ci) == c.pinOf(p)
 			if elsewhere <= 0 && (ours || !pinned(ci)) {
 				// The parked keys are read now, not at the bind: until the previous owner let go it
-				// could still park one.
-				if err := c.reloadParked(ctx, p); err != nil {
+				// could still park one. Once read, a partition let run on trust keeps the keys it
+				// knows (it may be replaying them) and adds those parked elsewhere meanwhile.
+				read := c.reloadParked
+				if trusted {
+					read = c.mergeParked
+				}
+				if err := read(ctx, p); err != nil {
 					log.Warn().Err(err).Msg("reading the partition's parked keys: trying again")
 					select {
 					case <-ctx.Done():
@@ -743,11 +768,16 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int) 
 					}
 					continue
 				}
-				if time.Since(started) > time.Second || held > 0 {
-					log.Info().Int("recovered", held).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
+				if ours {
+					if time.Since(started) > time.Second || held > 0 {
+						log.Info().Int("recovered", held).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
+					}
+					c.keys.open(p)
+					return
 				}
-				c.keys.open(p)
-				return
+				trusted = true
+				c.keys.openUnproven(p)
+				continue
 			}
 			if time.Since(warned) > 30*time.Second {
 				warned = time.Now()

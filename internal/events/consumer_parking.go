@@ -71,6 +71,26 @@ func (c *Consumer) reloadParked(ctx context.Context, p int) error {
 	return nil
 }
 
+// mergeParked adds the parked keys of partition p this worker does not know of (parked by
+// another worker meanwhile), and leaves the ones it knows alone: it may be replaying them.
+func (c *Consumer) mergeParked(ctx context.Context, p int) error {
+	if c.cfg.Park == nil {
+		return nil
+	}
+	states, err := c.cfg.Park.States(ctx, p)
+	if err != nil {
+		return err
+	}
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	for _, st := range states {
+		if c.parking.keys[st.Subject] == nil {
+			c.parking.keys[st.Subject] = &parkedKey{state: *st}
+		}
+	}
+	return nil
+}
+
 // dropParked forgets the parked keys of partition p (when this worker hands it over).
 func (c *Consumer) dropParked(p int) {
 	c.parking.mu.Lock()

@@ -97,6 +97,72 @@ func TestNewOwnerWaitsForEventsThePreviousOwnerTookAfterTheBind(t *testing.T) {
 	assert.Equal(t, []string{"k-1", "k-2", "k-3"}, applied.snapshot())
 }
 
+// A partition with nothing unacknowledged and no pin proves nothing: the previous owner may still
+// be pulling, and JetStream pins a partition only when it delivers a message, so the previous
+// owner can take the next event after the new owner bound the partition, hand it back and unpin.
+// The new owner must then wait for it before running the key's successor (found by
+// TestPoolSharesPartitionsExclusively: k12-01 run before k12-00, handed back by the worker that
+// gave the partition up).
+func TestNewOwnerOfAnIdlePartitionWaitsForAnEventThePreviousOwnerTookLater(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	ctx := context.Background()
+	applied := &appliedLog{}
+	b := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Worker: "b", Logger: zerolog.Nop()},
+		HandlerFunc(func(_ context.Context, d *Delivery) Result {
+			applied.add(d.Event.ID)
+			return Result{Outcome: Outcome{Status: StatusSucceeded}}
+		}))
+
+	// The previous owner, a client of the same durable consumer, is waiting for the next event of
+	// the idle partition: nobody holds the pin.
+	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
+	require.NoError(t, err)
+	fetched := make(chan jetstream.Msg, 1)
+	go func() {
+		defer close(fetched)
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+		if err != nil {
+			return
+		}
+		for m := range batch.Messages() {
+			fetched <- m
+		}
+	}()
+	waiting := func(n int) func() bool {
+		return func() bool {
+			ci, err := cons.Info(ctx)
+			return err == nil && ci.NumWaiting >= n
+		}
+	}
+	require.Eventually(t, waiting(1), 5*time.Second, 10*time.Millisecond)
+
+	// The new owner binds the partition: nothing is unacknowledged, nobody is pinned.
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, waiting(2), 5*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the new owner looks at the partition meanwhile
+
+	// The previous owner's request was first: it takes k-1 and the pin, hands k-1 back (a handover)
+	// and lets go of the pin; k-2 arrives and goes to the new owner.
+	publishUser(t, js, "k-1", "k")
+	m1, ok := <-fetched
+	require.True(t, ok, "the previous owner got no message")
+	require.NoError(t, m1.NakWithDelay(time.Second))
+	st, err := js.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, st.UnpinConsumer(ctx, b.ConsumerName(0), PriorityGroup))
+	publishUser(t, js, "k-2", "k")
+
+	require.Eventually(t, func() bool { return len(applied.snapshot()) == 2 }, 10*time.Second, 10*time.Millisecond,
+		"applied %v", applied.snapshot())
+	assert.Equal(t, []string{"k-1", "k-2"}, applied.snapshot())
+}
+
 // flakyAck is a delivered message whose first acknowledgements fail as they do while the server
 // restarts (no responders), then reach the server.
 type flakyAck struct {

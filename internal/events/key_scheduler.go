@@ -33,6 +33,14 @@ type keyScheduler struct {
 	// gated partitions run nothing until the events delivered before this worker bound them have
 	// come back (see Consumer.recover); then each of their keys' queues is put in stream order.
 	gated map[int]bool
+	// gateGen counts the gates of each partition, so that the recovery of an earlier bind knows
+	// it is out of date.
+	gateGen map[int]uint64
+	// unproven partitions were opened while nobody held their pin and nothing was unacknowledged,
+	// before this worker was shown to hold the pin: the previous owner may still be pulling, and
+	// may still be given (and hand back) an event. The first message of the events stream
+	// delivered here gates such a partition again, until it is shown to be this worker's.
+	unproven map[int]bool
 	// handing over: every event of these partitions is handed back once it is not running.
 	handover map[int]bool
 	// pausedOn is the key whose event probes the target while every other key waits (nil: not
@@ -142,8 +150,8 @@ const (
 func newKeyScheduler(retain time.Duration, limit int) *keyScheduler {
 	s := &keyScheduler{
 		keys: map[string]*keyQueue{}, gated: map[int]bool{}, handover: map[int]bool{}, delivered: map[int]bool{},
-		executing: map[int]int{},
-		finished:  recentSeqs{retain: retain, limit: limit},
+		executing: map[int]int{}, gateGen: map[int]uint64{}, unproven: map[int]bool{},
+		finished: recentSeqs{retain: retain, limit: limit},
 	}
 	s.cond = sync.NewCond(&s.mu)
 	return s
@@ -158,6 +166,12 @@ func (s *keyScheduler) add(t *task) addResult {
 	seq := t.d.StreamSeq
 	if t.replay == nil {
 		s.delivered[t.partition] = true
+		if s.unproven[t.partition] {
+			// Opened before the pin was shown to be ours: run nothing more of the partition until
+			// every event delivered elsewhere meanwhile is back (Consumer.recover).
+			delete(s.unproven, t.partition)
+			s.gated[t.partition] = true
+		}
 		if seq != 0 && s.finished.has(seq, time.Now()) {
 			return duplicateFinished
 		}
@@ -441,6 +455,7 @@ func (s *keyScheduler) releasePartition(p int) {
 	defer s.mu.Unlock()
 	s.handover[p] = true
 	delete(s.gated, p)
+	delete(s.unproven, p)
 	for _, k := range s.keys {
 		if k.partition == p {
 			k.release = true
@@ -477,22 +492,63 @@ func (s *keyScheduler) hold(on bool) {
 	s.cond.Broadcast()
 }
 
-// gate stops partition p from running anything until open(p).
-func (s *keyScheduler) gate(p int) {
+// gate stops partition p from running anything until open(p), and returns the gate's generation.
+func (s *keyScheduler) gate(p int) uint64 {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.gated[p] = true
 	s.delivered[p] = false
-	s.mu.Unlock()
+	delete(s.unproven, p)
+	s.gateGen[p]++
+	return s.gateGen[p]
+}
+
+// gateState is where the recovery of partition p stands (see keyScheduler.gateOf).
+type gateState int
+
+const (
+	gateClosed   gateState = iota // p runs nothing: waiting for the events delivered elsewhere
+	gateUnproven                  // p runs, but the pin is not shown to be ours: gated again on the next delivery
+	gateOpen                      // p runs, the pin shown to be ours
+	gateStale                     // p was bound again since, or is being handed over
+)
+
+// gateOf says where partition p stands for the recovery of gate generation gen.
+func (s *keyScheduler) gateOf(p int, gen uint64) gateState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.gateGen[p] != gen || s.handover[p]:
+		return gateStale
+	case s.gated[p]:
+		return gateClosed
+	case s.unproven[p]:
+		return gateUnproven
+	}
+	return gateOpen
 }
 
 // open lets partition p run again, each of its keys' events in stream order.
 func (s *keyScheduler) open(p int) {
+	s.openAs(p, false)
+}
+
+// openUnproven lets partition p run while this worker is not shown to hold its pin: the next
+// message of the events stream delivered here gates it again.
+func (s *keyScheduler) openUnproven(p int) {
+	s.openAs(p, true)
+}
+
+func (s *keyScheduler) openAs(p int, unproven bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.gated[p] {
 		return
 	}
 	delete(s.gated, p)
+	if unproven {
+		s.unproven[p] = true
+	}
 	for _, k := range s.keys {
 		if k.partition != p {
 			continue
