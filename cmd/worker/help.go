@@ -80,7 +80,9 @@ stdout or --out. Problems name the XML line.`,
 		Description: `Starts the CyberArk simulator on a free port, an embedded JetStream server and the worker
 (configured by --config, pointed at the simulator), publishes the events, waits for every outcome
 and prints them with the simulator's final users and groups. Exits 0 only when every valid event
-succeeded and every malformed one was dead-lettered. make demo runs it.`,
+succeeded, every malformed one was dead-lettered, and every manager reference and group
+membership the events imply (users by userName, groups by displayName, as in the example models)
+is set in the simulator at the end. make demo runs it.`,
 		Examples: []string{
 			"worker demo",
 			"worker demo --events my-events.jsonl -v   # with the worker's log",
