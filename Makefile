@@ -32,13 +32,14 @@ demo: build ## run the whole product in process on the sample events and print t
 	./$(BIN)/worker demo --config deploy/examples/config.yaml --events deploy/examples/events.jsonl
 
 .PHONY: test
-test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, then make test-browser, make test-containers and make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
+test: deps ## the whole suite: gofmt, vet and staticcheck, every test under the race detector, the 1000-user demo timed without it, then make test-browser, make test-containers and make chaos (T=Name PKG=./internal/x/... for one test, without chaos)
 ifeq ($(T)$(PKG),./...)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
+	$(GO) test -count=1 -timeout 3m -v -run 'TestDemoOfAThousandGeneratedUsers' ./cmd/worker
 	$(MAKE) --no-print-directory test-browser
 	$(MAKE) --no-print-directory test-containers
 	$(MAKE) --no-print-directory chaos

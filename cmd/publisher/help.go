@@ -42,9 +42,11 @@ from their groups, deleted). The same --seed writes the same file. Reads no envi
 		},
 	}
 	helpVersion = &cli.Command{
-		Name:     "publisher version",
-		Summary:  "print the module version, VCS revision and time, and Go version",
-		Usage:    "publisher version",
+		Name:    "publisher version",
+		Summary: "print the module version, VCS revision and time, and Go version",
+		Usage:   "publisher version",
+		Description: `Prints the module version, the VCS revision and commit time the binary was built from, and the
+Go version that built it: the line to quote in a bug report. Reads no configuration.`,
 		Examples: []string{"publisher version"},
 	}
 )

@@ -36,6 +36,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			if c != "version" {
 				assert.Contains(t, out, "\nflags:\n", c)
 			}
+			// A description paragraph between the usage line and the flags or examples.
+			assert.Regexp(t, `usage: publisher [^\n]*\n\n[A-Z][^\n]+\n`, out, "%s has a description", c)
 			help, _, err := runArgs("help", c)
 			require.NoError(t, err)
 			assert.Equal(t, out, help, "publisher help %s", c)

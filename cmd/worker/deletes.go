@@ -35,6 +35,9 @@ prints it. The workers owning the keys act; with none running the command says s
 // cmdDeletes is `worker deletes list|approve|reject`.
 func cmdDeletes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ops := []string{"list", "approve", "reject"}
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		return helpDeletes.FlagSet(stdout, stderr).Parse(args[:1])
+	}
 	if len(args) == 0 || !slices.Contains(ops, args[0]) {
 		return helpDeletes.FlagSet(stdout, stderr).Fail("want 'worker deletes list', 'approve' or 'reject'")
 	}
@@ -103,4 +106,9 @@ func listHeld(ctx context.Context, store *events.ParkStore, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "%d held delete(s)\n", n)
 	return nil
+}
+
+// isHelpFlag says whether arg asks for help (-h, --help, -help).
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
 }

@@ -171,6 +171,9 @@ func demoSummary(w io.Writer, rep *publish.Report, sim *cyberarksim.Server, star
 	rep.Render(w, publish.RenderOptions{FullList: fullList})
 	fmt.Fprintln(w)
 	renderTarget(w, sim)
+	if verdict == nil {
+		verdict = checkReferences(w, rep, sim)
+	}
 
 	fmt.Fprintln(w)
 	if verdict != nil {
@@ -184,6 +187,27 @@ func demoSummary(w io.Writer, rep *publish.Report, sim *cyberarksim.Server, star
 	fmt.Fprintf(w, "DEMO PASSED in %s: %d valid events succeeded, %d malformed event(s) dead-lettered.\n",
 		time.Since(start).Round(time.Millisecond), len(rep.Items)-invalid, invalid)
 	return nil
+}
+
+// referencesShown is the most reference problems the demo names.
+const referencesShown = 10
+
+// checkReferences checks that every manager reference and group membership the events imply is
+// set in the simulator, says so, and returns the failure when one is not.
+func checkReferences(w io.Writer, rep *publish.Report, sim *cyberarksim.Server) error {
+	checked, problems := expectedReferences(rep.Items).check(sim.Snapshot())
+	if len(problems) == 0 {
+		fmt.Fprintf(w, "References: the %d manager references and group memberships the events imply are all set.\n", checked)
+		return nil
+	}
+	fmt.Fprintf(w, "References: %d of the %d the events imply are not as they say:\n", len(problems), checked)
+	for _, p := range problems[:min(len(problems), referencesShown)] {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+	if n := len(problems) - referencesShown; n > 0 {
+		fmt.Fprintf(w, "  and %d more\n", n)
+	}
+	return fmt.Errorf("%d manager references or group memberships are not as the events say", len(problems))
 }
 
 // writeDemoList writes every event's status and full reason to a new file in dir.

@@ -213,10 +213,12 @@ func TestDLQCommands(t *testing.T) {
 	assert.Greater(t, again[0].Seq, groups[0].Seq, "a new dead letter")
 	opsReplay := "ops-1/replay/dlq-" + strconv.FormatUint(groups[0].Seq, 10)
 	assert.Equal(t, events.StatusDeadLettered, outcomes.wait(t, 5*time.Second, opsReplay)[opsReplay].Status)
-	before := outcomes.count()
-	time.Sleep(2500 * time.Millisecond) // longer than a sync window: nothing replays it by itself
+	// Nothing replays it by itself: no event is pending, unacknowledged or parked for a later
+	// window, and nothing was published after the replay.
+	lastSeq := streamLastSeq(t, js, events.EventsStream)
+	waitQuiescent(t, js)
 	assert.Len(t, dlqEntries(t, w, "--object", "Group"), 1)
-	assert.Equal(t, before, outcomes.count())
+	assert.Equal(t, lastSeq, streamLastSeq(t, js, events.EventsStream), "an event was published after the replay")
 
 	// Usage errors.
 	for _, args := range [][]string{
@@ -280,4 +282,68 @@ model: %s
 	_, _, err = runCmd(t, "dlq", "list", "--config", embedded)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "runs inside `worker run`")
+}
+
+// streamLastSeq is the sequence of the newest message of stream.
+func streamLastSeq(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), stream)
+	require.NoError(t, err)
+	info, err := st.Info(context.Background())
+	require.NoError(t, err)
+	return info.State.LastSeq
+}
+
+// waitQuiescent waits until nothing is queued that could produce another outcome: every consumer
+// of IDM_EVENTS has had every message delivered and acknowledged, and no event is parked for a
+// later sync window. Tests use it instead of sleeping before asserting that nothing more happens.
+func waitQuiescent(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		why := busy(js)
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never quiescent: %s", why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// busy says what is still queued (see waitQuiescent), or "" when nothing is.
+func busy(js jetstream.JetStream) string {
+	ctx := context.Background()
+	st, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		return err.Error()
+	}
+	names := st.ConsumerNames(ctx)
+	for name := range names.Name() {
+		c, err := st.Consumer(ctx, name)
+		if err != nil {
+			return err.Error()
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Sprintf("consumer %s: %d pending, %d unacknowledged", name, info.NumPending, info.NumAckPending)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return err.Error()
+	}
+	if parked, err := js.Stream(ctx, events.ParkedStream); err == nil {
+		info, err := parked.Info(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if info.State.Msgs > 0 {
+			return fmt.Sprintf("%s holds %d parked events", events.ParkedStream, info.State.Msgs)
+		}
+	}
+	return ""
 }

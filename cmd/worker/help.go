@@ -80,7 +80,9 @@ stdout or --out. Problems name the XML line.`,
 		Description: `Starts the CyberArk simulator on a free port, an embedded JetStream server and the worker
 (configured by --config, pointed at the simulator), publishes the events, waits for every outcome
 and prints them with the simulator's final users and groups. Exits 0 only when every valid event
-succeeded and every malformed one was dead-lettered. make demo runs it.`,
+succeeded, every malformed one was dead-lettered, and every manager reference and group
+membership the events imply (users by userName, groups by displayName, as in the example models)
+is set in the simulator at the end. make demo runs it.`,
 		Examples: []string{
 			"worker demo",
 			"worker demo --events my-events.jsonl -v   # with the worker's log",
@@ -95,6 +97,8 @@ succeeded and every malformed one was dead-lettered. make demo runs it.`,
 		Name:    "worker version",
 		Summary: "print the module version, VCS revision and time, and Go version",
 		Usage:   "worker version",
+		Description: `Prints the module version, the VCS revision and commit time the binary was built from, and the
+Go version that built it: the line to quote in a bug report. Reads no configuration.`,
 		Examples: []string{
 			"worker version",
 		},
@@ -114,17 +118,41 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		commands.WriteUsage(stdout)
 		return nil
 	}
-	c, ok := commands.Lookup(args)
-	if !ok {
+	words := args
+	if c, ok := commands.Lookup(args); ok {
+		words = strings.Fields(strings.TrimPrefix(c.Name, "worker "))
+	} else if group, ok := helpGroup(args); ok {
+		// A group of commands (dlq) answers -h with its commands; a subcommand documented on
+		// its command's page (inventory schedule, window schedule) with that page.
+		words = group
+	} else {
 		fmt.Fprintf(stderr, "worker help: unknown command %q\n", strings.Join(args, " "))
 		commands.WriteUsage(stderr)
 		return exitError(2)
 	}
-	err := run(ctx, append(strings.Fields(strings.TrimPrefix(c.Name, "worker ")), "-h"), stdout, stderr)
+	err := run(ctx, append(words, "-h"), stdout, stderr)
 	if err == exitError(0) {
 		return nil
 	}
 	return err
+}
+
+// helpGroup finds the words whose help answers `worker help args`: args themselves when they name
+// a group of registered commands (dlq), or the longest prefix of args naming a registered command
+// (inventory for inventory schedule).
+func helpGroup(args []string) ([]string, bool) {
+	name := "worker " + strings.Join(args, " ")
+	for _, c := range commands.Commands {
+		if strings.HasPrefix(c.Name, name+" ") {
+			return args, true
+		}
+	}
+	for n := len(args) - 1; n > 0; n-- {
+		if c, ok := commands.Lookup(args[:n]); ok && c.Name == "worker "+strings.Join(args[:n], " ") {
+			return args[:n], true
+		}
+	}
+	return nil, false
 }
 
 // cmdVersion is `worker version`.

@@ -108,3 +108,33 @@ func TestMissingConfigSuggestsTheFlag(t *testing.T) {
 	assert.Contains(t, err.Error(), "configuration file "+missing+" not found")
 	assert.Contains(t, err.Error(), "--config")
 }
+
+// TestEveryRegisteredCommandHasHelp: every command of the worker's table (not a chosen few), a
+// group of commands and a subcommand documented on its command's page answer -h and
+// `worker help ...` with their help on stdout and exit 0 (issue 7 item 9: `worker deletes -h` and
+// `worker help deletes` exited 2 with a usage error).
+func TestEveryRegisteredCommandHasHelp(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands.Commands {
+		words := strings.Fields(strings.TrimPrefix(c.Name, "worker "))
+		require.NotEmpty(t, c.Description, "%s has no description", c.Name)
+		require.NotEmpty(t, c.Examples, "%s has no examples", c.Name)
+		for _, args := range [][]string{append(words, "-h"), append(words, "--help"), append([]string{"help"}, words...)} {
+			out, errOut, err := runCmd(t, args...)
+			assert.Equal(t, 0, exitCode(err, &bytes.Buffer{}), "worker %s: %v\n%s", strings.Join(args, " "), err, errOut)
+			assert.Empty(t, errOut, "worker %s: help goes to stdout", strings.Join(args, " "))
+			assert.Contains(t, out, "usage: "+c.Name, "worker %s", strings.Join(args, " "))
+			assert.Contains(t, out, "\nexamples:\n", "worker %s", strings.Join(args, " "))
+			if c != helpVersion && c != helpModelImport { // the two read no environment
+				assert.Contains(t, out, "\nenvironment:\n", "worker %s", strings.Join(args, " "))
+			}
+		}
+	}
+	for _, words := range [][]string{{"dlq"}, {"deletes", "list"}, {"inventory", "schedule"}, {"window", "schedule"}, {"parked", "retry"}} {
+		for _, args := range [][]string{append(words, "-h"), append([]string{"help"}, words...)} {
+			out, errOut, err := runCmd(t, args...)
+			assert.Equal(t, 0, exitCode(err, &bytes.Buffer{}), "worker %s: %v\n%s", strings.Join(args, " "), err, errOut)
+			assert.Contains(t, out, "usage: worker "+words[0], "worker %s", strings.Join(args, " "))
+		}
+	}
+}

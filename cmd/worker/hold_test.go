@@ -53,9 +53,15 @@ func TestOperatorPauseHoldsEverythingUntilResumed(t *testing.T) {
 		_, err := pub.PublishEvent(ctx, events.NewEvent(fmt.Sprintf("held-%d", i), "/hr/test", ch))
 		require.NoError(t, err)
 	}
-	before := totalRequests(sim)
-	time.Sleep(2 * time.Second)
-	assert.Equal(t, before, totalRequests(sim), "nothing reaches the target while paused")
+	// The worker has the three events in hand (it would run them now, were it not paused): nothing
+	// of them has reached the target, and nothing has an outcome.
+	require.Eventually(t, func() bool {
+		_, st := apiCall(t, w, "GET", "/status", "", nil)
+		c, _ := st["consumer"].(map[string]any)
+		held, _ := c["held"].(float64)
+		return held == 3 || final.count() > 0 || sim.Writes(0, 1).Last > 0
+	}, 10*time.Second, 20*time.Millisecond, "the paused worker holds the three events")
+	assert.Zero(t, sim.Writes(0, 1).Last, "nothing reaches the target while paused")
 	assert.Zero(t, final.count(), "no outcome while paused")
 	out = syncBuffer{}
 	require.NoError(t, run(ctx, []string{"explain", "--object", "User", "--key", "userName=held@example.com", "--nats", w.natsURL}, &out, &errOut), errOut.String())
@@ -70,9 +76,15 @@ func TestOperatorPauseHoldsEverythingUntilResumed(t *testing.T) {
 
 	code, res := apiCall(t, w, "POST", "/resume", "", nil)
 	assert.Equal(t, http.StatusUnauthorized, code, res)
+	resumed := time.Now()
 	code, res = apiCall(t, w, "POST", "/resume", testOperatorToken, nil)
 	require.Equal(t, http.StatusOK, code, res)
 	require.Eventually(t, func() bool { return final.count() == 3 }, 20*time.Second, 50*time.Millisecond, "the held events went once resumed")
+	writes := sim.Writes(0, 100).Writes
+	require.NotEmpty(t, writes)
+	for _, wr := range writes {
+		assert.False(t, wr.Time.Before(resumed), "a write before the resume: %+v", wr)
+	}
 	for i := range 3 {
 		assert.Equal(t, events.StatusSucceeded, final.get(t, fmt.Sprintf("held-%d", i)).Status)
 	}

@@ -56,6 +56,9 @@ func cmdInventory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "--status: print JSON")
 	var spec string
 	if op == "schedule" {
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			return fs.Parse(args[:1])
+		}
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			return fs.Fail("schedule needs a SPEC, e.g. \"@every 1h\" or \"0 2 * * *\"")
 		}

@@ -280,7 +280,7 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 
 	// Still pinned, the previous owner takes new-1 and parks it (its send was deferred).
 	publishUser(t, js, "new-1", "new")
-	parkIt(fetchOne(), "new-1")
+	newSubject := parkIt(fetchOne(), "new-1")
 	publishUser(t, js, "new-2", "new")
 	time.Sleep(time.Second) // the new owner would replay old-1 now, were it not waiting for the pin
 	assert.Empty(t, applied.snapshot(), "nothing runs while the previous owner holds the pin")
@@ -302,7 +302,13 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 		"applied %v", applied.snapshot())
 	got := applied.snapshot()
 	assert.Less(t, slices.Index(got, "new-1"), slices.Index(got, "new-2"), "new-2 waits behind the parked new-1: %v", got)
-	time.Sleep(300 * time.Millisecond)
+	// Nothing is left to run: every event acknowledged, none parked. Then nothing ran twice.
+	waitAllAcked(t, js, b, topo)
+	for _, subject := range []string{oldSubject, newSubject} {
+		left, err := park.Parked(ctx, subject)
+		require.NoError(t, err)
+		assert.Empty(t, left, "still parked under %s", subject)
+	}
 	assert.Equal(t, []string{"old-1", "other-1", "new-1", "new-2"}, applied.snapshot(), "nothing ran twice")
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,6 +216,10 @@ func ReadHistory(ctx context.Context, js jetstream.JetStream, object string, key
 		}
 		out = append(out, &e)
 	}
+	// In the order things happened, not the order their writes landed: a held delete's outcome
+	// (stamped before the hold was stored) is written after the hold, so an operator's approval
+	// of it can reach the log first.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].When().Before(out[j].When()) })
 	if limit > 0 && len(out) > limit {
 		out = out[len(out)-limit:]
 	}

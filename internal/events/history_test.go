@@ -139,3 +139,29 @@ func TestReplayOf(t *testing.T) {
 		assert.Equal(t, want, ReplayOf(id), id)
 	}
 }
+
+// The log reads in the order things happened: an outcome stamped before an operator's note, but
+// written after it (a held delete's outcome lands after its hold, which the operator approved at
+// once), comes first.
+func TestHistoryReadsInTheOrderThingsHappened(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	require.NoError(t, Topology{Partitions: 1}.Ensure(ctx, s.JS))
+	h, err := NewHistory(s.JS)
+	require.NoError(t, err)
+	key := map[string]any{"userName": "ada@example.com"}
+	held := time.Now().UTC()
+	h.Note(&HistoryNote{Kind: NoteApprove, Time: held.Add(time.Millisecond), Object: "User", Key: key, Event: "fire-ada", By: "op"})
+	h.Record(&Outcome{ID: "fire-ada/held/1", InputID: "fire-ada", Time: held, Object: "User", Key: key, Operation: OpDelete, Status: StatusHeld})
+	flushCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, h.Flush(flushCtx))
+	all, err := ReadHistory(ctx, s.JS, "User", key, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	require.NotNil(t, all[0].Outcome, "the held outcome first")
+	assert.Equal(t, StatusHeld, all[0].Status)
+	require.NotNil(t, all[1].Note)
+	assert.Equal(t, NoteApprove, all[1].Note.Kind)
+}

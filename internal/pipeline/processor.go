@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/guard"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
@@ -204,8 +205,10 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			return res
 		}
 	}
-	// A cached id is never trusted for a delete: it is looked up afresh.
-	rd := &reader{t: p.target, fresh: ch.Operation == reconcile.OpDelete}
+	// A cached id is never trusted for a destructive write (a delete, or a disable): the key is
+	// looked up afresh, so that an object renamed behind our back keeps its old key's cache entry
+	// and is still never deleted or disabled through it.
+	rd := &reader{t: p.target, fresh: guard.Intent(ch.Operation, ch.Attributes) != guard.KindNone}
 	var conflictRetried, staleRetried bool
 	for {
 		rd.seen = rd.seen[:0]
@@ -240,6 +243,12 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 				status, reason = events.StatusSucceeded, st.reason()
 			}
 			return events.Result{Outcome: events.Outcome{Status: status, TargetID: cmp.Or(plan.ObjectID, st.targetID), Reason: reason}}
+		}
+		if !rd.fresh && rd.resolved() && guard.Classify(plan) != guard.KindNone {
+			// The plan deletes or disables an object found through the cache (an Upsert or a
+			// follow-up can do so without asking for it up front): plan again from the target.
+			rd.fresh = true
+			continue
 		}
 		allowed, res, stop := p.guard(ctx, d, ch, plan)
 		if stop {
@@ -519,6 +528,9 @@ func (r *reader) Resolve(ctx context.Context, resource string, match []reconcile
 func (r *reader) Get(ctx context.Context, resource, id string) (map[string]any, error) {
 	return r.t.Get(ctx, resource, id)
 }
+
+// resolved reports whether the last plan resolved a key.
+func (r *reader) resolved() bool { return len(r.seen) > 0 }
 
 // forget drops from f the cached resolutions of this plan whose id satisfies drop.
 func (r *reader) forget(ctx context.Context, f cacheForgetter, drop func(id string) bool) {

@@ -128,3 +128,45 @@ func TestRefusedCredentialsPauseInsteadOfDeadLettering(t *testing.T) {
 	assert.False(t, res.RetryAt.IsZero(), "a probe time")
 	assert.Empty(t, sim.Snapshot().Users)
 }
+
+// A user renamed behind the worker's back (in the target, by someone else: the key → id cache
+// still maps the old key to the renamed user) is never deleted or disabled through the old key: a
+// destructive write resolves the key in the target, not the cache (issue 7 item 1: "a cached id
+// must never be trusted for a destructive write without evidence it still belongs to the key").
+// An ordinary update may still use the cached id; a delete or a disable may not.
+func TestDestructiveWriteNeverTrustsACachedID(t *testing.T) {
+	t.Parallel()
+	for _, cyberark := range []bool{false, true} {
+		name := map[bool]string{false: "generic", true: "cyberark"}[cyberark]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := setupProfile(t, Config{}, kvCache(t), cyberark)
+			ctx := context.Background()
+			res := f.handle(ctx, delivery(1, "Create", "User", user("ext.old@example.com"), map[string]any{"title": "A"}))
+			require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
+			id := res.Outcome.TargetID
+			require.NotEmpty(t, id)
+
+			// Renamed in the target directly: the worker's cache is not told.
+			body := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"userName","value":"ext.new@example.com"}]}`)
+			_, err := f.proc.target.Do(ctx, provision.Request{Method: "PATCH", Path: "Users/" + id, Body: body})
+			require.NoError(t, err)
+			require.Equal(t, "ext.new@example.com", f.users()[0]["userName"])
+			writesBefore := f.writes()
+
+			for _, step := range []struct {
+				op    string
+				attrs map[string]any
+			}{{"Update", map[string]any{"active": false}}, {"Delete", nil}} {
+				res := f.handle(ctx, delivery(1, step.op, "User", user("ext.old@example.com"), step.attrs))
+				assert.Contains(t, []events.Status{events.StatusSkipped, events.StatusDeadLettered}, res.Outcome.Status, "%s: %+v", step.op, res.Outcome)
+				for _, c := range res.Outcome.Requests {
+					assert.Contains(t, []string{"GET"}, c.Method, "%s of the old key wrote to the target: %+v", step.op, c)
+				}
+			}
+			require.Len(t, f.users(), 1, "the renamed user was deleted through its old key")
+			assert.NotEqual(t, false, f.users()[0]["active"], "the renamed user was disabled through its old key")
+			assert.Equal(t, writesBefore, f.writes(), "no write reached the target for the old key")
+		})
+	}
+}

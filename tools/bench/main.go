@@ -41,7 +41,7 @@ type options struct {
 	cap           int
 	latencies     []time.Duration
 	latencyEvents int
-	e2eSeconds    time.Duration
+	e2eDuration   time.Duration
 	scaleLatency  time.Duration
 	scaleEvents   int
 	scaleSettle   time.Duration
@@ -64,7 +64,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.cap, "cap", 20, "the simulator's concurrency cap in the latency measurements")
 	lats := fs.String("latencies", "5ms,50ms,200ms", "simulator latencies of the latency scaling")
 	fs.IntVar(&o.latencyEvents, "latency-events", 6000, "most creates per latency (fewer when 15 s at the bound needs fewer)")
-	fs.DurationVar(&o.e2eSeconds, "e2e", 15*time.Second, "how long the end-to-end latency measurement publishes")
+	fs.DurationVar(&o.e2eDuration, "e2e", 15*time.Second, "how long the end-to-end latency measurement publishes")
 	fs.DurationVar(&o.scaleLatency, "scale-latency", 500*time.Millisecond, "simulator latency of the scale-out measurement (no cap: each worker is bound by its own limit)")
 	fs.IntVar(&o.scaleEvents, "scale-events", 12000, "backlog of creates of each scale-out run")
 	fs.DurationVar(&o.scaleSettle, "scale-settle", 8*time.Second, "scale-out: wait after every worker is ready, for the pool to settle")

@@ -240,10 +240,10 @@ type e2eResult struct {
 	max           time.Duration
 }
 
-// endToEnd publishes the mixed workload at rate events/s for opt.e2eSeconds to one running worker
+// endToEnd publishes the mixed workload at rate events/s for opt.e2eDuration to one running worker
 // and measures, per event, the time from just before its publish to its final outcome.
 func (h *harness) endToEnd(ctx context.Context, rate float64) (e2eResult, error) {
-	n := int(rate * h.opt.e2eSeconds.Seconds())
+	n := int(rate * h.opt.e2eDuration.Seconds())
 	items, err := mixed("e2e", n, h.opt.groups)
 	if err != nil {
 		return e2eResult{}, err
