@@ -190,18 +190,15 @@ func (c *WatchedIDCache) Get(ctx context.Context, resource, key string) (string,
 	return string(got.Value()), true
 }
 
-// Put records id for key, unless the copy or the bucket already holds it.
+// Put records id for key, unless the copy holds it already.
 func (c *WatchedIDCache) Put(ctx context.Context, resource, key, id string) {
 	k := kvKey(resource, key)
 	e, ok, gen := c.lookup(k)
 	if ok && !e.gone && e.id == id {
 		return
 	}
-	if !ok {
-		if got, found := c.read(ctx, gen, resource, k); found && string(got.Value()) == id {
-			return
-		}
-	}
+	// Unknown here (a key this process never looked up: the id of an object just created) is
+	// written without reading first: the write is what the bucket would need anyway.
 	rev, err := c.kv.Put(ctx, k, []byte(id))
 	if err != nil {
 		c.log.Warn().Err(err).Str("resource", resource).Msg("id cache write failed")
