@@ -159,6 +159,12 @@ func (l *Loop) handle(ctx context.Context, js jetstream.JetStream, msg jetstream
 	} else {
 		id, err := l.apply(ctx, &ev)
 		o.TargetID = id
+		if errors.Is(err, errNotYet) {
+			if md, merr := msg.Metadata(); merr == nil && md.NumDelivered < 50 {
+				_ = msg.NakWithDelay(100 * time.Millisecond) // again in a moment, not holding this goroutine
+				return
+			}
+		}
 		if err != nil {
 			o.Status, o.Reason = "dead_lettered", err.Error()
 		}

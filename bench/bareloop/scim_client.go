@@ -181,15 +181,14 @@ func (c *scimClient) do(ctx context.Context, method, path string, body, out any)
 func cacheKey(resource, value string) string { return resource + "\x00" + strings.ToLower(value) }
 
 // resolve returns the id of the resource whose attr equals value: from the map, else by a filter
-// lookup. An object not there yet (created by an event of another key still in flight) is looked
-// for again for up to about 5 s.
+// lookup. An object not there yet is errNotYet.
 func (c *scimClient) resolve(ctx context.Context, resource, attr, value string) (string, error) {
 	if id, ok := c.ids.Load(cacheKey(resource, value)); ok {
 		return id.(string), nil
 	}
 	quoted, _ := json.Marshal(value)
 	path := "/" + resource + "?filter=" + url.QueryEscape(attr+" eq "+string(quoted))
-	for try := 0; ; try++ {
+	for {
 		var list struct {
 			Resources []struct {
 				ID string `json:"id"`
@@ -202,16 +201,14 @@ func (c *scimClient) resolve(ctx context.Context, resource, attr, value string) 
 			c.ids.Store(cacheKey(resource, value), list.Resources[0].ID)
 			return list.Resources[0].ID, nil
 		}
-		if try == 50 {
-			return "", fmt.Errorf("%s %s %q: not found after 50 lookups", resource, attr, value)
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return "", fmt.Errorf("%s %s %q: %w", resource, attr, value, errNotYet)
 	}
 }
+
+// errNotYet: a referenced object is not there yet (created by an event of another key still in
+// flight, possibly queued behind this one on the same goroutine): the event is handed back to
+// JetStream for a moment instead of waiting here.
+var errNotYet = errors.New("not found yet")
 
 // userBody renders data-model property names as SCIM attributes: "name.givenName" nests,
 // "emails[].value" makes one element per value.
