@@ -192,6 +192,9 @@ type Consumer struct {
 	pauseReason                                                               string
 	held                                                                      bool
 	pausedSince                                                               time.Time
+	// recoverWaits counts the times a recovering partition asked the server and had to keep
+	// waiting (the previous owner still holds the pin or unacknowledged events).
+	recoverWaits atomic.Int64
 	// pins is, per partition, the pin id of the last message JetStream delivered here: every
 	// message of a pinned consumer carries the id the server pinned it to.
 	pins map[int]string
@@ -779,6 +782,7 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				c.keys.openUnproven(p)
 				continue
 			}
+			c.recoverWaits.Add(1)
 			if time.Since(warned) > 30*time.Second {
 				warned = time.Now()
 				log.Warn().Int("elsewhere", elsewhere).Bool("pinned", delivered).Dur("waiting", time.Since(started)).

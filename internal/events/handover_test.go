@@ -282,7 +282,11 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 	publishUser(t, js, "new-1", "new")
 	newSubject := parkIt(fetchOne(), "new-1")
 	publishUser(t, js, "new-2", "new")
-	time.Sleep(time.Second) // the new owner would replay old-1 now, were it not waiting for the pin
+	// The new owner would replay old-1 now, were it not waiting for the pin: once it has looked at
+	// the partition after new-2 and decided to keep waiting, nothing may have run.
+	waits := b.recoverWaits.Load()
+	require.Eventually(t, func() bool { return b.recoverWaits.Load() >= waits+3 }, 5*time.Second, 10*time.Millisecond,
+		"the new owner keeps asking the server whether the partition is its own")
 	assert.Empty(t, applied.snapshot(), "nothing runs while the previous owner holds the pin")
 
 	// The previous owner replays old-1 (its window came) and unparks it, finishes other-1 and lets go.
