@@ -188,21 +188,19 @@ func (c *scimClient) resolve(ctx context.Context, resource, attr, value string) 
 	}
 	quoted, _ := json.Marshal(value)
 	path := "/" + resource + "?filter=" + url.QueryEscape(attr+" eq "+string(quoted))
-	for {
-		var list struct {
-			Resources []struct {
-				ID string `json:"id"`
-			} `json:"Resources"`
-		}
-		if err := c.do(ctx, http.MethodGet, path, nil, &list); err != nil {
-			return "", err
-		}
-		if len(list.Resources) > 0 {
-			c.ids.Store(cacheKey(resource, value), list.Resources[0].ID)
-			return list.Resources[0].ID, nil
-		}
+	var list struct {
+		Resources []struct {
+			ID string `json:"id"`
+		} `json:"Resources"`
+	}
+	if err := c.do(ctx, http.MethodGet, path, nil, &list); err != nil {
+		return "", err
+	}
+	if len(list.Resources) == 0 {
 		return "", fmt.Errorf("%s %s %q: %w", resource, attr, value, errNotYet)
 	}
+	c.ids.Store(cacheKey(resource, value), list.Resources[0].ID)
+	return list.Resources[0].ID, nil
 }
 
 // errNotYet: a referenced object is not there yet (created by an event of another key still in
