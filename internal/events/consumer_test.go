@@ -337,3 +337,38 @@ func TestTopologyEnsureConcurrently(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, info.CachedInfo().Config.SubjectTransform.Destination, "partition(8,2)")
 }
+
+// The provisioning log is written off the events' path and persisted asynchronously on a single
+// server; a log stream created before (with the default persist mode, which JetStream cannot
+// change) is left as it is, and Ensure still succeeds (an upgrade must not stop the worker).
+func TestTopologyPersistsTheLogAsynchronously(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 2}
+	js := setup(t, topo)
+	ctx := context.Background()
+	st, err := js.Stream(ctx, HistoryStream)
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.AsyncPersistMode, st.CachedInfo().Config.PersistMode)
+	for _, name := range []string{EventsStream, OutcomesStream, DLQStream} {
+		st, err := js.Stream(ctx, name)
+		require.NoError(t, err)
+		assert.Equal(t, jetstream.DefaultPersistMode, st.CachedInfo().Config.PersistMode, "%s keeps the server's durability", name)
+	}
+
+	// A log stream from before this change.
+	require.NoError(t, js.DeleteStream(ctx, HistoryStream))
+	old := topo.withDefaults().StreamConfigs()
+	for _, cfg := range old {
+		if cfg.Name == HistoryStream {
+			cfg.PersistMode = jetstream.DefaultPersistMode
+			_, err := js.CreateStream(ctx, cfg)
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, topo.Ensure(ctx, js))
+	st, err = js.Stream(ctx, HistoryStream)
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.DefaultPersistMode, st.CachedInfo().Config.PersistMode)
+
+	assert.Equal(t, jetstream.DefaultPersistMode, Topology{Partitions: 2, Replicas: 3}.historyPersistMode(), "a replicated stream keeps the default")
+}

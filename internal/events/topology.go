@@ -130,8 +130,22 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 			MaxMsgsPerSubject: int64(t.HistoryPerKey),
 			Duplicates:        t.DuplicateWindow,
 			Discard:           jetstream.DiscardOld,
+			PersistMode:       t.historyPersistMode(),
 		},
 	}
+}
+
+// historyPersistMode is how the provisioning log is written. It is written off the events' path,
+// so on one server its writes are flushed to disk in the background, not fsynced one by one
+// whatever the server's sync_interval: a JetStream server that crashes may lose the log's last
+// lines, never an outcome (IDM_OUTCOMES keeps the server's setting). A replicated stream keeps the
+// default (JetStream refuses async persistence there; its Raft log is the durability). Servers
+// before 2.12 ignore it.
+func (t Topology) historyPersistMode() jetstream.PersistModeType {
+	if t.Replicas > 1 {
+		return jetstream.DefaultPersistMode
+	}
+	return jetstream.AsyncPersistMode
 }
 
 // Ensure creates the streams, or updates them to this topology, idempotently. The partition count
@@ -151,6 +165,17 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 				if cur != nil && cur.Destination != cfg.SubjectTransform.Destination {
 					return fmt.Errorf("stream %s: partitions are fixed at creation: the stream partitions as %q, the config asks for %d partitions", cfg.Name, cur.Destination, t.Partitions)
 				}
+			case errors.Is(err, jetstream.ErrStreamNotFound):
+			default:
+				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+			}
+		}
+		if cfg.PersistMode != jetstream.DefaultPersistMode {
+			// A stream's persist mode is fixed at creation: an existing stream keeps its own.
+			existing, err := js.Stream(ctx, cfg.Name)
+			switch {
+			case err == nil:
+				cfg.PersistMode = existing.CachedInfo().Config.PersistMode
 			case errors.Is(err, jetstream.ErrStreamNotFound):
 			default:
 				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
