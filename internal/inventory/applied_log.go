@@ -57,7 +57,7 @@ type AppliedState struct {
 // AppliedLog records the worker's own writes (the pipeline's hook) and answers the inventory's
 // question "whose change was it".
 //
-// It remembers the records it wrote (up to memoSize keys), with their revisions, so that the next
+// It remembers the records it wrote (up to memoSize keys, about 1 KB each), with their revisions, so that the next
 // write of a key needs no read: each write is conditional on the revision it builds on, so a record
 // another worker wrote meanwhile (a partition handed over and back) fails the write, and the key is
 // read afresh.
@@ -78,7 +78,7 @@ type memoRecord struct {
 }
 
 // memoSize bounds the records AppliedLog remembers; past it, it starts over (a read per key).
-const memoSize = 50_000
+const memoSize = 20_000
 
 var _ pipeline.AppliedRecorder = (*AppliedLog)(nil)
 
