@@ -34,6 +34,7 @@ type WatchedIDCache struct {
 	gen        uint64 // changes whenever the copy is dropped
 	reconnects uint64
 	entries    map[string]watchedEntry
+	reading    map[string]int // keys with a read or write of the bucket in flight
 	done       chan struct{}
 }
 
@@ -54,7 +55,7 @@ func NewWatchedIDCache(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn
 	if size <= 0 {
 		size = DefaultWatchedSize
 	}
-	c := &WatchedIDCache{kv: kv, nc: nc, log: log, size: size, entries: map[string]watchedEntry{}, done: make(chan struct{})}
+	c := &WatchedIDCache{kv: kv, nc: nc, log: log, size: size, entries: map[string]watchedEntry{}, reading: map[string]int{}, done: make(chan struct{})}
 	w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly(), jetstream.MetaOnly())
 	if err != nil {
 		return nil, err
@@ -86,10 +87,12 @@ func (c *WatchedIDCache) watch(w jetstream.KeyWatcher) {
 		}
 		// The watch carries no values (MetaOnly): a put marks what this process holds of the key
 		// stale (read the bucket when it is asked for), a delete marks it gone, unless the copy
-		// is as new already.
+		// is as new already. Keys this process neither holds nor is reading are none of its
+		// business.
 		c.mu.Lock()
 		c.sync()
-		if cur, ok := c.entries[e.Key()]; !ok || e.Revision() > cur.rev {
+		cur, ok := c.entries[e.Key()]
+		if ok && e.Revision() > cur.rev || !ok && c.reading[e.Key()] > 0 {
 			put := e.Operation() == jetstream.KeyValuePut
 			c.keep(e.Key(), watchedEntry{rev: e.Revision(), stale: put, gone: !put})
 		}
@@ -126,16 +129,34 @@ func (c *WatchedIDCache) keep(k string, e watchedEntry) {
 	c.entries[k] = e
 }
 
-// lookup is the copy's entry of k, and the generation to store a read under.
-func (c *WatchedIDCache) lookup(k string) (watchedEntry, bool, uint64) {
+// lookup is the copy's entry of k.
+func (c *WatchedIDCache) lookup(k string) (watchedEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sync()
 	if !c.watching {
-		return watchedEntry{}, false, 0
+		return watchedEntry{}, false
 	}
 	e, ok := c.entries[k]
-	return e, ok && !e.stale, c.gen
+	return e, ok && !e.stale
+}
+
+// begin marks a read or write of k in flight, so that the watch marks the writes of k it sees
+// meanwhile, and returns the generation to learn the answer under. end unmarks it.
+func (c *WatchedIDCache) begin(k string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sync()
+	c.reading[k]++
+	return c.gen
+}
+
+func (c *WatchedIDCache) end(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reading[k]--; c.reading[k] <= 0 {
+		delete(c.reading, k)
+	}
 }
 
 // learn stores what the bucket answered under generation gen, unless the copy was dropped since or
@@ -160,7 +181,9 @@ func (c *WatchedIDCache) Len() int {
 }
 
 // read gets k from the bucket and learns the answer.
-func (c *WatchedIDCache) read(ctx context.Context, gen uint64, resource, k string) (jetstream.KeyValueEntry, bool) {
+func (c *WatchedIDCache) read(ctx context.Context, resource, k string) (jetstream.KeyValueEntry, bool) {
+	gen := c.begin(k)
+	defer c.end(k)
 	e, err := c.kv.Get(ctx, k)
 	switch {
 	case err == nil && len(e.Value()) > 0:
@@ -179,11 +202,10 @@ func (c *WatchedIDCache) read(ctx context.Context, gen uint64, resource, k strin
 // Get returns the cached id of key: from the copy when it knows the key, else from the bucket.
 func (c *WatchedIDCache) Get(ctx context.Context, resource, key string) (string, bool) {
 	k := kvKey(resource, key)
-	e, ok, gen := c.lookup(k)
-	if ok {
+	if e, ok := c.lookup(k); ok {
 		return e.id, !e.gone
 	}
-	got, found := c.read(ctx, gen, resource, k)
+	got, found := c.read(ctx, resource, k)
 	if !found {
 		return "", false
 	}
@@ -193,12 +215,13 @@ func (c *WatchedIDCache) Get(ctx context.Context, resource, key string) (string,
 // Put records id for key, unless the copy holds it already.
 func (c *WatchedIDCache) Put(ctx context.Context, resource, key, id string) {
 	k := kvKey(resource, key)
-	e, ok, gen := c.lookup(k)
-	if ok && !e.gone && e.id == id {
+	if e, ok := c.lookup(k); ok && !e.gone && e.id == id {
 		return
 	}
 	// Unknown here (a key this process never looked up: the id of an object just created) is
 	// written without reading first: the write is what the bucket would need anyway.
+	gen := c.begin(k)
+	defer c.end(k)
 	rev, err := c.kv.Put(ctx, k, []byte(id))
 	if err != nil {
 		c.log.Warn().Err(err).Str("resource", resource).Msg("id cache write failed")

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -90,8 +91,8 @@ func TestWatchedIDCacheKeepsNoOlderRead(t *testing.T) {
 	ctx := t.Context()
 	key := CacheKey([]Match{{"userName", "ada@example.com"}})
 	a.Put(ctx, "Users", key, "id-1")
-	_, _, gen := b.lookup(kvKey("Users", key))
-	a.Put(ctx, "Users", key, "id-2") // meanwhile, on worker a
+	gen := b.begin(kvKey("Users", key)) // b's read of the bucket is in flight
+	a.Put(ctx, "Users", key, "id-2")    // meanwhile, on worker a
 	require.Eventually(t, func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -99,6 +100,7 @@ func TestWatchedIDCacheKeepsNoOlderRead(t *testing.T) {
 		return e.stale && e.rev == 2
 	}, 5*time.Second, time.Millisecond, "the watch marks the key written at revision 2")
 	b.learn(gen, kvKey("Users", key), watchedEntry{id: "id-1", rev: 1}) // the read from before, arriving late
+	b.end(kvKey("Users", key))
 	id, ok := b.Get(ctx, "Users", key)
 	require.True(t, ok)
 	assert.Equal(t, "id-2", id)
@@ -121,4 +123,25 @@ func TestWatchedIDCacheDropsItsCopyOnReconnect(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "id-1", id)
 	assert.Greater(t, nc.Stats().OutMsgs, sent, "read from the bucket again")
+}
+
+// The copy holds only what this worker asked for or wrote: writes the watch shows of other keys
+// leave no trace in it.
+func TestWatchedIDCacheHoldsOnlyWhatItUses(t *testing.T) {
+	t.Parallel()
+	caches, _ := watchedWorkers(t, 2)
+	a, b := caches[0], caches[1]
+	ctx := t.Context()
+	for i := range 50 {
+		a.Put(ctx, "Users", CacheKey([]Match{{"userName", fmt.Sprintf("u%d@example.com", i)}}), fmt.Sprintf("id-%d", i))
+	}
+	mine := CacheKey([]Match{{"userName", "u7@example.com"}})
+	id, ok := b.Get(ctx, "Users", mine)
+	require.True(t, ok)
+	assert.Equal(t, "id-7", id)
+	a.Put(ctx, "Users", CacheKey([]Match{{"userName", "last@example.com"}}), "id-last")
+	a.Put(ctx, "Users", mine, "id-7b")
+	require.Eventually(t, func() bool { id, _ := b.Get(ctx, "Users", mine); return id == "id-7b" }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 1, b.Len(), "worker b holds the one key it used")
+	assert.Equal(t, 51, a.Len(), "worker a holds the 51 keys it wrote")
 }
