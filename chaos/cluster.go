@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
 // cluster is the system under test, as real processes: one JetStream server, one simulator,
@@ -88,7 +89,7 @@ jetstream {
 	}
 	c.nats = p
 	base := "http://127.0.0.1:" + strconv.Itoa(c.natsHTTP)
-	if err := waitHTTP(ctx, base+"/healthz?js-enabled-only=true", p, 60*time.Second); err != nil {
+	if err := rig.WaitHTTP(ctx, base+"/healthz?js-enabled-only=true", p.exitErr, 60*time.Second); err != nil {
 		return fmt.Errorf("nats-server: %w (log: %s)", err, filepath.Join(c.dir, "nats.log"))
 	}
 	return nil
@@ -113,7 +114,7 @@ func (c *cluster) checkSyncAlways(ctx context.Context) error {
 }
 
 func (c *cluster) startSim(ctx context.Context) error {
-	port, err := freePort()
+	port, err := rig.FreePort()
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func (c *cluster) startSim(ctx context.Context) error {
 	}
 	c.simProc = p
 	c.simBase = "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitHTTP(ctx, c.simBase+"/admin/faults", p, 30*time.Second); err != nil {
+	if err := rig.WaitHTTP(ctx, c.simBase+"/admin/faults", p.exitErr, 30*time.Second); err != nil {
 		return fmt.Errorf("cyberark-sim: %w", err)
 	}
 	return c.sim().setFaults(ctx, c.faults(time.Time{}))
@@ -140,7 +141,7 @@ func (c *cluster) sim() sim { return sim{base: c.simBase} }
 
 // newSlot adds a worker replica (not started) and writes its configuration.
 func (c *cluster) newSlot(partitions []int) (*slot, error) {
-	port, err := freePort()
+	port, err := rig.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +239,7 @@ func (c *cluster) start(s *slot) error {
 }
 
 func (c *cluster) readyz(ctx context.Context, s *slot, timeout time.Duration) error {
-	return waitHTTP(ctx, "http://127.0.0.1:"+strconv.Itoa(s.httpPort)+"/readyz", s.p, timeout)
+	return rig.WaitHTTP(ctx, "http://127.0.0.1:"+strconv.Itoa(s.httpPort)+"/readyz", s.p.exitErr, timeout)
 }
 
 // running lists the slots whose worker runs. The caller holds c.mu.

@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
 // options are the suite's knobs (docs/chaos.md).
@@ -183,7 +184,7 @@ type runState struct {
 }
 
 func newRun(o *options, out io.Writer) (*runState, error) {
-	repo, err := findRepo()
+	repo, err := rig.FindRepo("run the suite from the repository (make chaos)")
 	if err != nil {
 		return nil, err
 	}
@@ -195,11 +196,11 @@ func newRun(o *options, out io.Writer) (*runState, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	natsPort, err := freePort()
+	natsPort, err := rig.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	natsHTTP, err := freePort()
+	natsHTTP, err := rig.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 	o, c := r.o, r.c
 	if c.bin == "" {
 		c.bin = filepath.Join(c.dir, "bin")
-		if err := build(ctx, c.repo, c.bin, r.out); err != nil {
+		if err := rig.Build(ctx, c.repo, c.bin, r.out, rig.NATSServer, rig.Worker, rig.Simulator); err != nil {
 			return nil, err
 		}
 	}

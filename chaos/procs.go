@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,73 +92,10 @@ func (p *proc) term(grace time.Duration) bool {
 	}
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// exitErr says how the process ended, nil while it runs (or for no process).
+func (p *proc) exitErr() error {
+	if p == nil || !p.exited() {
+		return nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitHTTP polls url until it answers 200, the process exits or timeout passes.
-func waitHTTP(ctx context.Context, url string, p *proc, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited: %v", p.name, p.err)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s did not answer 200 within %s", url, timeout)
-}
-
-// build compiles the three binaries into dir with CGO_ENABLED=0.
-func build(ctx context.Context, repo, dir string, out io.Writer) error {
-	for _, b := range []struct{ name, pkg string }{
-		{"nats-server", "./tools/nats-server"},
-		{"worker", "./cmd/worker"},
-		{"cyberark-sim", "./cmd/cyberark-sim"},
-	} {
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b.name), b.pkg)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, msg)
-		}
-		fmt.Fprintf(out, "built %-12s in %s\n", b.name, time.Since(start).Round(100*time.Millisecond))
-	}
-	return nil
-}
-
-// findRepo walks up from the working directory to the folder holding go.mod.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the suite from the repository (make chaos)")
-		}
-		dir = parent
-	}
+	return fmt.Errorf("%s exited: %v", p.name, p.err)
 }

@@ -12,9 +12,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
 type size struct {
@@ -62,7 +61,7 @@ func run(ctx context.Context, spec string, keep bool) error {
 		z.name = fmt.Sprintf("%d users + %d groups (%d memberships)", z.users, z.groups, z.memberships)
 		sizes = append(sizes, z)
 	}
-	repo, err := os.Getwd()
+	repo, err := rig.FindRepo("run it from the repository (make bench-inventory)")
 	if err != nil {
 		return err
 	}
@@ -74,12 +73,8 @@ func run(ctx context.Context, spec string, keep bool) error {
 		defer os.RemoveAll(dir)
 	}
 	bin := filepath.Join(dir, "bin")
-	for _, b := range []struct{ name, pkg string }{{"nats-server", "./tools/nats-server"}, {"worker", "./cmd/worker"}, {"cyberark-sim", "./cmd/cyberark-sim"}} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, b.name), b.pkg)
-		cmd.Dir = repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
+	if err := rig.Build(ctx, repo, bin, nil, rig.NATSServer, rig.Worker, rig.Simulator); err != nil {
+		return err
 	}
 	var results []result
 	for i, z := range sizes {
@@ -125,15 +120,6 @@ func check(rs []result) error {
 	return errors.Join(errs...)
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func start(ctx context.Context, name string, args []string, logFile string) (*exec.Cmd, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
@@ -161,32 +147,20 @@ func stopProc(cmd *exec.Cmd) {
 	}
 }
 
-func waitHTTP(ctx context.Context, url string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode < 500 {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s did not answer within %s", url, within)
-}
-
 var objectsLine = regexp.MustCompile(`objects:\s+(.*) \(`)
 
 func measure(ctx context.Context, repo, bin, dir string, z size) ([]result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	natsPort, natsHTTP, simPort := freePort(), freePort(), freePort()
+	var ports [3]int
+	for i := range ports {
+		var err error
+		if ports[i], err = rig.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	natsPort, natsHTTP, simPort := ports[0], ports[1], ports[2]
 	conf := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\nmax_payload: 8MB\njetstream {\n  store_dir: %q\n  sync_interval: always\n}\n",
 		natsPort, natsHTTP, filepath.Join(dir, "js"))), 0o644); err != nil {
@@ -197,7 +171,7 @@ func measure(ctx context.Context, repo, bin, dir string, z size) ([]result, erro
 		return nil, err
 	}
 	defer stopProc(ns)
-	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", natsHTTP), time.Minute); err != nil {
+	if err := rig.WaitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", natsHTTP), nil, time.Minute); err != nil {
 		return nil, err
 	}
 	seedStart := time.Now()
@@ -209,7 +183,7 @@ func measure(ctx context.Context, repo, bin, dir string, z size) ([]result, erro
 	}
 	defer stopProc(sim)
 	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
-	if err := waitHTTP(ctx, simURL+"/admin/stats", 5*time.Minute); err != nil {
+	if err := rig.WaitHTTP(ctx, simURL+"/admin/stats", nil, 5*time.Minute); err != nil {
 		return nil, err
 	}
 	fmt.Printf("%s: simulator seeded in %s\n", z.name, time.Since(seedStart).Round(100*time.Millisecond))

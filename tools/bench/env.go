@@ -18,6 +18,7 @@ import (
 
 	"github.com/scimflow/scimflow/internal/cyberarksim"
 	"github.com/scimflow/scimflow/internal/events"
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
 // env is one measurement's system: a JetStream server (its own process, file store, every write
@@ -48,10 +49,10 @@ func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*e
 		return nil, err
 	}
 	var err error
-	if e.natsPort, err = freePort(); err != nil {
+	if e.natsPort, err = rig.FreePort(); err != nil {
 		return nil, err
 	}
-	if e.natsHTTP, err = freePort(); err != nil {
+	if e.natsHTTP, err = rig.FreePort(); err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(e.dir, "nats.conf")
@@ -63,11 +64,11 @@ func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*e
 	if e.nats, err = startProc("nats-server", filepath.Join(h.bin, "nats-server"), []string{"-c", conf}, filepath.Join(e.dir, "nats.log"), nil); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, e.natsMon()+"/healthz?js-enabled-only=true", e.nats, time.Minute); err != nil {
+	if err := rig.WaitHTTP(ctx, e.natsMon()+"/healthz?js-enabled-only=true", e.nats.exitErr, time.Minute); err != nil {
 		e.close()
 		return nil, err
 	}
-	simPort, err := freePort()
+	simPort, err := rig.FreePort()
 	if err != nil {
 		e.close()
 		return nil, err
@@ -79,7 +80,7 @@ func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*e
 	}
 	e.simBase = "http://127.0.0.1:" + strconv.Itoa(simPort)
 	e.target = e.simBase
-	if err := waitHTTP(ctx, e.simBase+"/admin/stats", e.sim, time.Minute); err != nil {
+	if err := rig.WaitHTTP(ctx, e.simBase+"/admin/stats", e.sim.exitErr, time.Minute); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func (e *env) natsMon() string { return "http://127.0.0.1:" + strconv.Itoa(e.nat
 
 // startWorker starts one `worker run`; it does not wait for it.
 func (e *env) startWorker(name string) error {
-	port, err := freePort()
+	port, err := rig.FreePort()
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ log:
 // waitWorkers waits until every worker answers /readyz.
 func (e *env) waitWorkers(ctx context.Context) error {
 	for i, port := range e.httpPorts {
-		if err := waitHTTP(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz", e.consumers[i], 90*time.Second); err != nil {
+		if err := rig.WaitHTTP(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz", e.consumers[i].exitErr, 90*time.Second); err != nil {
 			return err
 		}
 	}

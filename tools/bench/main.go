@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
 // options are the harness's knobs; the defaults fit `make bench` in under 10 minutes on 2 cores.
@@ -138,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	repo, err := findRepo()
+	repo, err := rig.FindRepo("run the harness from the repository (make bench)")
 	if err != nil {
 		return err
 	}
@@ -194,7 +196,7 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 		return nil
 	}
 	h.logf("building nats-server, worker, cyberark-sim and bareloop")
-	if err := build(ctx, h.repo, h.bin); err != nil {
+	if err := rig.Build(ctx, h.repo, h.bin, nil, rig.NATSServer, rig.Worker, rig.Simulator, rig.Binary{Name: "bareloop", Pkg: "./bench/bareloop"}); err != nil {
 		return err
 	}
 	if o.parts["overhead"] {
@@ -253,22 +255,4 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 		}
 	}
 	return nil
-}
-
-// findRepo walks up from the working directory to the folder holding go.mod.
-func findRepo() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the harness from the repository (make bench)")
-		}
-		dir = parent
-	}
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,55 +131,12 @@ func parseHWM(status string) (int64, error) {
 	return 0, errors.New("/proc status has no VmHWM line")
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+// exitErr says how the process ended, nil while it runs (or for no process).
+func (p *proc) exitErr() error {
+	if p == nil || !p.exited() {
+		return nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitHTTP polls url until it answers 200, p exits or within passes.
-func waitHTTP(ctx context.Context, url string, p *proc, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited (%v) before %s answered; its log: %s", p.name, p.err, url, p.log)
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s did not answer 200 within %s", url, within)
-}
-
-// build compiles the processes the harness runs into dir.
-func build(ctx context.Context, repo, dir string) error {
-	for _, b := range []struct{ name, pkg string }{
-		{"nats-server", "./tools/nats-server"},
-		{"worker", "./cmd/worker"},
-		{"cyberark-sim", "./cmd/cyberark-sim"},
-		{"bareloop", "./bench/bareloop"},
-	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b.name), b.pkg)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
-	}
-	return nil
+	return fmt.Errorf("%s exited (%v); its log: %s", p.name, p.err, p.log)
 }
 
 func clip(s string, n int) string {
