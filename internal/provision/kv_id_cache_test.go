@@ -18,12 +18,23 @@ import (
 // per call of connect.
 func mustKV(t *testing.T) func() jetstream.KeyValue {
 	t.Helper()
+	connect := mustBucket(t)
+	return func() jetstream.KeyValue {
+		kv, _ := connect()
+		return kv
+	}
+}
+
+// mustBucket starts an embedded JetStream server and returns, per call of connect, the id cache's
+// bucket on a new connection (a worker each) and the connection.
+func mustBucket(t *testing.T) (connect func() (jetstream.KeyValue, *nats.Conn)) {
+	t.Helper()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
 	require.NoError(t, err)
 	srv.Start()
 	require.True(t, srv.ReadyForConnections(10*time.Second))
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	connect := func() jetstream.KeyValue {
+	return func() (jetstream.KeyValue, *nats.Conn) {
 		nc, err := nats.Connect(srv.ClientURL())
 		require.NoError(t, err)
 		t.Cleanup(nc.Close)
@@ -31,9 +42,8 @@ func mustKV(t *testing.T) func() jetstream.KeyValue {
 		require.NoError(t, err)
 		kv, err := js.CreateOrUpdateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "scimflow_ids"})
 		require.NoError(t, err)
-		return kv
+		return kv, nc
 	}
-	return connect
 }
 
 func TestKVIDCache(t *testing.T) {

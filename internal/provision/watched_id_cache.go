@@ -24,10 +24,11 @@ import (
 // while it was away). Writes go to the bucket first, as with KVIDCache, so the bucket stays the
 // pool's shared memory.
 type WatchedIDCache struct {
-	kv   jetstream.KeyValue
-	nc   *nats.Conn
-	log  zerolog.Logger
-	size int
+	kv     jetstream.KeyValue
+	bucket *KVIDCache // the bucket's own deletes
+	nc     *nats.Conn
+	log    zerolog.Logger
+	size   int
 
 	mu         sync.Mutex
 	watching   bool
@@ -55,7 +56,7 @@ func NewWatchedIDCache(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn
 	if size <= 0 {
 		size = DefaultWatchedSize
 	}
-	c := &WatchedIDCache{kv: kv, nc: nc, log: log, size: size, entries: map[string]watchedEntry{}, reading: map[string]int{}, done: make(chan struct{})}
+	c := &WatchedIDCache{kv: kv, bucket: NewKVIDCache(kv, WithCacheLogger(log)), nc: nc, log: log, size: size, entries: map[string]watchedEntry{}, reading: map[string]int{}, done: make(chan struct{})}
 	w, err := kv.WatchAll(ctx, jetstream.UpdatesOnly(), jetstream.MetaOnly())
 	if err != nil {
 		return nil, err
@@ -232,25 +233,15 @@ func (c *WatchedIDCache) Put(ctx context.Context, resource, key, id string) {
 
 // Delete forgets key, whatever id it holds.
 func (c *WatchedIDCache) Delete(ctx context.Context, resource, key string) {
-	k := kvKey(resource, key)
-	c.forget(k)
-	if err := c.kv.Delete(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		c.log.Warn().Err(err).Str("resource", resource).Msg("id cache delete failed")
-	}
+	c.forget(kvKey(resource, key))
+	c.bucket.Delete(ctx, resource, key)
 }
 
-// DeleteIf forgets key only while it maps to id (see KVIDCache.DeleteIf).
+// DeleteIf forgets key only while it maps to id (KVIDCache.DeleteIf); the copy forgets it at once,
+// whatever the bucket decides, and reads it afresh next time.
 func (c *WatchedIDCache) DeleteIf(ctx context.Context, resource, key, id string) {
-	k := kvKey(resource, key)
-	c.forget(k) // read afresh next time, whatever the bucket decides
-	e, err := c.kv.Get(ctx, k)
-	if err != nil || string(e.Value()) != id {
-		return
-	}
-	err = c.kv.Delete(ctx, k, jetstream.LastRevision(e.Revision()))
-	if err != nil && !isWrongRevision(err) {
-		c.log.Warn().Err(err).Str("resource", resource).Msg("id cache invalidation failed")
-	}
+	c.forget(kvKey(resource, key))
+	c.bucket.DeleteIf(ctx, resource, key, id)
 }
 
 // forget drops k from the copy, so that the next lookup reads the bucket.

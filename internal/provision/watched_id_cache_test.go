@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,21 +15,11 @@ import (
 // its own connection (a worker each), with the connections.
 func watchedWorkers(t *testing.T, n int) ([]*WatchedIDCache, []*nats.Conn) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	require.NoError(t, err)
-	srv.Start()
-	require.True(t, srv.ReadyForConnections(10*time.Second))
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	connect := mustBucket(t)
 	var caches []*WatchedIDCache
 	var conns []*nats.Conn
 	for range n {
-		nc, err := nats.Connect(srv.ClientURL())
-		require.NoError(t, err)
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		require.NoError(t, err)
-		kv, err := js.CreateOrUpdateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "scimflow_ids"})
-		require.NoError(t, err)
+		kv, nc := connect()
 		c, err := NewWatchedIDCache(t.Context(), kv, nc, 0, zerolog.Nop())
 		require.NoError(t, err)
 		caches, conns = append(caches, c), append(conns, nc)
