@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -32,11 +30,7 @@ func TestMassDeleteIsHeldUntilApproved(t *testing.T) {
 		// One window for the whole test: the guard's count starts again in every window.
 		fmt.Sprintf("syncWindow:\n  schedule: \"@every 24h\"\ndeletionGuard:\n  maxDeletes: %d\n  maxPercent: 0\n  protected:\n    - {object: User, property: userName, pattern: \"breakglass-*\"}\n", limit))
 
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	final := collectOutcomeLog(t, js)
 	pub := events.NewPublisher(js)
 	ctx := context.Background()
@@ -45,7 +39,7 @@ func TestMassDeleteIsHeldUntilApproved(t *testing.T) {
 			events.Change{Object: "User", Operation: events.OpDelete, Key: map[string]any{"userName": fmt.Sprintf("leaver%03d@example.com", i)}}))
 		require.NoError(t, err)
 	}
-	_, err = pub.PublishEvent(ctx, events.NewEvent("del-breakglass", "/hr/test",
+	_, err := pub.PublishEvent(ctx, events.NewEvent("del-breakglass", "/hr/test",
 		events.Change{Object: "User", Operation: events.OpDelete, Key: map[string]any{"userName": "breakglass-01@example.com"}}))
 	require.NoError(t, err)
 

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -30,11 +28,7 @@ func TestExplainTellsTheStoryOfAKey(t *testing.T) {
 	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
 	w := startWorker(t, cyberarkTarget(srv.URL)+"retry:\n  attempts: 2\n  baseBackoff: 1ms\n  maxBackoff: 2ms\nbreaker:\n  consecutiveFailures: 1000\n",
 		filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	final := collectOutcomeLog(t, js)
 	pub := events.NewPublisher(js)
 	ctx := context.Background()

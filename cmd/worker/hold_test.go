@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -37,11 +35,7 @@ func TestOperatorPauseHoldsEverythingUntilResumed(t *testing.T) {
 	// The pause outlives a restart of the worker.
 	w.stop(t)
 	w = restartWorker(t, w)
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	final := collectOutcomeLog(t, js)
 	pub := events.NewPublisher(js)
 	key := map[string]any{"userName": "held@example.com"}

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -242,11 +240,7 @@ func TestEventLogLinesNameTheEvent(t *testing.T) {
 			assert.True(t, publish.Succeeded(o), "line %d (%s): %s %+v", it.Line, it.ID, o.Status, o.Error)
 		}
 	}
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	final := collectOutcomeLog(t, js)
 	_, err = events.NewPublisher(js).PublishEvent(context.Background(), events.NewEvent("log-bad-1", "/hr/test",
 		events.Change{Object: "Printer", Operation: events.OpCreate, Key: map[string]any{"name": "p1"}}))

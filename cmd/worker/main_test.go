@@ -69,6 +69,17 @@ type worker struct {
 	done       chan error
 }
 
+// jetStream connects to the worker's NATS for the rest of the test.
+func (w *worker) jetStream(t testing.TB) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(w.natsURL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
+}
+
 // startWorker writes a config for the given target section and model and runs `worker run` on it.
 func startWorker(t testing.TB, target, model string) *worker {
 	return startWorkerLogging(t, target, model, "debug")
@@ -164,11 +175,7 @@ func publishFile(t *testing.T, w *worker, file string) *publish.Report {
 	defer f.Close()
 	items, err := publish.ReadJSONL(f)
 	require.NoError(t, err)
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	rep, err := publish.Run(context.Background(), js, items, publish.Options{Wait: true, Timeout: 60 * time.Second})
 	require.NoError(t, err)
 	return rep

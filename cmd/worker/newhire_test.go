@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -83,11 +81,7 @@ func TestNewHireFeedSetsEveryReference(t *testing.T) {
 	w := startWorker(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
 	items, manager, members := newHireFeed(1000, 5, 7)
 
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	start := time.Now()
 	rep, err := publish.Run(context.Background(), js, items, publish.Options{Wait: true, Timeout: 3 * time.Minute})
 	require.NoError(t, err)
@@ -151,11 +145,7 @@ func TestUpdateNeverOvertakesItsCreateWaitingForAManager(t *testing.T) {
 		require.NoError(t, err)
 		items = append(items, publish.Item{Line: i + 1, ID: ev.ID, Subject: events.EventSubject(ch.Object, ch.Key), Raw: raw, Object: ch.Object, Key: ch.Key})
 	}
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	rep, err := publish.Run(context.Background(), js, items, publish.Options{Wait: true, Timeout: time.Minute})
 	require.NoError(t, err)
 	for _, it := range items {

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -26,11 +24,7 @@ func TestParkedListAndRetry(t *testing.T) {
 		filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"))
 	sim.SetFaults(cyberarksim.Faults{Error5xxRate: 1})
 
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	pub := events.NewPublisher(js)
 	ctx := context.Background()
 	key := map[string]any{"userName": "slow@example.com"}

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -76,11 +74,7 @@ func TestUnreachableTargetPausesInsteadOfFailing(t *testing.T) {
 		require.NoError(t, err)
 		items = append(items, publish.Item{Line: i + 1, ID: ev.ID, Subject: events.EventSubject(ch.Object, ch.Key), Raw: raw, Object: ch.Object, Key: ch.Key})
 	}
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := w.jetStream(t)
 	type result struct {
 		rep *publish.Report
 		err error
