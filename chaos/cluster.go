@@ -223,7 +223,7 @@ log:
 
 // start starts s's worker process. The caller holds c.mu.
 func (c *cluster) start(s *slot) error {
-	if s.p != nil && !s.p.exited() {
+	if s.p != nil && !s.p.Exited() {
 		return fmt.Errorf("%s is running", s.name)
 	}
 	if err := c.writeConfig(s); err != nil {
@@ -234,7 +234,7 @@ func (c *cluster) start(s *slot) error {
 		return err
 	}
 	s.p, s.want = p, true
-	s.starts = append(s.starts, p.started)
+	s.starts = append(s.starts, p.Started)
 	return nil
 }
 
@@ -246,7 +246,7 @@ func (c *cluster) readyz(ctx context.Context, s *slot, timeout time.Duration) er
 func (c *cluster) running() []*slot {
 	var out []*slot
 	for _, s := range c.slots {
-		if s.want && s.p != nil && !s.p.exited() {
+		if s.want && s.p != nil && !s.p.Exited() {
 			out = append(out, s)
 		}
 	}
@@ -266,14 +266,14 @@ func (c *cluster) supervise(ctx context.Context) {
 		}
 		c.mu.Lock()
 		for _, s := range c.slots {
-			if !s.want || s.p == nil || !s.p.exited() || s.p.wasExpected() || time.Now().Before(s.notBefore) {
+			if !s.want || s.p == nil || !s.p.Exited() || s.p.wasExpected() || time.Now().Before(s.notBefore) {
 				continue
 			}
 			c.counter.unexpectedExits++
-			what := fmt.Sprintf("%s exited on its own (%v): last log line %q", s.name, s.p.err, lastLine(s.logPath))
+			what := fmt.Sprintf("%s exited on its own (%v): last log line %q", s.name, s.p.Err(), lastLine(s.logPath))
 			c.counter.unexpected = append(c.counter.unexpected, what)
 			// Back off when it keeps exiting: 0.5 s, 1 s, 2 s ... 8 s.
-			if time.Since(s.p.started) < 10*time.Second {
+			if time.Since(s.p.Started) < 10*time.Second {
 				s.exits++
 			} else {
 				s.exits = 0
@@ -316,11 +316,11 @@ func (c *cluster) killOne(ctx context.Context, rng *rand.Rand) {
 	c.counter.kills++
 	c.mu.Unlock()
 	pause := time.Duration(300+rng.IntN(1700)) * time.Millisecond
-	c.logf("kill -9 %s (pid %d); starting it again in %s", s.name, s.p.pid(), pause)
+	c.logf("kill -9 %s (pid %d); starting it again in %s", s.name, s.p.PID(), pause)
 	sleep(ctx, pause)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s.want && s.p.exited() {
+	if s.want && s.p.Exited() {
 		if err := c.start(s); err != nil {
 			c.logf("restarting %s: %v", s.name, err)
 			return
@@ -333,7 +333,7 @@ func (c *cluster) killOne(ctx context.Context, rng *rand.Rand) {
 // and port.
 func (c *cluster) restartBroker(ctx context.Context, rng *rand.Rand) error {
 	pause := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
-	c.logf("kill -9 nats-server (pid %d); starting it again on the same store and port in %s", c.nats.pid(), pause)
+	c.logf("kill -9 nats-server (pid %d); starting it again on the same store and port in %s", c.nats.PID(), pause)
 	c.nats.kill9()
 	sleep(ctx, pause)
 	if err := c.startNATS(ctx); err != nil {
@@ -432,7 +432,7 @@ func (c *cluster) stopSlot(s *slot) {
 // term stops a worker with SIGTERM and reports whether it exited within drainTimeout + 10 s
 // (else it was killed).
 func (c *cluster) term(s *slot) bool {
-	if s.p == nil || s.p.exited() {
+	if s.p == nil || s.p.Exited() {
 		return true
 	}
 	if !s.p.term(c.opt.drainTimeout + 10*time.Second) {
@@ -493,7 +493,7 @@ func (c *cluster) stopWorkers() {
 func (c *cluster) stopAll() {
 	c.stopWorkers()
 	for _, p := range []*proc{c.simProc, c.nats} {
-		if p != nil && !p.exited() {
+		if p != nil && !p.Exited() {
 			p.term(10 * time.Second)
 		}
 	}

@@ -275,7 +275,7 @@ func (r *runState) execute(ctx context.Context) ([]Violation, error) {
 		mode = "static partition splits"
 	}
 	fmt.Fprintf(r.out, "running: nats-server (pid %d), cyberark-sim (pid %d), %d workers (%s); target faults %.0f%% 5xx, %.0f%% 429, latency %s+%s\n",
-		c.nats.pid(), c.simProc.pid(), o.workers, mode, 100*o.rate5xx, 100*o.rate429, o.latency, o.jitter)
+		c.nats.PID(), c.simProc.PID(), o.workers, mode, 100*o.rate5xx, 100*o.rate429, o.latency, o.jitter)
 
 	superCtx, stopSuper := context.WithCancel(ctx)
 	defer stopSuper()

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,4 +60,49 @@ func mustGetwd(t *testing.T) string {
 	wd, err := os.Getwd()
 	require.NoError(t, err)
 	return wd
+}
+
+func TestProcStartsLogsAndStops(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	require.NoError(t, err)
+	log := filepath.Join(t.TempDir(), "p.log")
+	var out syncBuilder
+	p, err := Start("p", sh, []string{"-c", "echo ready; echo oops >&2; exec sleep 30"}, []string{"RIG_TEST=1"}, log, &out)
+	require.NoError(t, err)
+	assert.NoError(t, p.ExitErr(), "running")
+	assert.Greater(t, p.PID(), 0)
+	require.Eventually(t, func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "\noops\n") }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return out.String() == "ready\n" }, 5*time.Second, 10*time.Millisecond)
+	assert.True(t, p.Stop(5*time.Second), "sleep ends on SIGTERM")
+	assert.True(t, p.Exited())
+	require.Error(t, p.ExitErr())
+	assert.Contains(t, p.ExitErr().Error(), "p exited (signal: terminated); its log: "+log)
+	b, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Regexp(t, `^=== \S+ start \S*sh -c echo ready; echo oops >&2; exec sleep 30\n`, string(b))
+	assert.Regexp(t, `\n=== \S+ exit signal: terminated\n$`, string(b))
+	assert.Contains(t, string(b), "\nready\n", "standard output in the log, through the pipe")
+	assert.Contains(t, string(b), "\noops\n", "standard error in the log")
+	assert.Equal(t, "ready\n", out.String(), "standard output only")
+
+	var none *Proc
+	assert.True(t, none.Stop(time.Second))
+	assert.NoError(t, none.ExitErr())
+}
+
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -64,7 +64,7 @@ func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*e
 	if e.nats, err = startProc("nats-server", filepath.Join(h.bin, "nats-server"), []string{"-c", conf}, filepath.Join(e.dir, "nats.log"), nil); err != nil {
 		return nil, err
 	}
-	if err := rig.WaitHTTP(ctx, e.natsMon()+"/healthz?js-enabled-only=true", e.nats.exitErr, time.Minute); err != nil {
+	if err := rig.WaitHTTP(ctx, e.natsMon()+"/healthz?js-enabled-only=true", e.nats.ExitErr, time.Minute); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*e
 	}
 	e.simBase = "http://127.0.0.1:" + strconv.Itoa(simPort)
 	e.target = e.simBase
-	if err := rig.WaitHTTP(ctx, e.simBase+"/admin/stats", e.sim.exitErr, time.Minute); err != nil {
+	if err := rig.WaitHTTP(ctx, e.simBase+"/admin/stats", e.sim.ExitErr, time.Minute); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -149,7 +149,7 @@ log:
 // waitWorkers waits until every worker answers /readyz.
 func (e *env) waitWorkers(ctx context.Context) error {
 	for i, port := range e.httpPorts {
-		if err := rig.WaitHTTP(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz", e.consumers[i].exitErr, 90*time.Second); err != nil {
+		if err := rig.WaitHTTP(ctx, "http://127.0.0.1:"+strconv.Itoa(port)+"/readyz", e.consumers[i].ExitErr, 90*time.Second); err != nil {
 			return err
 		}
 	}
@@ -176,14 +176,14 @@ func (e *env) startBare(ctx context.Context) error {
 			}
 		}
 	}()
-	go func() { <-p.done; pw.Close() }()
+	go func() { <-p.Done(); pw.Close() }()
 	select {
 	case <-ready:
 		return nil
-	case <-p.done:
-		return fmt.Errorf("bareloop exited (%v) before it was ready; its log: %s", p.err, p.log)
+	case <-p.Done():
+		return fmt.Errorf("bareloop exited (%v) before it was ready; its log: %s", p.Err(), p.Log)
 	case <-time.After(time.Minute):
-		return fmt.Errorf("bareloop not ready within a minute; its log: %s", p.log)
+		return fmt.Errorf("bareloop not ready within a minute; its log: %s", p.Log)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -254,7 +254,7 @@ func (e *env) metric(ctx context.Context, i int, name string) float64 {
 // close stops everything, consumers first.
 func (e *env) close() {
 	for _, p := range e.consumers {
-		p.stop(15 * time.Second)
+		p.Stop(15 * time.Second)
 	}
 	if e.nc != nil {
 		e.nc.Close()
@@ -262,8 +262,8 @@ func (e *env) close() {
 	if e.proxy != nil {
 		e.proxy.close()
 	}
-	e.sim.stop(10 * time.Second)
-	e.nats.stop(10 * time.Second)
+	e.sim.Stop(10 * time.Second)
+	e.nats.Stop(10 * time.Second)
 	if !e.h.keep {
 		_ = os.RemoveAll(e.dir)
 	}

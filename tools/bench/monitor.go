@@ -87,14 +87,14 @@ type snapshot struct {
 func (e *env) snapshot(ctx context.Context, m *monitor) (snapshot, error) {
 	s := snapshot{t: time.Now(), done: m.count(), consumed: true}
 	for _, p := range e.consumers {
-		c, err := cpuTime(p.pid())
+		c, err := cpuTime(p.PID())
 		if err != nil {
-			return s, fmt.Errorf("%s: %w", p.name, err)
+			return s, fmt.Errorf("%s: %w", p.Name, err)
 		}
 		s.cpu = append(s.cpu, c)
 	}
 	var err error
-	if s.natsCPU, err = cpuTime(e.nats.pid()); err != nil {
+	if s.natsCPU, err = cpuTime(e.nats.PID()); err != nil {
 		return s, fmt.Errorf("nats-server: %w", err)
 	}
 	v, err := e.varz(ctx)
@@ -171,8 +171,8 @@ func (e *env) waitDrain(ctx context.Context, m *monitor, n int, stall time.Durat
 			last, lastChange = c, time.Now()
 		}
 		for _, p := range e.consumers {
-			if p.exited() {
-				return d, fmt.Errorf("%s exited (%v) after %d of %d outcomes; its log: %s", p.name, p.err, c, n, p.log)
+			if p.Exited() {
+				return d, fmt.Errorf("%s exited (%v) after %d of %d outcomes; its log: %s", p.Name, p.Err(), c, n, p.Log)
 			}
 		}
 		if time.Since(lastChange) > stall {
@@ -191,12 +191,12 @@ func (e *env) waitDrain(ctx context.Context, m *monitor, n int, stall time.Durat
 // rss is the peak RSS of every consumer process, summed, and of the JetStream server.
 func (e *env) rss() (consumers, natsServer int64, err error) {
 	for _, p := range e.consumers {
-		r, err := peakRSS(p.pid())
+		r, err := peakRSS(p.PID())
 		if err != nil {
 			return 0, 0, err
 		}
 		consumers += r
 	}
-	natsServer, err = peakRSS(e.nats.pid())
+	natsServer, err = peakRSS(e.nats.PID())
 	return consumers, natsServer, err
 }

@@ -5,71 +5,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
-// proc is a child process of the harness; the kernel kills it if the harness dies.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+// proc is a child process of the harness.
+type proc = rig.Proc
 
 // startProc starts bin with args, its output appended to logPath; stdout, when not nil, gets its
-// standard output instead.
+// standard output too.
 func startProc(name, bin string, args []string, logPath string, stdout io.Writer) (*proc, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if stdout != nil {
-		cmd.Stdout = io.MultiWriter(f, stdout)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits up to grace, then SIGKILL.
-func (p *proc) stop(grace time.Duration) {
-	if p == nil || p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-	}
+	return rig.Start(name, bin, args, nil, logPath, stdout)
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
@@ -129,14 +78,6 @@ func parseHWM(status string) (int64, error) {
 		}
 	}
 	return 0, errors.New("/proc status has no VmHWM line")
-}
-
-// exitErr says how the process ended, nil while it runs (or for no process).
-func (p *proc) exitErr() error {
-	if p == nil || !p.exited() {
-		return nil
-	}
-	return fmt.Errorf("%s exited (%v); its log: %s", p.name, p.err, p.log)
 }
 
 func clip(s string, n int) string {

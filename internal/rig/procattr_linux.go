@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"os/exec"
@@ -6,7 +6,7 @@ import (
 )
 
 // setChildAttrs puts a child in its own process group (a Ctrl-C at the terminal reaches only the
-// suite, which then stops its children in order) and has the kernel kill it if the suite dies.
+// harness, which then stops its children in order) and has the kernel kill it if the harness dies.
 func setChildAttrs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
