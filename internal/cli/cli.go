@@ -47,20 +47,31 @@ type Run func(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // arguments and standard streams, and the exit status ExitCode gives. It does not return.
 func Main(prog string, run Run) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if dir := os.Getenv(ProfileEnv); dir != "" {
-		path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", prog, os.Getpid()))
-		f, err := os.Create(path)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, ProfileEnv, err)
-			os.Exit(2)
-		}
-		defer f.Close()
-	}
+	stopProfile := StartProfile(prog)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	pprof.StopCPUProfile()
+	stopProfile()
 	os.Exit(ExitCode(prog, err, os.Stderr))
+}
+
+// StartProfile starts the CPU profile ProfileEnv asks for (nothing when it is unset) and returns
+// what completes it. A profile that can't be started ends the process with status 2.
+func StartProfile(prog string) (stop func()) {
+	dir := os.Getenv(ProfileEnv)
+	if dir == "" {
+		return func() {}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", prog, os.Getpid()))
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, ProfileEnv, err)
+		os.Exit(2)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

@@ -108,7 +108,7 @@ func (h *History) Record(o *Outcome) {
 	if len(o.Key) == 0 || o.Object == "" {
 		return
 	}
-	raw, err := o.Encode()
+	raw, err := o.wire()
 	if err != nil {
 		h.fail(HistorySubject(o.Object, o.Key), err)
 		return

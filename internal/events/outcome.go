@@ -63,6 +63,10 @@ type Outcome struct {
 	Worker    string `json:"worker,omitempty"`
 	// DurationMs is the processing time of this attempt.
 	DurationMs float64 `json:"durationMs"`
+
+	// published is the JSON the Publisher sent, so that the provisioning log stores the same bytes
+	// without encoding them again.
+	published []byte
 }
 
 // Call is one HTTP request made for an event.
@@ -88,6 +92,14 @@ type OutcomeError struct {
 
 // Encode renders the outcome as JSON.
 func (o *Outcome) Encode() ([]byte, error) { return json.Marshal(o) }
+
+// wire is the outcome's JSON as published, or encoded now when it was not.
+func (o *Outcome) wire() ([]byte, error) {
+	if o.published != nil {
+		return o.published, nil
+	}
+	return o.Encode()
+}
 
 // DecodeOutcome parses an outcome.
 func DecodeOutcome(b []byte) (*Outcome, error) {

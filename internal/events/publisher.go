@@ -75,6 +75,7 @@ func (p *Publisher) Outcome(ctx context.Context, o *Outcome) error {
 	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID("outcome/"+o.ID)); err != nil {
 		return fmt.Errorf("publish outcome %q: %w", o.ID, err)
 	}
+	o.published = raw
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -81,6 +82,9 @@ func Intent(op reconcile.Operation, attributes map[string]any) Kind {
 
 // patchDisables reports whether a SCIM PatchOp body sets active to false.
 func patchDisables(raw []byte) bool {
+	if !mentionsActive(raw) {
+		return false // most patches: no need to decode them
+	}
 	var body struct {
 		Operations []struct {
 			Op    string          `json:"op"`
@@ -106,6 +110,21 @@ func patchDisables(raw []byte) bool {
 			continue
 		}
 		if isActive(op.Path) && isFalse(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// mentionsActive reports whether raw may set an attribute named active: it holds "active" in any
+// case, or a \u escape that could spell it.
+func mentionsActive(raw []byte) bool {
+	const word = "active"
+	if bytes.Contains(raw, []byte(`\u`)) {
+		return true
+	}
+	for i := 0; i+len(word) <= len(raw); i++ {
+		if raw[i]|0x20 == 'a' && strings.EqualFold(string(raw[i:i+len(word)]), word) {
 			return true
 		}
 	}

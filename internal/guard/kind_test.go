@@ -48,6 +48,10 @@ func TestClassify(t *testing.T) {
 		{"create an inactive user", plan(reconcile.OpCreate, reconcile.Request{Method: "POST", Path: "Users", Body: []byte(`{"userName":"a","active":false}`)}), KindNone},
 		{"member removal", plan(reconcile.OpRemoveAssignment, patch(`{"Operations":[{"op":"remove","path":"members[value eq \"u2\"]"}]}`)), KindNone},
 		{"not JSON", plan(reconcile.OpUpdate, patch(`{`)), KindNone},
+		// A body that never names active is not decoded, but one may spell it with escapes.
+		{"active spelled with escapes", plan(reconcile.OpUpdate, patch(`{"Operations":[{"op":"replace","path":"\u0061ctive","value":false}]}`)), KindDisable},
+		{"the object's key spelled with escapes", plan(reconcile.OpUpdate, put(`{"userName":"a","\u0041CTIVE":false}`)), KindDisable},
+		{"ACTIVE in capitals", plan(reconcile.OpUpdate, patch(`{"Operations":[{"op":"REPLACE","path":"ACTIVE","value":false}]}`)), KindDisable},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, Classify(tc.plan), tc.name)

@@ -52,6 +52,8 @@ type AppliedState struct {
 	EventID string            `json:"eventId"`
 	At      time.Time         `json:"at"`
 	Hashes  map[string]uint64 `json:"hashes,omitempty"`
+
+	encoded []byte // the state's JSON once written (see appendJSON): a record keeps up to keptStates
 }
 
 // AppliedLog records the worker's own writes (the pipeline's hook) and answers the inventory's
@@ -216,8 +218,10 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 		for n, v := range a.Attributes {
 			rec.Attributes[n] = v
 		}
-		raw, _ := json.Marshal(rec)
-		var err error
+		raw, err := rec.appendJSON(nil)
+		if err != nil {
+			return fmt.Errorf("encode applied record: %w", err)
+		}
 		var next uint64
 		if rev == 0 {
 			next, err = l.kv.Create(ctx, k, raw)

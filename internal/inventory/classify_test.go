@@ -1,7 +1,10 @@
 package inventory
 
 import (
+	"encoding/json"
 	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +93,56 @@ func TestSorterOrdersAndDeduplicates(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{`0a{"k":"a"}`, `0m{"k":"m"}`, `0z{"k":"z"}`, `1b{"k":"b2"}`}, got)
+}
+
+// The applied log hashes a write's answer as the inventory hashes what it reads: hashResource
+// must give entry's hashes, and refuse what entry refuses.
+func TestHashResourceIsWhatTheInventoryReads(t *testing.T) {
+	t.Parallel()
+	m, err := reconcile.ParseModel("../../deploy/examples/models/cyberark.yaml", mustRead(t, "../../deploy/examples/models/cyberark.yaml"))
+	require.NoError(t, err)
+	shs, err := shapesOf(m, nil)
+	require.NoError(t, err)
+	resources := []string{
+		`{"id":"u1","userName":"ada","name":{"givenName":"Ada","familyName":"Lovelace"},"title":"CTO","active":true,
+		  "emails":[{"value":"b@x","type":"work"},{"value":"a@x"}],"phoneNumbers":[{"value":"+1","type":"work"}],
+		  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":"u2"},"department":"R&D","employeeNumber":7}}`,
+		`{"id":12,"userName":"bob"}`,
+		`{"id":"g1","displayName":"Admins","members":[{"value":"u2","display":"b"},{"value":"u1","$ref":"x"}]}`,
+		`{"id":"g2","displayName":"Empty","members":[]}`,
+		`{"userName":"no id"}`,
+		`{"id":"","userName":"empty id"}`,
+		`{"id":"u3"}`,
+		`{"id":true,"userName":"odd id"}`,
+	}
+	checked := 0
+	for _, sh := range shs {
+		for _, r := range resources {
+			dec := json.NewDecoder(strings.NewReader(r))
+			dec.UseNumber()
+			var res map[string]any
+			require.NoError(t, dec.Decode(&res))
+			got, ok := hashResource(sh, res)
+			e, err := sh.entry(res)
+			if err != nil {
+				assert.False(t, ok, "%s %s: entry refuses it (%v)", sh.object, r, err)
+				continue
+			}
+			require.True(t, ok, "%s %s", sh.object, r)
+			want := map[string]uint64{}
+			for i, p := range sh.props {
+				want[p.Name()] = e.Hashes[i]
+			}
+			assert.Equal(t, want, got, "%s %s", sh.object, r)
+			checked++
+		}
+	}
+	assert.GreaterOrEqual(t, checked, 3)
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
 }

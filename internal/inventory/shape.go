@@ -153,13 +153,31 @@ func canonical(v any) []byte {
 // as an inventory would compute them; ok is false when the object is not inventoried or the
 // resource is not one (no id). The applied log uses it to record what a write left behind.
 func hashResource(s *shape, res map[string]any) (map[string]uint64, bool) {
-	e, err := s.entry(res)
-	if err != nil {
+	// What entry checks and hashes, without the key and values it also encodes.
+	switch id := res["id"].(type) {
+	case string:
+		if id == "" {
+			return nil, false
+		}
+	case json.Number:
+		if id == "" {
+			return nil, false
+		}
+	default:
 		return nil, false
 	}
+	for _, k := range s.keys {
+		if len(k.ValuesIn(res)) == 0 {
+			return nil, false
+		}
+	}
 	out := make(map[string]uint64, len(s.props))
-	for i, p := range s.props {
-		out[p.Name()] = e.Hashes[i]
+	for _, p := range s.props {
+		var h uint64
+		if vs := p.ValuesIn(res); len(vs) > 0 {
+			h = hashValues(vs)
+		}
+		out[p.Name()] = h
 	}
 	return out, true
 }

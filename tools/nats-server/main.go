@@ -14,8 +14,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/scimflow/scimflow/internal/cli"
 )
 
 func main() {
@@ -32,13 +36,29 @@ func main() {
 		fmt.Fprintf(os.Stderr, "nats-server: configuration file %s is valid\n", opts.ConfigFile)
 		return
 	}
+	profiling := os.Getenv(cli.ProfileEnv) != ""
+	if profiling {
+		// The upstream handler exits on SIGTERM without returning here: the profile needs the
+		// shutdown to come back to this function.
+		opts.NoSigs = true
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		server.PrintAndDie("nats-server: " + err.Error())
 	}
 	s.ConfigureLogger()
+	stopProfile := cli.StartProfile("nats-server") // SCIMFLOW_CPUPROFILE, as for the commands
 	if err := server.Run(s); err != nil {
 		server.PrintAndDie(err.Error())
 	}
+	if profiling {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-sig
+			s.Shutdown()
+		}()
+	}
 	s.WaitForShutdown()
+	stopProfile()
 }
