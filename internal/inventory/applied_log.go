@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,12 +175,7 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 	k := appliedKey(a.Object, a.Key)
 	state := AppliedState{EventID: a.EventID, At: l.now().UTC()}
 	if sh := l.shapes[a.Object]; sh != nil && len(a.Resource) > 0 && !a.Deleted {
-		var res map[string]any
-		dec := json.NewDecoder(bytes.NewReader(a.Resource))
-		dec.UseNumber()
-		if dec.Decode(&res) == nil {
-			state.Hashes, _ = hashResource(sh, res)
-		}
+		state.Hashes, _ = hashAnswer(sh, a.Resource)
 	}
 	// The remembered record, if any, is the base; a key never written is created without a read
 	// when the event creates the object.

@@ -22,6 +22,7 @@ type shape struct {
 	resource string
 	keys     []*reconcile.Property
 	props    []*reconcile.Property
+	proj     *projection // what of a resource the id, keys and props are read from
 }
 
 // shapesOf returns the shapes of the named objects of m, in the order given; no names means every
@@ -58,11 +59,14 @@ func shapesOf(m *reconcile.Model, names []string) ([]*shape, error) {
 	out := make([]*shape, len(objs))
 	for i, o := range objs {
 		s := &shape{index: uint8(i), object: o.Name(), resource: o.Resource(), keys: o.Keys()}
+		var paths [][]string
 		for _, p := range o.Properties() {
 			if !p.IsKey() && !p.IsJSONPath() {
 				s.props = append(s.props, p)
 			}
+			paths = append(paths, p.Segments())
 		}
+		s.proj = newProjection(paths)
 		out[i] = s
 	}
 	return out, nil
@@ -180,6 +184,19 @@ func hashResource(s *shape, res map[string]any) (map[string]uint64, bool) {
 		out[p.Name()] = h
 	}
 	return out, true
+}
+
+// hashAnswer hashes a target's answer (a resource in JSON), reading only what the hashes need.
+func hashAnswer(s *shape, raw []byte) (map[string]uint64, bool) {
+	res, ok := s.proj.decode(raw)
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&res) != nil {
+			return nil, false
+		}
+	}
+	return hashResource(s, res)
 }
 
 // keyMap decodes an entry's key.

@@ -16,6 +16,15 @@ func (p *Property) ValuesIn(res map[string]any) []any {
 	return out
 }
 
+// Segments is the path ValuesIn walks: the member names from the resource's top, arrays crossed
+// implicitly (nil for JSONPath properties).
+func (p *Property) Segments() []string {
+	if p.IsJSONPath() {
+		return nil
+	}
+	return p.path.segs
+}
+
 // collect walks segs into v, flattening every array it crosses.
 func collect(v any, segs []string, out *[]any) {
 	switch t := v.(type) {

@@ -1,0 +1,238 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// projection is the part of a resource the hashes are computed from: the member names on the
+// way to the id, the keys and the managed attributes. Reading a target's answer through it skips
+// everything else (meta, schemas, a user's groups, a member's display and $ref) without building
+// it; the applied log reads an answer per write, and a group's answer lists every member.
+type projection struct {
+	name     string
+	leaf     bool // the whole value is needed
+	children []*projection
+}
+
+// newProjection is the projection of the id and the given paths.
+func newProjection(paths [][]string) *projection {
+	root := &projection{}
+	for _, segs := range append(paths, []string{"id"}) {
+		if len(segs) == 0 {
+			continue
+		}
+		n := root
+		for _, seg := range segs {
+			n = n.child(seg, true)
+		}
+		n.leaf = true
+	}
+	return root
+}
+
+// child is n's child named like name (names compare as ValuesIn compares them: exactly, or
+// failing that, ignoring case; so one child stands for every spelling).
+func (n *projection) child(name string, add bool) *projection {
+	for _, c := range n.children {
+		if strings.EqualFold(c.name, name) {
+			return c
+		}
+	}
+	if !add {
+		return nil
+	}
+	c := &projection{name: name}
+	n.children = append(n.children, c)
+	return c
+}
+
+// projectionReader is a pooled decoder with its reader.
+type projectionReader struct {
+	r *bytes.Reader
+	d *jsontext.Decoder
+}
+
+// childNamed is child(string(name), false) without making the string.
+func (n *projection) childNamed(name []byte) *projection {
+	for _, c := range n.children {
+		if string(name) == c.name || bytesEqualFold(name, c.name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// bytesEqualFold is strings.EqualFold(string(b), s) without making the string (ASCII quickly,
+// anything else through strings.EqualFold).
+func bytesEqualFold(b []byte, s string) bool {
+	for i := range len(b) {
+		if b[i] >= utf8.RuneSelf {
+			return strings.EqualFold(string(b), s)
+		}
+	}
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return strings.EqualFold(string(b), s)
+		}
+	}
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		if lowerASCII(b[i]) != lowerASCII(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+var (
+	projectionOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+	projectionReaders = sync.Pool{New: func() any {
+		r := bytes.NewReader(nil)
+		return &projectionReader{r: r, d: jsontext.NewDecoder(r, projectionOptions...)}
+	}}
+)
+
+// decode reads the JSON object raw as encoding/json (numbers as json.Number) would, keeping only
+// what p names: ValuesIn finds the same values in the result as in the whole object. ok is false
+// when raw is not a JSON object, or holds text this reader does not take the way encoding/json
+// does: the caller decodes it whole.
+func (p *projection) decode(raw []byte) (res map[string]any, ok bool) {
+	pr := projectionReaders.Get().(*projectionReader)
+	pr.r.Reset(raw)
+	pr.d.Reset(pr.r, projectionOptions...)
+	defer func() {
+		pr.r.Reset(nil)
+		pr.d.Reset(pr.r, projectionOptions...)
+		projectionReaders.Put(pr)
+	}()
+	d := pr.d
+	if d.PeekKind() != '{' {
+		return nil, false
+	}
+	v, ok := p.read(d)
+	res, isMap := v.(map[string]any)
+	return res, ok && isMap
+}
+
+// read reads the next value under p: whole when p is a leaf, else only its objects' members that
+// p names (a member p does not lead anywhere from is skipped) and its arrays' objects and arrays.
+func (p *projection) read(d *jsontext.Decoder) (any, bool) {
+	if p.leaf {
+		return readWhole(d)
+	}
+	switch d.PeekKind() {
+	case '{':
+		if _, err := d.ReadToken(); err != nil {
+			return nil, false
+		}
+		m := map[string]any{}
+		for d.PeekKind() != '}' {
+			name, err := d.ReadValue()
+			if err != nil || len(name) < 2 || name[0] != '"' {
+				return nil, false
+			}
+			text := name[1 : len(name)-1]
+			if bytes.IndexByte(text, '\\') >= 0 || !utf8.Valid(text) {
+				// Escapes, or text encoding/json would mangle: left to encoding/json.
+				return nil, false
+			}
+			c := p.childNamed(text)
+			if c == nil {
+				if d.SkipValue() != nil {
+					return nil, false
+				}
+				continue
+			}
+			k := string(text) // now: text is the decoder's buffer, which the next read reuses
+			v, ok := c.read(d)
+			if !ok {
+				return nil, false
+			}
+			m[k] = v
+		}
+		if _, err := d.ReadToken(); err != nil {
+			return nil, false
+		}
+		return m, true
+	case '[':
+		if _, err := d.ReadToken(); err != nil {
+			return nil, false
+		}
+		var a []any
+		for d.PeekKind() != ']' {
+			switch d.PeekKind() {
+			case '{', '[':
+				v, ok := p.read(d)
+				if !ok {
+					return nil, false
+				}
+				a = append(a, v)
+			default:
+				// A scalar where p leads further holds nothing ValuesIn collects.
+				if d.SkipValue() != nil {
+					return nil, false
+				}
+			}
+		}
+		if _, err := d.ReadToken(); err != nil {
+			return nil, false
+		}
+		if a == nil {
+			a = []any{}
+		}
+		return a, true
+	case 0:
+		return nil, false
+	default:
+		// A scalar where p leads further: present (so a member named exactly still wins over one
+		// that only matches ignoring case), but holding nothing.
+		if d.SkipValue() != nil {
+			return nil, false
+		}
+		return nil, true
+	}
+}
+
+// readWhole reads the next value as encoding/json decodes it into an interface (UseNumber).
+func readWhole(d *jsontext.Decoder) (any, bool) {
+	v, err := d.ReadValue()
+	if err != nil || len(v) == 0 {
+		return nil, false
+	}
+	switch v[0] {
+	case '"':
+		if s := v[1 : len(v)-1]; bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+			return string(s), true
+		}
+	case 't':
+		return true, true
+	case 'f':
+		return false, true
+	case 'n':
+		return nil, true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return json.Number(v), true
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var out any
+	if dec.Decode(&out) != nil {
+		return nil, false
+	}
+	return out, true
+}

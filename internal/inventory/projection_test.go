@@ -1,0 +1,201 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/reconcile"
+)
+
+// projectionModel has paths that overlap (a whole value and a member of it), differ only in case,
+// cross arrays and a schema URN.
+const projectionModel = `objects:
+  - name: User
+    resource: Users
+    properties:
+      - {name: userName, isKey: true}
+      - {name: name}
+      - {name: name.givenName}
+      - {name: Title}
+      - {name: title}
+      - {name: "emails[].value"}
+      - {name: "emails[].type"}
+      - {name: active, type: bool}
+      - {name: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", type: reference, referenceObject: Users, referenceLookupProperty: userName}
+      - {name: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"}
+  - name: Group
+    resource: Groups
+    properties:
+      - {name: displayName, isKey: true}
+      - {name: "members[].value"}
+`
+
+func projectionShapes(t testing.TB) []*shape {
+	t.Helper()
+	var shs []*shape
+	for _, src := range []struct{ name, text string }{
+		{"projection.yaml", projectionModel},
+		{"cyberark.yaml", string(mustReadFile(t, "../../deploy/examples/models/cyberark.yaml"))},
+	} {
+		m, err := reconcile.ParseModel(src.name, []byte(src.text))
+		require.NoError(t, err)
+		s, err := shapesOf(m, nil)
+		require.NoError(t, err)
+		shs = append(shs, s...)
+	}
+	return shs
+}
+
+func mustReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := readFile(path)
+	require.NoError(t, err)
+	return b
+}
+
+// agree checks that reading raw through the shape's projection gives ValuesIn the values the
+// whole decoded object gives it, for the id, every key and every property, and the same hashes.
+func agree(t testing.TB, sh *shape, raw []byte) (projected bool) {
+	t.Helper()
+	var whole map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	wholeErr := dec.Decode(&whole)
+	part, ok := sh.proj.decode(raw)
+	if !ok {
+		return false // decoded whole by hashAnswer: nothing to compare
+	}
+	require.NoError(t, wholeErr, "the projection read what encoding/json refuses: %s", raw)
+	require.Equal(t, whole["id"], part["id"], "id of %s", raw)
+	for _, p := range append(append([]*reconcile.Property{}, sh.keys...), sh.props...) {
+		require.Equal(t, p.ValuesIn(whole), p.ValuesIn(part), "%s %s of %s", sh.object, p.Name(), raw)
+	}
+	wantH, wantOK := hashResource(sh, whole)
+	gotH, gotOK := hashAnswer(sh, raw)
+	require.Equal(t, wantOK, gotOK, "%s", raw)
+	require.Equal(t, wantH, gotH, "%s", raw)
+	return true
+}
+
+var projectionAnswers = []string{
+	`{"id":"u1","userName":"ada","name":{"givenName":"Ada","familyName":"L"},"title":"CTO","Title":"cto","active":true,
+	  "emails":[{"value":"a@x","type":"work","primary":true},{"value":"b@x"},"loose",[{"value":"nested@x"}],null],
+	  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":"u2","displayName":"B"},"employeeNumber":42.50},
+	  "meta":{"resourceType":"User","version":"W/\"3\""},"groups":[{"value":"g1"}],"schemas":["urn:x"]}`,
+	`{"id":12,"USERNAME":"bob","NAME":{"GIVENNAME":"Bob"},"EMAILS":[{"VALUE":"b@x","TYPE":"home"}],"ACTIVE":false}`,
+	`{"id":"u3","userName":"dup","title":"first","title":"second","name":"just text","emails":{"value":"not an array"}}`,
+	`{"id":"u4","userName":"esc","title":"a\"b\\c\u00e9\ud83d\ude00","name":{"givenName":"\u0041da"}}`,
+	`{"id":"u5","user\u004eame":"escaped name","title":"x"}`,
+	"{\"id\":\"u6\",\"userName\":\"bad \xff utf8\",\"title\":\"\xc3\x28\"}",
+	"{\"id\":\"u7\",\"user\xffName\":\"bad name\"}",
+	`{"id":"u8","userName":"n","emails":[],"name":{},"active":null,"title":[]}`,
+	`{"id":"u9","userName":"deep","emails":[[[{"value":"deep@x"}]]],"name":{"givenName":{"a":[1,2,{"b":null}]}}}`,
+	`{"id":"u10","userName":"nums","title":-0.5e10,"active":1}`,
+	`{"id":"g1","displayName":"Admins","members":[{"value":"u2","display":"b"},{"value":"u1","$ref":"x"},{"display":"no value"}]}`,
+	`{"id":"g2","displayName":"Empty","members":[]}  trailing text`,
+	`{"displayName":"no id","members":[{"value":"u1"}]}`,
+	`{"id":"","userName":"empty id"}`,
+	`{"id":true,"userName":"odd id"}`,
+	`[{"id":"not an object"}]`,
+	`"text"`,
+	`{"id":"u11","userName":"unterminated"`,
+	`{"id":"u12","userName":"ok","title":tru}`,
+	``,
+	`{"id":"u13","userName":"K\u212aelvin","name":{"givenName":"x"},"ſtatus":"long s"}`,
+}
+
+func TestProjectionReadsWhatValuesInReads(t *testing.T) {
+	t.Parallel()
+	projected := 0
+	for _, sh := range projectionShapes(t) {
+		for _, a := range projectionAnswers {
+			if agree(t, sh, []byte(a)) {
+				projected++
+			}
+		}
+	}
+	require.Greater(t, projected, len(projectionAnswers), "the projection read most answers itself")
+}
+
+// Random resources built from the paths the shapes name (in every case), with noise around them.
+func TestProjectionAgreesOnRandomResources(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{"id", "userName", "USERNAME", "name", "Name", "givenName", "title", "Title", "TITLE", "emails", "value", "type",
+		"active", "members", "displayName", "meta", "display", "$ref", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+		"manager", "employeeNumber", "department", "phoneNumbers", "x"}
+	var gen func(depth int) any
+	gen = func(depth int) any {
+		switch k := rng.IntN(10); {
+		case depth > 4 || k < 3:
+			return []any{"s", "é", json.Number("1.5"), true, false, nil, "", "a<b>&"}[rng.IntN(8)]
+		case k < 6:
+			m := map[string]any{}
+			for range rng.IntN(5) {
+				n := names[rng.IntN(len(names))]
+				if spelledOtherwise(m, n) {
+					// Two spellings of one name, neither exact: ValuesIn picks either (map
+					// order), whole or projected.
+					continue
+				}
+				m[n] = gen(depth + 1)
+			}
+			return m
+		default:
+			a := []any{}
+			for range rng.IntN(4) {
+				a = append(a, gen(depth+1))
+			}
+			return a
+		}
+	}
+	shs := projectionShapes(t)
+	projected := 0
+	for i := range 3000 {
+		m, _ := gen(0).(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		if i%2 == 0 {
+			m["id"] = fmt.Sprintf("id-%d", i)
+		}
+		raw, err := json.Marshal(m)
+		require.NoError(t, err)
+		for _, sh := range shs {
+			if agree(t, sh, raw) {
+				projected++
+			}
+		}
+	}
+	require.Greater(t, projected, 3000)
+}
+
+func FuzzProjectionAgreesWithTheWholeDecode(f *testing.F) {
+	for _, a := range projectionAnswers {
+		f.Add([]byte(a))
+	}
+	shs := projectionShapes(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, sh := range shs {
+			agree(t, sh, raw)
+		}
+	})
+}
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func spelledOtherwise(m map[string]any, name string) bool {
+	for k := range m {
+		if k != name && strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
