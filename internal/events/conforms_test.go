@@ -38,7 +38,8 @@ func conformsCases() []map[string]any {
 		"0000-01-01T00:00:00Z", "2026-11-23T10:00:00-00:00", "２026-11-23T10:00:00Z"}
 	strs := []string{"identity.user.create", "identity.user_2.addassignment", "identity.User.create", "identity..create", "identity.user.create ",
 		"identity.user.created", "xidentity.user.create", "User", "user", "Us-er", "_User", "U1_", "1User", "Create", "create",
-		"AddAssignment", "add", "modify", "remove", "Add", "application/json", "text/plain", strings.Repeat("é", 256), strings.Repeat("é", 257)}
+		"AddAssignment", "add", "modify", "remove", "Add", "application/json", "text/plain",
+		"identity.a.b.create", "identity.user.", "identity.user.Create", "identity.9_x.removeassignment", "identity.é.create", "a", "A_", "_", "aé", "Z9", strings.Repeat("é", 256), strings.Repeat("é", 257)}
 	var out []map[string]any
 	variant := func(edit func(m, data map[string]any)) {
 		m := validEvent()
