@@ -2,7 +2,10 @@ package events
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
+
+	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
 // Status is what became of an event.
@@ -90,8 +93,100 @@ type OutcomeError struct {
 	ScimType string `json:"scimType,omitempty"`
 }
 
-// Encode renders the outcome as JSON.
-func (o *Outcome) Encode() ([]byte, error) { return json.Marshal(o) }
+// Encode renders the outcome as JSON: json.Marshal's bytes (TestOutcomeEncodeIsJSONMarshals),
+// written without reflection, since every event publishes one.
+func (o *Outcome) Encode() ([]byte, error) {
+	b := make([]byte, 0, 512)
+	str := func(name, v string, omitEmpty bool) {
+		if omitEmpty && v == "" {
+			return
+		}
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = jsonx.AppendString(b, v, true)
+	}
+	integer := func(name string, v int64, omitEmpty bool) {
+		if omitEmpty && v == 0 {
+			return
+		}
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, v, 10)
+	}
+	var err error
+	b = append(b, `{"id":`...)
+	b = jsonx.AppendString(b, o.ID, true)
+	str("inputId", o.InputID, false)
+	b = append(b, `,"time":`...)
+	if b, err = jsonx.AppendTime(b, o.Time); err != nil {
+		return nil, err
+	}
+	str("object", o.Object, false)
+	if len(o.Key) > 0 {
+		b = append(b, `,"key":`...)
+		if b, err = jsonx.Append(b, o.Key, true); err != nil {
+			return nil, err
+		}
+	}
+	str("operation", o.Operation, true)
+	str("status", string(o.Status), false)
+	if o.Final {
+		b = append(b, `,"final":true`...)
+	} else {
+		b = append(b, `,"final":false`...)
+	}
+	str("targetId", o.TargetID, true)
+	str("reason", o.Reason, true)
+	if len(o.Requests) > 0 {
+		b = append(b, `,"requests":[`...)
+		for i, c := range o.Requests {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"method":`...)
+			b = jsonx.AppendString(b, c.Method, true)
+			str("path", c.Path, false)
+			integer("status", int64(c.Status), true)
+			b = append(b, `,"durationMs":`...)
+			if b, err = jsonx.AppendFloat(b, c.DurationMs); err != nil {
+				return nil, err
+			}
+			integer("attempt", int64(c.Attempt), true)
+			str("error", c.Error, true)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	integer("attempt", int64(o.Attempt), false)
+	if e := o.Error; e != nil {
+		b = append(b, `,"error":{"class":`...)
+		b = jsonx.AppendString(b, e.Class, true)
+		str("message", e.Message, false)
+		integer("status", int64(e.Status), true)
+		str("scimType", e.ScimType, true)
+		b = append(b, '}')
+	}
+	if !o.NextAttemptAt.IsZero() {
+		b = append(b, `,"nextAttemptAt":`...)
+		if b, err = jsonx.AppendTime(b, o.NextAttemptAt); err != nil {
+			return nil, err
+		}
+	}
+	str("stream", o.Stream, true)
+	if o.StreamSeq != 0 {
+		b = append(b, `,"streamSeq":`...)
+		b = strconv.AppendUint(b, o.StreamSeq, 10)
+	}
+	integer("partition", int64(o.Partition), false)
+	str("worker", o.Worker, true)
+	b = append(b, `,"durationMs":`...)
+	if b, err = jsonx.AppendFloat(b, o.DurationMs); err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
 
 // wire is the outcome's JSON as published, or encoded now when it was not.
 func (o *Outcome) wire() ([]byte, error) {

@@ -1,10 +1,11 @@
 package inventory
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
 // appendJSON appends r as json.Marshal writes it, byte for byte (TestAppliedRecordJSONIsEncodingJSONs),
@@ -94,31 +95,8 @@ func (s *AppliedState) appendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendJSONString appends s as encoding/json quotes it: text that needs no escape (printable
-// ASCII other than ", \, <, > and &) directly, anything else through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
+func appendJSONString(b []byte, s string) []byte { return jsonx.AppendString(b, s, true) }
 
-func appendTime(b []byte, t time.Time) ([]byte, error) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		q, err := json.Marshal(t) // encoding/json's own error
-		return append(b, q...), err
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
-}
+func appendTime(b []byte, t time.Time) ([]byte, error) { return jsonx.AppendTime(b, t) }
 
-func appendMarshaled(b []byte, v any) ([]byte, error) {
-	q, err := json.Marshal(v)
-	return append(b, q...), err
-}
+func appendMarshaled(b []byte, v any) ([]byte, error) { return jsonx.Append(b, v, true) }

@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
 // Documents are handled in the shapes encoding/json produces with UseNumber: map[string]any,
@@ -55,15 +57,7 @@ func normalizeJSON(v any) (any, error) {
 }
 
 // marshalJSON encodes without HTML escaping ("&" stays "&"), without a trailing newline.
-func marshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
-}
+func marshalJSON(v any) ([]byte, error) { return jsonx.Append(nil, v, false) }
 
 // cloneJSON deep-copies a canonical value.
 func cloneJSON(v any) any {
