@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/scimflow/scimflow/internal/auth"
+	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
 // CustomSchema is CyberArk's extension for custom attributes.
@@ -102,6 +103,30 @@ func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
 	if (method != http.MethodPost && method != http.MethodPut) || len(bytes.TrimSpace(body)) == 0 {
 		return p, nil
 	}
+	createsUser := method == http.MethodPost && rest == "" && strings.EqualFold(resource, ResourceUsers)
+	if !bytes.Contains(body, []byte(CustomSchema)) && !bytes.Contains(body, []byte(`\u`)) {
+		// The common bodies, without decoding them: nothing to list in schemas, and a user's
+		// create that names no password gets one as its first member.
+		if !createsUser || bytes.Contains(body, []byte(`"password"`)) || !json.Valid(body) {
+			return p, nil
+		}
+		if obj := bytes.TrimLeft(body, " \t\r\n"); obj[0] == '{' {
+			pw, err := GeneratePassword()
+			if err != nil {
+				return p, err
+			}
+			members := bytes.TrimLeft(obj[1:], " \t\r\n")
+			out := make([]byte, 0, len(body)+len(pw)+16)
+			out = append(out, `{"password":`...)
+			out = jsonx.AppendString(out, pw, false)
+			if members[0] != '}' {
+				out = append(out, ',')
+			}
+			p.body, p.secret = append(out, members...), auth.Secret(pw)
+			return p, nil
+		}
+		return p, nil // not a JSON object: the target will say what is wrong
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var obj map[string]any
@@ -109,7 +134,7 @@ func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
 		return p, nil // not a JSON object: the target will say what is wrong
 	}
 	changed := false
-	if method == http.MethodPost && rest == "" && strings.EqualFold(resource, ResourceUsers) {
+	if createsUser {
 		if _, ok := obj["password"]; !ok {
 			pw, err := GeneratePassword()
 			if err != nil {

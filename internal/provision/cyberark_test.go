@@ -53,6 +53,27 @@ func TestPrepareCyberArk(t *testing.T) {
 	assert.Equal(t, p.secret.Reveal(), m["password"])
 	assert.Contains(t, string(p.body), "12345678901234567890")
 
+	// Bodies that take the fast path (no custom schema, no escape) get what the slow path gives:
+	// a password for a user's create, nothing else changed.
+	for _, raw := range []string{`{"userName":"a"}`, ` { } `, `{"userName":"b","emails":[{"value":"b@x"}],"active":true}`} {
+		p, err := prepareCyberArk("POST", "Users", []byte(raw))
+		require.NoError(t, err)
+		m := decode(p.body)
+		require.NotEmpty(t, p.secret)
+		assert.Equal(t, p.secret.Reveal(), m["password"], raw)
+		delete(m, "password")
+		want := decode([]byte(raw))
+		assert.Equal(t, want, m, raw)
+	}
+	for _, raw := range []string{`{"userName":"a","Password":"x"}`, `{"userName":"a\u0022"}`} {
+		p, err := prepareCyberArk("POST", "Users", []byte(raw))
+		require.NoError(t, err)
+		assert.Equal(t, p.secret.Reveal(), decode(p.body)["password"], "%s gets its own password", raw)
+	}
+	p, err = prepareCyberArk("POST", "Users", []byte(`{"userName":"a"} trailing`))
+	require.NoError(t, err)
+	assert.Empty(t, p.secret, "not JSON: left for the target to refuse")
+
 	// A mapped password is kept.
 	body := []byte(`{"userName":"a","password":"Mapped-1!"}`)
 	p, err = prepareCyberArk("POST", "Users", body)
