@@ -108,7 +108,7 @@ func (r *report) rows() []row {
 		if r.e2eGuess {
 			load = fmt.Sprintf("%.0f events/s (half of a guessed 1,000: the overhead rounds did not run)", e.rate)
 		}
-		add(sec, "publish → outcome, "+load, fmt.Sprintf("p50 %s, p95 %s, p99 %s, max %s (%d events)", ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max), e.n),
+		add(sec, "publish → outcome, "+load, fmt.Sprintf("p50 %s, p95 %s, p99 %s, max %s (%d events, after %d warm-up creates)", ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max), e.n, e2eWarmUp),
 			"p99 < 50 ms", verdict(e.p99 < 50*time.Millisecond))
 	}
 	if len(r.scale) > 0 {
