@@ -1,13 +1,12 @@
 package inventory
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
 // projection is the part of a resource the hashes are computed from: the member names on the
@@ -52,12 +51,6 @@ func (n *projection) child(name string, add bool) *projection {
 	return c
 }
 
-// projectionReader is a pooled decoder with its reader.
-type projectionReader struct {
-	r *bytes.Reader
-	d *jsontext.Decoder
-}
-
 // childNamed is child(string(name), false) without making the string.
 func (n *projection) childNamed(name []byte) *projection {
 	for _, c := range n.children {
@@ -99,41 +92,26 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-var (
-	projectionOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
-	projectionReaders = sync.Pool{New: func() any {
-		r := bytes.NewReader(nil)
-		return &projectionReader{r: r, d: jsontext.NewDecoder(r, projectionOptions...)}
-	}}
-)
-
 // decode reads the JSON object raw as encoding/json (numbers as json.Number) would, keeping only
 // what p names: ValuesIn finds the same values in the result as in the whole object. ok is false
 // when raw is not a JSON object, or holds text this reader does not take the way encoding/json
 // does: the caller decodes it whole.
-func (p *projection) decode(raw []byte) (res map[string]any, ok bool) {
-	pr := projectionReaders.Get().(*projectionReader)
-	pr.r.Reset(raw)
-	pr.d.Reset(pr.r, projectionOptions...)
-	defer func() {
-		pr.r.Reset(nil)
-		pr.d.Reset(pr.r, projectionOptions...)
-		projectionReaders.Put(pr)
-	}()
-	d := pr.d
-	if d.PeekKind() != '{' {
-		return nil, false
-	}
-	v, ok := p.read(d)
-	res, isMap := v.(map[string]any)
-	return res, ok && isMap
+func (p *projection) decode(raw []byte) (map[string]any, bool) {
+	return jsonx.Read(raw, func(d *jsontext.Decoder) (map[string]any, bool) {
+		if d.PeekKind() != '{' {
+			return nil, false
+		}
+		v, ok := p.read(d)
+		res, isMap := v.(map[string]any)
+		return res, ok && isMap
+	})
 }
 
 // read reads the next value under p: whole when p is a leaf, else only its objects' members that
 // p names (a member p does not lead anywhere from is skipped) and its arrays' objects and arrays.
 func (p *projection) read(d *jsontext.Decoder) (any, bool) {
 	if p.leaf {
-		return readWhole(d)
+		return jsonx.Value(d)
 	}
 	switch d.PeekKind() {
 	case '{':
@@ -142,14 +120,9 @@ func (p *projection) read(d *jsontext.Decoder) (any, bool) {
 		}
 		m := map[string]any{}
 		for d.PeekKind() != '}' {
-			name, err := d.ReadValue()
-			if err != nil || len(name) < 2 || name[0] != '"' {
-				return nil, false
-			}
-			text := name[1 : len(name)-1]
-			if bytes.IndexByte(text, '\\') >= 0 || !utf8.Valid(text) {
-				// Escapes, or text encoding/json would mangle: left to encoding/json.
-				return nil, false
+			text, plain, ok := jsonx.NameBytes(d)
+			if !ok || !plain {
+				return nil, false // escapes, or text encoding/json would mangle: read whole
 			}
 			c := p.childNamed(text)
 			if c == nil {
@@ -206,33 +179,4 @@ func (p *projection) read(d *jsontext.Decoder) (any, bool) {
 		}
 		return nil, true
 	}
-}
-
-// readWhole reads the next value as encoding/json decodes it into an interface (UseNumber).
-func readWhole(d *jsontext.Decoder) (any, bool) {
-	v, err := d.ReadValue()
-	if err != nil || len(v) == 0 {
-		return nil, false
-	}
-	switch v[0] {
-	case '"':
-		if s := v[1 : len(v)-1]; bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
-			return string(s), true
-		}
-	case 't':
-		return true, true
-	case 'f':
-		return false, true
-	case 'n':
-		return nil, true
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return json.Number(v), true
-	}
-	dec := json.NewDecoder(bytes.NewReader(v))
-	dec.UseNumber()
-	var out any
-	if dec.Decode(&out) != nil {
-		return nil, false
-	}
-	return out, true
 }
