@@ -15,7 +15,8 @@ import (
 )
 
 // ProfileEnv names the environment variable that, when set to a folder, makes a command write a CPU
-// profile of its whole run there as <prog>-<pid>.pprof (go tool pprof reads it). The profile is
+// profile of its whole run there as <prog>-<pid>.pprof, and what it allocated as
+// <prog>-<pid>.allocs.pprof (go tool pprof reads both). The profile is
 // complete once the command ends, SIGTERM included; a killed process leaves none.
 const ProfileEnv = "SCIMFLOW_CPUPROFILE"
 
@@ -73,5 +74,10 @@ func StartProfile(prog string) (stop func()) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		// Beside it, what the run allocated (go tool pprof -sample_index=alloc_space).
+		if a, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.allocs.pprof", prog, os.Getpid()))); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
 	}
 }

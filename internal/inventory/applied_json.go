@@ -1,12 +1,22 @@
 package inventory
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/scimflow/scimflow/internal/jsonx"
 )
+
+// encodedSize is about how many bytes r encodes to: the capacity to encode it into at once.
+func (r *AppliedRecord) encodedSize() int {
+	n := 256 + 64*(len(r.Key)+len(r.Attributes))
+	for _, st := range r.States {
+		n += max(len(st.encoded), 64+48*len(st.Hashes))
+	}
+	return n
+}
 
 // appendJSON appends r as json.Marshal writes it, byte for byte (TestAppliedRecordJSONIsEncodingJSONs),
 // at a fraction of the cost: the worker writes a record per event. A state is encoded once and
@@ -49,12 +59,15 @@ func (r *AppliedRecord) appendJSON(b []byte) ([]byte, error) {
 				b = append(b, ',')
 			}
 			st := &r.States[i]
-			if st.encoded == nil {
-				if st.encoded, err = st.appendJSON(nil); err != nil {
-					return nil, err
-				}
+			if st.encoded != nil {
+				b = append(b, st.encoded...)
+				continue
 			}
-			b = append(b, st.encoded...)
+			start := len(b)
+			if b, err = st.appendJSON(b); err != nil {
+				return nil, err
+			}
+			st.encoded = bytes.Clone(b[start:]) // its own bytes: a record's buffer is not kept
 		}
 		b = append(b, ']')
 	}

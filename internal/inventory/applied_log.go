@@ -212,7 +212,7 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 		for n, v := range a.Attributes {
 			rec.Attributes[n] = v
 		}
-		raw, err := rec.appendJSON(nil)
+		raw, err := rec.appendJSON(make([]byte, 0, rec.encodedSize()))
 		if err != nil {
 			return fmt.Errorf("encode applied record: %w", err)
 		}

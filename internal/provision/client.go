@@ -312,7 +312,7 @@ func (c *Client) attempt(ctx context.Context, method, rel string, u *url.URL, p 
 	resp, err := c.http.Do(hreq)
 	var raw []byte
 	if err == nil {
-		raw, err = readBody(resp.Body, c.cfg.MaxResponseBytes)
+		raw, err = readBody(resp.Body, resp.ContentLength, c.cfg.MaxResponseBytes)
 		resp.Body.Close()
 	}
 	dur := time.Since(start)
@@ -387,10 +387,26 @@ func breakerOutcome(ctx context.Context, e *Error) error {
 }
 
 // readBody reads at most limit bytes.
-func readBody(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	// Read into one buffer of the announced length (one byte more, to see the end), not a growing
+	// one; a length beyond the limit or unknown (-1) reads as it comes.
+	b := make([]byte, 0, 512)
+	if length >= 0 && length <= limit {
+		b = make([]byte, 0, length+1)
+	}
+	lr := io.LimitReader(r, limit+1)
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("response larger than %d bytes (target.maxResponseBytes)", limit)

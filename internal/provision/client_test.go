@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -212,4 +213,26 @@ func TestBreakerOpenAnswersFast(t *testing.T) {
 	assert.True(t, e.BreakerOpen)
 	assert.InDelta(t, time.Minute.Seconds(), e.RetryAfter.Seconds(), 2)
 	assert.EqualValues(t, 3, n.Load())
+}
+
+// readBody reads every body whole, whatever length the answer announced, and refuses one past
+// the limit.
+func TestReadBodyWhateverTheAnnouncedLength(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("x", 700)
+	for _, announced := range []int64{-1, 0, 10, 699, 700, 701, 5000} {
+		got, err := readBody(iotest.OneByteReader(strings.NewReader(body)), announced, 1024)
+		require.NoError(t, err, "announced %d", announced)
+		assert.Equal(t, body, string(got), "announced %d", announced)
+		got, err = readBody(strings.NewReader(body), announced, 1024)
+		require.NoError(t, err)
+		assert.Equal(t, body, string(got))
+	}
+	_, err := readBody(strings.NewReader(body), 700, 699)
+	assert.ErrorContains(t, err, "response larger than 699 bytes")
+	_, err = readBody(strings.NewReader(body), -1, 699)
+	assert.ErrorContains(t, err, "response larger than 699 bytes")
+	got, err := readBody(strings.NewReader(""), 0, 10)
+	require.NoError(t, err)
+	assert.Empty(t, got)
 }
