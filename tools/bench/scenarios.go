@@ -54,7 +54,7 @@ func (e *env) startConsumer(ctx context.Context, kind string, workers int) error
 
 // runDrain runs one round: a fresh env (setup, when set, adjusts it), items prefilled, the
 // consumer started, the drain measured, the simulator's counters read.
-func (h *harness) runDrain(ctx context.Context, name, kind string, items []item, simArgs []string, setup func(e *env) error) (*round, error) {
+func (h *harness) runDrain(ctx context.Context, name, kind string, items []item, simArgs []string, setup func(e *env) error, sampleLimit bool) (*round, error) {
 	e, err := h.newEnv(ctx, name, simArgs)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (h *harness) runDrain(ctx context.Context, name, kind string, items []item,
 	}
 	r := &round{kind: kind, n: len(items), limitMin: -1, limitLast: -1}
 	stopLimit := func() {}
-	if kind == kindWorker {
+	if kind == kindWorker && sampleLimit {
 		stopLimit = e.sampleLimit(ctx, r)
 	}
 	r.d, err = e.waitDrain(ctx, m, len(items), 60*time.Second)
@@ -156,7 +156,9 @@ func (h *harness) overhead(ctx context.Context) (workers, bares []*round, err er
 				return nil, nil, err
 			}
 			name := fmt.Sprintf("overhead-%d-%s", i+1, strings.ReplaceAll(kind, " ", ""))
-			r, err := h.runDrain(ctx, name, kind, items, nil, nil)
+			// Not scraped: reading /metrics four times a second would cost the worker CPU the bare
+			// loop does not spend.
+			r, err := h.runDrain(ctx, name, kind, items, nil, nil, false)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -197,7 +199,7 @@ func (h *harness) latency(ctx context.Context, lat time.Duration, kind string) (
 	r, err := h.runDrain(ctx, name, kind, items, []string{"--latency", lat.String(), "--max-concurrent", strconv.Itoa(h.opt.cap)}, func(e *env) error {
 		e.bareArgs = []string{"-max-in-flight", strconv.Itoa(h.opt.cap)}
 		return nil
-	})
+	}, true)
 	if err != nil {
 		return latencyRun{}, err
 	}
@@ -220,7 +222,7 @@ func (h *harness) mixedLatency(ctx context.Context, getDelay, writeDelay time.Du
 		proxy, err = newLatencyProxy(e.simBase, getDelay, writeDelay, h.opt.cap)
 		e.proxy, e.target = proxy, proxy.url
 		return err
-	})
+	}, true)
 	if err != nil {
 		return latencyRun{}, err
 	}
