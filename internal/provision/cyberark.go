@@ -104,10 +104,11 @@ func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
 		return p, nil
 	}
 	createsUser := method == http.MethodPost && rest == "" && strings.EqualFold(resource, ResourceUsers)
-	if !bytes.Contains(body, []byte(CustomSchema)) && !bytes.Contains(body, []byte(`\u`)) {
+	if !bytes.Contains(body, []byte(CustomSchema)) && !bytes.Contains(body, []byte(`\u`)) &&
+		!(createsUser && bytes.Contains(body, []byte(`"password"`))) {
 		// The common bodies, without decoding them: nothing to list in schemas, and a user's
 		// create that names no password gets one as its first member.
-		if !createsUser || bytes.Contains(body, []byte(`"password"`)) || !json.Valid(body) {
+		if !createsUser || !json.Valid(body) {
 			return p, nil
 		}
 		if obj := bytes.TrimLeft(body, " \t\r\n"); obj[0] == '{' {

@@ -65,7 +65,7 @@ func TestPrepareCyberArk(t *testing.T) {
 		want := decode([]byte(raw))
 		assert.Equal(t, want, m, raw)
 	}
-	for _, raw := range []string{`{"userName":"a","Password":"x"}`, `{"userName":"a\u0022"}`} {
+	for _, raw := range []string{`{"userName":"a","Password":"x"}`, `{"userName":"a\u0022"}`, `{"userName":"a","title":"password"}`} {
 		p, err := prepareCyberArk("POST", "Users", []byte(raw))
 		require.NoError(t, err)
 		assert.Equal(t, p.secret.Reveal(), decode(p.body)["password"], "%s gets its own password", raw)
