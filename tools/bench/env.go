@@ -251,6 +251,15 @@ func (e *env) metric(ctx context.Context, i int, name string) float64 {
 	return -1
 }
 
+// partitionsOwned is scimflow_partitions_owned of each of the k workers.
+func (e *env) partitionsOwned(ctx context.Context, k int) []float64 {
+	out := make([]float64, k)
+	for i := range k {
+		out[i] = e.metric(ctx, i, "scimflow_partitions_owned")
+	}
+	return out
+}
+
 // close stops everything, consumers first.
 func (e *env) close() {
 	for _, p := range e.consumers {

@@ -119,7 +119,7 @@ func (r *report) rows() []row {
 			if s.workers == 3 {
 				target, v = "≥ 2.5 × one worker", verdict(s.rate >= 2.5*base)
 			}
-			add(sec, fmt.Sprintf("%d worker(s)", s.workers), fmt.Sprintf("%.0f events/s, %.2f × one worker; %.0f µs CPU per event", s.rate, s.rate/base, s.cpu), target, v)
+			add(sec, fmt.Sprintf("%d worker(s)", s.workers), fmt.Sprintf("%.0f events/s, %.2f × one worker; %.0f µs CPU per event; partitions run when counting started: %s", s.rate, s.rate/base, s.cpu, s.ownedText()), target, v)
 		}
 	}
 	for _, m := range r.micro {
