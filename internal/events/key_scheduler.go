@@ -22,7 +22,9 @@ type keyScheduler struct {
 	cond  *sync.Cond
 	keys  map[string]*keyQueue
 	ready []*keyQueue
-	held  int
+	// readyReleases counts the keys in ready being handed back: they go first (see firstAllowed).
+	readyReleases int
+	held          int
 	// closed: intake has stopped; workers exit when no key is left.
 	closed bool
 	// releasing: the loop is shutting down; a waiting key is handed back to JetStream (Nak, in
@@ -201,7 +203,7 @@ func (s *keyScheduler) add(t *task) addResult {
 	k.tasks = slices.Insert(k.tasks, at, t)
 	s.held++
 	if s.releasing || s.handover[k.partition] {
-		k.release = true
+		s.markRelease(k)
 	}
 	s.schedule(k)
 	return added
@@ -232,7 +234,22 @@ func (s *keyScheduler) schedule(k *keyQueue) {
 	}
 	k.queued = true
 	s.ready = append(s.ready, k)
+	if k.release {
+		s.readyReleases++
+	}
 	s.cond.Signal()
+}
+
+// markRelease marks k to be handed back. Callers hold mu.
+func (s *keyScheduler) markRelease(k *keyQueue) {
+	if k.release {
+		return
+	}
+	k.release = true
+	if k.queued {
+		s.readyReleases++
+		s.cond.Signal() // a release may run while the scheduler is paused
+	}
 }
 
 // next blocks until a key is ready and returns it with its head task, marking it running; ok is
@@ -252,6 +269,9 @@ func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
 	}
 	k = s.ready[i]
 	s.ready = slices.Delete(s.ready, i, i+1)
+	if k.release {
+		s.readyReleases--
+	}
 	k.queued = false
 	k.running = true
 	s.running++
@@ -262,9 +282,19 @@ func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
 	return k, k.tasks[0], k.release, true
 }
 
-// firstAllowed is the index of the first ready key that may run: any, unless the scheduler is
-// paused, when only the probe (and keys being handed back) may. Callers hold mu.
+// firstAllowed is the index of the first ready key that may run: a key being handed back first;
+// then any, unless the scheduler is paused, when only the probe may. Callers hold mu.
 func (s *keyScheduler) firstAllowed() int {
+	// A key being handed back goes before the keys that run: handing back takes no call to the
+	// target, and a partition's next owner waits for it (with every lane busy on a deep backlog,
+	// a handover would otherwise wait its turn behind thousands of keys).
+	if s.readyReleases > 0 {
+		for i, k := range s.ready {
+			if k.release {
+				return i
+			}
+		}
+	}
 	for i, k := range s.ready {
 		if k.release || !s.stopped && (s.pausedOn == nil || k == s.pausedOn) {
 			return i
@@ -299,7 +329,7 @@ func (s *keyScheduler) finish(k *keyQueue, disp disposition, until time.Time) (r
 		k.tasks[0] = nil
 		k.tasks = k.tasks[1:]
 		s.held--
-		k.release = true
+		s.markRelease(k)
 	case wait:
 		if !k.release {
 			s.waiting++
@@ -383,7 +413,7 @@ func (s *keyScheduler) release() {
 	defer s.mu.Unlock()
 	s.releasing = true
 	for _, k := range s.keys {
-		k.release = true
+		s.markRelease(k)
 		s.schedule(k)
 	}
 }
@@ -442,7 +472,7 @@ func (s *keyScheduler) prepend(subject string, partition int, tasks []*task) (su
 	k.tasks = slices.Insert(k.tasks, at, tasks...)
 	s.held += len(tasks)
 	if s.releasing || s.handover[k.partition] {
-		k.release = true
+		s.markRelease(k)
 	}
 	s.schedule(k)
 	return superseded
@@ -458,7 +488,7 @@ func (s *keyScheduler) releasePartition(p int) {
 	delete(s.unproven, p)
 	for _, k := range s.keys {
 		if k.partition == p {
-			k.release = true
+			s.markRelease(k)
 			s.schedule(k)
 		}
 	}
