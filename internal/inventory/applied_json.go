@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/scimflow/scimflow/internal/jsonx"
 )
@@ -24,27 +23,27 @@ func (r *AppliedRecord) encodedSize() int {
 // is new.
 func (r *AppliedRecord) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"object":`...)
-	b = appendJSONString(b, r.Object)
+	b = jsonx.AppendString(b, r.Object, true)
 	b = append(b, `,"key":`...)
 	var err error
-	if b, err = appendMarshaled(b, r.Key); err != nil {
+	if b, err = jsonx.Append(b, r.Key, true); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"eventId":`...)
-	b = appendJSONString(b, r.EventID)
+	b = jsonx.AppendString(b, r.EventID, true)
 	if r.StreamSeq != 0 {
 		b = append(b, `,"streamSeq":`...)
 		b = strconv.AppendUint(b, r.StreamSeq, 10)
 	}
 	b = append(b, `,"operation":`...)
-	b = appendJSONString(b, r.Operation)
+	b = jsonx.AppendString(b, r.Operation, true)
 	b = append(b, `,"at":`...)
-	if b, err = appendTime(b, r.At); err != nil {
+	if b, err = jsonx.AppendTime(b, r.At); err != nil {
 		return nil, err
 	}
 	if r.TargetID != "" {
 		b = append(b, `,"targetId":`...)
-		b = appendJSONString(b, r.TargetID)
+		b = jsonx.AppendString(b, r.TargetID, true)
 	}
 	if r.Deleted {
 		b = append(b, `,"deleted":true`...)
@@ -73,7 +72,7 @@ func (r *AppliedRecord) appendJSON(b []byte) ([]byte, error) {
 	}
 	if len(r.Attributes) > 0 {
 		b = append(b, `,"attributes":`...)
-		if b, err = appendMarshaled(b, r.Attributes); err != nil {
+		if b, err = jsonx.Append(b, r.Attributes, true); err != nil {
 			return nil, err
 		}
 	}
@@ -82,9 +81,9 @@ func (r *AppliedRecord) appendJSON(b []byte) ([]byte, error) {
 
 func (s *AppliedState) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"eventId":`...)
-	b = appendJSONString(b, s.EventID)
+	b = jsonx.AppendString(b, s.EventID, true)
 	b = append(b, `,"at":`...)
-	b, err := appendTime(b, s.At)
+	b, err := jsonx.AppendTime(b, s.At)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +98,7 @@ func (s *AppliedState) appendJSON(b []byte) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, n)
+			b = jsonx.AppendString(b, n, true)
 			b = append(b, ':')
 			b = strconv.AppendUint(b, s.Hashes[n], 10)
 		}
@@ -107,9 +106,3 @@ func (s *AppliedState) appendJSON(b []byte) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
-
-func appendJSONString(b []byte, s string) []byte { return jsonx.AppendString(b, s, true) }
-
-func appendTime(b []byte, t time.Time) ([]byte, error) { return jsonx.AppendTime(b, t) }
-
-func appendMarshaled(b []byte, v any) ([]byte, error) { return jsonx.Append(b, v, true) }

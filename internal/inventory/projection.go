@@ -1,8 +1,7 @@
 package inventory
 
 import (
-	"strings"
-	"unicode/utf8"
+	"bytes"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -14,7 +13,7 @@ import (
 // everything else (meta, schemas, a user's groups, a member's display and $ref) without building
 // it; the applied log reads an answer per write, and a group's answer lists every member.
 type projection struct {
-	name     string
+	name     []byte
 	leaf     bool // the whole value is needed
 	children []*projection
 }
@@ -28,68 +27,32 @@ func newProjection(paths [][]string) *projection {
 		}
 		n := root
 		for _, seg := range segs {
-			n = n.child(seg, true)
+			n = n.child(seg)
 		}
 		n.leaf = true
 	}
 	return root
 }
 
-// child is n's child named like name (names compare as ValuesIn compares them: exactly, or
-// failing that, ignoring case; so one child stands for every spelling).
-func (n *projection) child(name string, add bool) *projection {
-	for _, c := range n.children {
-		if strings.EqualFold(c.name, name) {
-			return c
-		}
+// child is n's child named like name, added when n has none. Names compare as ValuesIn compares
+// them (exactly, or failing that, ignoring case), so one child stands for every spelling.
+func (n *projection) child(name string) *projection {
+	if c := n.childNamed([]byte(name)); c != nil {
+		return c
 	}
-	if !add {
-		return nil
-	}
-	c := &projection{name: name}
+	c := &projection{name: []byte(name)}
 	n.children = append(n.children, c)
 	return c
 }
 
-// childNamed is child(string(name), false) without making the string.
+// childNamed is n's child named like name, nil when there is none.
 func (n *projection) childNamed(name []byte) *projection {
 	for _, c := range n.children {
-		if string(name) == c.name || bytesEqualFold(name, c.name) {
+		if bytes.EqualFold(name, c.name) {
 			return c
 		}
 	}
 	return nil
-}
-
-// bytesEqualFold is strings.EqualFold(string(b), s) without making the string (ASCII quickly,
-// anything else through strings.EqualFold).
-func bytesEqualFold(b []byte, s string) bool {
-	for i := range len(b) {
-		if b[i] >= utf8.RuneSelf {
-			return strings.EqualFold(string(b), s)
-		}
-	}
-	for i := range len(s) {
-		if s[i] >= utf8.RuneSelf {
-			return strings.EqualFold(string(b), s)
-		}
-	}
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if lowerASCII(b[i]) != lowerASCII(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // decode reads the JSON object raw as encoding/json (numbers as json.Number) would, keeping only
@@ -115,60 +78,33 @@ func (p *projection) read(d *jsontext.Decoder) (any, bool) {
 	}
 	switch d.PeekKind() {
 	case '{':
-		if _, err := d.ReadToken(); err != nil {
-			return nil, false
-		}
 		m := map[string]any{}
-		for d.PeekKind() != '}' {
-			text, plain, ok := jsonx.NameBytes(d)
-			if !ok || !plain {
-				return nil, false // escapes, or text encoding/json would mangle: read whole
+		return m, jsonx.Members(d, func(name []byte) bool {
+			text, plain := jsonx.PlainName(name)
+			if !plain {
+				return false // escapes, or text encoding/json would mangle: read whole
 			}
 			c := p.childNamed(text)
 			if c == nil {
-				if d.SkipValue() != nil {
-					return nil, false
-				}
-				continue
+				return d.SkipValue() == nil
 			}
 			k := string(text) // now: text is the decoder's buffer, which the next read reuses
 			v, ok := c.read(d)
-			if !ok {
-				return nil, false
-			}
 			m[k] = v
-		}
-		if _, err := d.ReadToken(); err != nil {
-			return nil, false
-		}
-		return m, true
+			return ok
+		})
 	case '[':
-		if _, err := d.ReadToken(); err != nil {
-			return nil, false
-		}
-		var a []any
-		for d.PeekKind() != ']' {
+		a := []any{}
+		return a, jsonx.Elements(d, func() bool {
 			switch d.PeekKind() {
 			case '{', '[':
 				v, ok := p.read(d)
-				if !ok {
-					return nil, false
-				}
 				a = append(a, v)
-			default:
-				// A scalar where p leads further holds nothing ValuesIn collects.
-				if d.SkipValue() != nil {
-					return nil, false
-				}
+				return ok
 			}
-		}
-		if _, err := d.ReadToken(); err != nil {
-			return nil, false
-		}
-		if a == nil {
-			a = []any{}
-		}
-		return a, true
+			// A scalar where p leads further holds nothing ValuesIn collects.
+			return d.SkipValue() == nil
+		})
 	case 0:
 		return nil, false
 	default:

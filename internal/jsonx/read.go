@@ -44,35 +44,21 @@ func Read[T any](raw []byte, read func(d *jsontext.Decoder) (T, bool)) (T, bool)
 func Value(d *jsontext.Decoder) (v any, ok bool) {
 	switch d.PeekKind() {
 	case '{':
-		if _, err := d.ReadToken(); err != nil {
-			return nil, false
-		}
 		m := map[string]any{}
-		for d.PeekKind() != '}' {
-			k, ok := Name(d)
-			if !ok {
-				return nil, false
+		return m, Members(d, func(name []byte) bool {
+			k, ok := unquote(name)
+			if ok {
+				m[k], ok = Value(d)
 			}
-			if m[k], ok = Value(d); !ok {
-				return nil, false
-			}
-		}
-		_, err := d.ReadToken()
-		return m, err == nil
+			return ok
+		})
 	case '[':
-		if _, err := d.ReadToken(); err != nil {
-			return nil, false
-		}
 		a := []any{}
-		for d.PeekKind() != ']' {
+		return a, Elements(d, func() bool {
 			e, ok := Value(d)
-			if !ok {
-				return nil, false
-			}
 			a = append(a, e)
-		}
-		_, err := d.ReadToken()
-		return a, err == nil
+			return ok
+		})
 	case 0:
 		return nil, false
 	}
@@ -93,25 +79,49 @@ func Value(d *jsontext.Decoder) (v any, ok bool) {
 	return json.Number(raw), true
 }
 
-// Name reads the next object member's name, as encoding/json reads it.
-func Name(d *jsontext.Decoder) (string, bool) {
-	raw, err := d.ReadValue()
-	if err != nil || len(raw) < 2 || raw[0] != '"' {
-		return "", false
+// Members reads the object that comes next: for each member, member is given its name as a
+// quoted token (the decoder's bytes, valid until its next read; see PlainName) and reads or skips
+// the value. ok is false where the text is not an object, or member said false.
+func Members(d *jsontext.Decoder, member func(name []byte) bool) bool {
+	if d.PeekKind() != '{' {
+		return false
 	}
-	return unquote(raw)
+	if _, err := d.ReadToken(); err != nil {
+		return false
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadValue()
+		if err != nil || len(name) < 2 || name[0] != '"' || !member(name) {
+			return false
+		}
+	}
+	_, err := d.ReadToken()
+	return err == nil
 }
 
-// NameBytes reads the next member's name without making a string, when its text is its name (no
-// escape, valid UTF-8); ok is false otherwise. The bytes are the decoder's, valid until its next
-// read.
-func NameBytes(d *jsontext.Decoder) (name []byte, plain, ok bool) {
-	raw, err := d.ReadValue()
-	if err != nil || len(raw) < 2 || raw[0] != '"' {
-		return nil, false, false
+// Elements reads the array that comes next, elem reading each element. ok is false where the
+// text is not an array, or elem said false.
+func Elements(d *jsontext.Decoder, elem func() bool) bool {
+	if d.PeekKind() != '[' {
+		return false
 	}
-	text := raw[1 : len(raw)-1]
-	return text, bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text), true
+	if _, err := d.ReadToken(); err != nil {
+		return false
+	}
+	for d.PeekKind() != ']' {
+		if !elem() {
+			return false
+		}
+	}
+	_, err := d.ReadToken()
+	return err == nil
+}
+
+// PlainName is a member name token's text when that text is the name itself (no escape, valid
+// UTF-8), without making a string.
+func PlainName(token []byte) (text []byte, plain bool) {
+	text = token[1 : len(token)-1]
+	return text, bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text)
 }
 
 // unquote is a JSON string token's text as encoding/json decodes it: its bytes when they need no

@@ -3,6 +3,7 @@ package jsonx
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -39,20 +40,40 @@ func TestValueIsEncodingJSONs(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, read, 8)
-	// Name and NameBytes read member names as Value does.
-	name, ok := Read([]byte(`{"na\u006de":1}`), func(d *jsontext.Decoder) (string, bool) {
-		d.ReadToken()
-		return Name(d)
+	// Members hands each member's name over as its token; PlainName says when the token's text is
+	// the name itself, and Value reads an escaped name as encoding/json does.
+	var tokens []string
+	var plains []bool
+	_, ok := Read([]byte(`{"na\u006de":1,"plain":2}`), func(d *jsontext.Decoder) (bool, bool) {
+		return true, Members(d, func(name []byte) bool {
+			_, plain := PlainName(name)
+			tokens, plains = append(tokens, string(name)), append(plains, plain)
+			return d.SkipValue() == nil
+		})
 	})
 	require.True(t, ok)
-	require.Equal(t, "name", name)
-	plain, ok := Read([]byte(`{"na\u006de":1}`), func(d *jsontext.Decoder) (bool, bool) {
-		d.ReadToken()
-		_, plain, ok := NameBytes(d)
-		return plain, ok
-	})
+	require.Equal(t, []string{`"na\u006de"`, `"plain"`}, tokens)
+	require.Equal(t, []bool{false, true}, plains, "an escaped name is not its text")
+	v, ok := Read([]byte(`{"na\u006de":1}`), Value)
 	require.True(t, ok)
-	require.False(t, plain, "an escaped name is not its text")
+	require.Equal(t, map[string]any{"name": json.Number("1")}, v)
+}
+
+// Value reads random documents (those encoding/json can write) as encoding/json reads them.
+func TestValueAgreesOnRandomDocuments(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	read := 0
+	for range 3000 {
+		raw, err := json.Marshal(randomValue(rng, 0))
+		if err != nil {
+			continue // an invalid json.Number
+		}
+		if sameValue(t, raw) {
+			read++
+		}
+	}
+	require.Greater(t, read, 1000)
 }
 
 func FuzzValue(f *testing.F) {
