@@ -184,3 +184,45 @@ func TestHandedOverKeysGoFirst(t *testing.T) {
 	assert.Zero(t, s.readyReleases)
 	s.mu.Unlock()
 }
+
+// The recovery of a gated partition is woken by the first delivery since the gate, so that it
+// asks the server at once rather than at its next tick: a partition let run on trust is gated
+// again by its first delivery, and waited out a whole tick before (TestPoolSharesPartitionsExclusively
+// failed without -race: the first worker handed everything over before the new one's gates
+// reopened). A parked event run again wakes nothing, an out-of-date generation has no signal, and
+// further deliveries under a closed gate wake nothing more.
+func TestTheFirstDeliveryWakesTheRecovery(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 100)
+	old := s.gate(0)
+	gen := s.gate(0)
+	assert.Nil(t, s.wakeOf(0, old), "an out-of-date gate has no signal")
+	wake := s.wakeOf(0, gen)
+	require.NotNil(t, wake)
+	woken := func() bool {
+		select {
+		case <-wake:
+			return true
+		default:
+			return false
+		}
+	}
+	parked := schedTask("idm.part.0.User.a", 0, 2)
+	parked.replay = &replayInfo{}
+	s.prepend(parked.d.Subject, 0, []*task{parked})
+	assert.False(t, woken(), "a parked event run again is not a delivery")
+	s.add(schedTask("idm.part.1.User.b", 1, 3))
+	assert.False(t, woken(), "another partition's delivery")
+	s.add(schedTask("idm.part.0.User.c", 0, 4))
+	assert.True(t, woken(), "the first delivery since the gate")
+	s.add(schedTask("idm.part.0.User.d", 0, 5))
+	assert.False(t, woken(), "the gate is still waiting on the server: no second wake")
+
+	// Run on trust after a delivery (the server named another pin): the delivery that gates it
+	// again wakes the recovery too.
+	s.openUnproven(0)
+	assert.Equal(t, gateUnproven, s.gateOf(0, gen))
+	s.add(schedTask("idm.part.0.User.e", 0, 6))
+	assert.Equal(t, gateClosed, s.gateOf(0, gen), "a delivery gates a partition run on trust again")
+	assert.True(t, woken(), "the delivery that gates it again")
+}
