@@ -22,11 +22,11 @@ type hookLister struct {
 	before func(n int)
 }
 
-func (h *hookLister) ListEach(ctx context.Context, resource string, start, count int, fn func(map[string]any) error) (provision.PageInfo, error) {
+func (h *hookLister) ListRaw(ctx context.Context, resource string, start, count int, fn func(raw []byte) error) (provision.PageInfo, error) {
 	if h.before != nil {
 		h.before(int(h.pages.Add(1)))
 	}
-	return h.Lister.ListEach(ctx, resource, start, count, fn)
+	return h.Lister.ListRaw(ctx, resource, start, count, fn)
 }
 
 func seedUsers(t *testing.T, f *fixture, n int) {

@@ -11,10 +11,10 @@ import (
 	"github.com/scimflow/scimflow/internal/provision"
 )
 
-// Lister reads one page of a resource, resource by resource; *provision.Client implements it
-// (through its limiter, breaker, authentication and retries).
+// Lister reads one page of a resource, resource by resource, each as its JSON text;
+// *provision.Client implements it (through its limiter, breaker, authentication and retries).
 type Lister interface {
-	ListEach(ctx context.Context, resource string, startIndex, count int, fn func(map[string]any) error) (provision.PageInfo, error)
+	ListRaw(ctx context.Context, resource string, startIndex, count int, fn func(raw []byte) error) (provision.PageInfo, error)
 }
 
 var _ Lister = (*provision.Client)(nil)
@@ -54,8 +54,8 @@ type page struct {
 
 func (p *pager) read(ctx context.Context, sh *shape, start, count int) (*page, error) {
 	pg := &page{start: start}
-	info, err := p.list.ListEach(ctx, sh.resource, start, count, func(res map[string]any) error {
-		e, err := sh.entry(res)
+	info, err := p.list.ListRaw(ctx, sh.resource, start, count, func(raw []byte) error {
+		e, err := sh.entryOf(raw)
 		if err != nil {
 			pg.skipped++
 			return nil

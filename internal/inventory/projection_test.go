@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,7 +18,7 @@ import (
 )
 
 // projectionModel has paths that overlap (a whole value and a member of it), differ only in case,
-// cross arrays and a schema URN.
+// cross arrays and a schema URN, and an object with two keys (listed in the entry's key by name).
 const projectionModel = `objects:
   - name: User
     resource: Users
@@ -35,6 +38,12 @@ const projectionModel = `objects:
     properties:
       - {name: displayName, isKey: true}
       - {name: "members[].value"}
+  - name: Account
+    resource: Accounts
+    properties:
+      - {name: userName, isKey: true}
+      - {name: address, isKey: true}
+      - {name: title}
 `
 
 func projectionShapes(t testing.TB) []*shape {
@@ -81,7 +90,72 @@ func agree(t testing.TB, sh *shape, raw []byte) (projected bool) {
 	gotH, gotOK := hashAnswer(sh, raw)
 	require.Equal(t, wantOK, gotOK, "%s", raw)
 	require.Equal(t, wantH, gotH, "%s", raw)
+	// The inventory's entry (id, key, hashes, values) read from a page: the same as the one
+	// json.Marshal and the whole decode give.
+	wantE, wantErr := wholeEntry(sh, whole)
+	gotE, gotErr := sh.entryOf(raw)
+	require.Equal(t, wantErr, gotErr, "%s", raw)
+	require.Equal(t, wantE, gotE, "%s", raw)
 	return true
+}
+
+// wholeEntry is the entry of a decoded resource as the inventory wrote it with json.Marshal
+// before entries were encoded by hand.
+func wholeEntry(sh *shape, res map[string]any) (Entry, error) {
+	e, err := sh.entry(res)
+	if err != nil {
+		return e, err
+	}
+	key := map[string]string{}
+	for _, k := range sh.keys {
+		key[k.Name()] = valueText(k.ValuesIn(res)[0])
+	}
+	kb, err := json.Marshal(key)
+	if err != nil {
+		return e, err
+	}
+	e.Key = string(kb)
+	values := map[string]any{}
+	for _, p := range sh.props {
+		vs := p.ValuesIn(res)
+		switch {
+		case len(vs) == 0:
+		case p.MultiValued():
+			values[p.Name()] = vs
+		default:
+			values[p.Name()] = vs[0]
+		}
+	}
+	if e.Values, err = json.Marshal(values); err != nil {
+		return e, err
+	}
+	for i, p := range sh.props {
+		e.Hashes[i] = 0
+		if vs := p.ValuesIn(res); len(vs) > 0 {
+			e.Hashes[i] = wholeHash(vs)
+		}
+	}
+	return e, nil
+}
+
+// wholeHash is hashValues with every value that is not a string written by json.Marshal.
+func wholeHash(vs []any) uint64 {
+	var texts [][]byte
+	for _, v := range vs {
+		if s, ok := v.(string); ok {
+			texts = append(texts, strconv.AppendQuote(nil, s))
+			continue
+		}
+		b, _ := json.Marshal(v)
+		texts = append(texts, b)
+	}
+	slices.SortFunc(texts, bytes.Compare)
+	h := fnv.New64a()
+	for _, t := range texts {
+		h.Write(t)
+		h.Write([]byte{0})
+	}
+	return max(h.Sum64(), 1)
 }
 
 var projectionAnswers = []string{
@@ -108,6 +182,8 @@ var projectionAnswers = []string{
 	`{"id":"u11","userName":"unterminated"`,
 	`{"id":"u12","userName":"ok","title":tru}`,
 	``,
+	`{"id":"a1","userName":"two <keys>","address":"10.0.0.1","title":"x"}`,
+	`{"id":"a2","address":"only one key","title":"x"}`,
 	`{"id":"u13","userName":"K\u212aelvin","name":{"givenName":"x"},"ſtatus":"long s"}`,
 }
 
@@ -130,7 +206,7 @@ func TestProjectionAgreesOnRandomResources(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	names := []string{"id", "userName", "USERNAME", "name", "Name", "givenName", "title", "Title", "TITLE", "emails", "value", "type",
 		"active", "members", "displayName", "meta", "display", "$ref", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-		"manager", "employeeNumber", "department", "phoneNumbers", "x"}
+		"manager", "employeeNumber", "department", "phoneNumbers", "address", "x"}
 	var gen func(depth int) any
 	gen = func(depth int) any {
 		switch k := rng.IntN(10); {

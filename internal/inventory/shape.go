@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimflow/scimflow/internal/jsonx"
 	"github.com/scimflow/scimflow/internal/provision"
 	"github.com/scimflow/scimflow/internal/reconcile"
 )
@@ -21,6 +22,7 @@ type shape struct {
 	object   string
 	resource string
 	keys     []*reconcile.Property
+	keyOrder []int // indexes of keys by name, as an entry's key lists them
 	props    []*reconcile.Property
 	proj     *projection // what of a resource the id, keys and props are read from
 }
@@ -67,6 +69,11 @@ func shapesOf(m *reconcile.Model, names []string) ([]*shape, error) {
 			paths = append(paths, p.Segments())
 		}
 		s.proj = newProjection(paths)
+		s.keyOrder = make([]int, len(s.keys))
+		for i := range s.keyOrder {
+			s.keyOrder[i] = i
+		}
+		slices.SortFunc(s.keyOrder, func(a, b int) int { return strings.Compare(s.keys[a].Name(), s.keys[b].Name()) })
 		out[i] = s
 	}
 	return out, nil
@@ -94,16 +101,26 @@ func (s *shape) entry(res map[string]any) (Entry, error) {
 	if e.ID == "" {
 		return e, fmt.Errorf("a %s without an id", s.object)
 	}
-	key := make(map[string]string, len(s.keys))
-	for _, k := range s.keys {
+	texts := make([]string, len(s.keys))
+	for i, k := range s.keys {
 		vs := k.ValuesIn(res)
 		if len(vs) == 0 {
 			return e, fmt.Errorf("%s %s has no %s", s.object, e.ID, k.Name())
 		}
-		key[k.Name()] = valueText(vs[0])
+		texts[i] = valueText(vs[0])
 	}
-	kb, _ := json.Marshal(key)
-	e.Key = string(kb)
+	// The key as json.Marshal writes a map[string]string: names sorted.
+	kb := make([]byte, 0, 64)
+	kb = append(kb, '{')
+	for n, i := range s.keyOrder {
+		if n > 0 {
+			kb = append(kb, ',')
+		}
+		kb = jsonx.AppendString(kb, s.keys[i].Name(), true)
+		kb = append(kb, ':')
+		kb = jsonx.AppendString(kb, texts[i], true)
+	}
+	e.Key = string(append(kb, '}'))
 	e.Hashes = make([]uint64, len(s.props))
 	values := make(map[string]any, len(s.props))
 	for i, p := range s.props {
@@ -118,8 +135,33 @@ func (s *shape) entry(res map[string]any) (Entry, error) {
 			values[p.Name()] = vs[0]
 		}
 	}
-	e.Values, _ = json.Marshal(values)
+	e.Values, _ = jsonx.Append(nil, values, true)
 	return e, nil
+}
+
+// entryOf is the entry of a resource given as JSON text (see entry), read through the shape's
+// projection.
+func (s *shape) entryOf(raw []byte) (Entry, error) {
+	res, ok := s.decode(raw)
+	if !ok {
+		return Entry{Object: s.index}, fmt.Errorf("a %s that is not a JSON object", s.object)
+	}
+	return s.entry(res)
+}
+
+// decode reads a resource given as JSON text through the shape's projection (only the id, the
+// keys and the managed attributes built), or whole where the projection cannot read it exactly.
+func (s *shape) decode(raw []byte) (map[string]any, bool) {
+	if res, ok := s.proj.decode(raw); ok {
+		return res, true
+	}
+	var res map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&res) != nil || res == nil {
+		return nil, false
+	}
+	return res, true
 }
 
 // hashValues is the content hash of one attribute: FNV-1a over the canonical JSON of each value,
@@ -149,7 +191,7 @@ func canonical(v any) []byte {
 	if s, ok := v.(string); ok {
 		return strconv.AppendQuote(make([]byte, 0, len(s)+2), s)
 	}
-	b, _ := json.Marshal(v)
+	b, _ := jsonx.Append(nil, v, true) // json.Marshal's bytes
 	return b
 }
 
@@ -188,13 +230,9 @@ func hashResource(s *shape, res map[string]any) (map[string]uint64, bool) {
 
 // hashAnswer hashes a target's answer (a resource in JSON), reading only what the hashes need.
 func hashAnswer(s *shape, raw []byte) (map[string]uint64, bool) {
-	res, ok := s.proj.decode(raw)
+	res, ok := s.decode(raw)
 	if !ok {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if dec.Decode(&res) != nil {
-			return nil, false
-		}
+		return nil, false
 	}
 	return hashResource(s, res)
 }

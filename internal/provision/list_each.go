@@ -1,13 +1,17 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
 // PageInfo is what a ListResponse says about itself (RFC 7644 §3.4.2), as ListEach read it.
@@ -26,12 +30,14 @@ type PageInfo struct {
 	Bytes int
 }
 
-// ListEach reads one page of a resource (startIndex from 1, count capped at MaxPageSize as List
-// does) through the limiter, the breaker, authentication and retries, and calls fn with each
-// resource in page order, decoding one resource at a time so that a page of large groups is never
-// held twice in memory. An error of fn stops the page and is returned as it is. Missing
-// totalResults and itemsPerPage are tolerated (reported as -1).
-func (c *Client) ListEach(ctx context.Context, resource string, startIndex, count int, fn func(map[string]any) error) (PageInfo, error) {
+// ListRaw reads one page of a resource (startIndex from 1, count capped at MaxPageSize as List
+// does) through the limiter, the breaker, authentication and retries, and calls fn with the JSON
+// text of each resource (a JSON object, valid until fn returns) in page order: the caller decodes
+// only what it needs, and a page of large groups is never held twice in memory. An error of fn
+// stops the page and is returned as it is. Missing totalResults and itemsPerPage are tolerated
+// (reported as -1); an answer that is not a ListResponse is a permanent error naming the resource,
+// the page and what is wrong.
+func (c *Client) ListRaw(ctx context.Context, resource string, startIndex, count int, fn func(raw []byte) error) (PageInfo, error) {
 	startIndex = max(startIndex, 1)
 	if c.cfg.MaxPageSize > 0 && (count <= 0 || count > c.cfg.MaxPageSize) {
 		count = c.cfg.MaxPageSize
@@ -46,63 +52,89 @@ func (c *Client) ListEach(ctx context.Context, resource string, startIndex, coun
 		return info, err
 	}
 	info.Bytes = len(resp.Body)
-	fail := func(detail string) error {
-		return &Error{Class: ClassPermanent, Method: http.MethodGet, Path: ResourcePath(resource), Status: resp.Status,
-			Detail: fmt.Sprintf("list %s from %d: %s", resource, startIndex, detail)}
-	}
-	dec := json.NewDecoder(bytes.NewReader(resp.Body))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return info, fail("the answer is not a JSON object")
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return info, fail(err.Error())
+	var fnErr error // fn's own error, returned as it is
+	problem := ""   // what is wrong with the answer, when known before the syntax is
+	_, ok := jsonx.Read(resp.Body, func(d *jsontext.Decoder) (struct{}, bool) {
+		if d.PeekKind() != '{' {
+			problem = "the answer is not a JSON object"
+			return struct{}{}, false
 		}
-		name, _ := tok.(string)
-		switch name {
-		case "Resources":
-			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-				if tok == nil && err == nil {
-					continue // "Resources": null
+		return struct{}{}, jsonx.Members(d, func(token []byte) bool {
+			switch name := memberName(token); name {
+			case "Resources":
+				if d.PeekKind() == 'n' {
+					return d.SkipValue() == nil // "Resources": null
 				}
-				return info, fail("Resources is not an array")
-			}
-			for dec.More() {
-				var m map[string]any
-				if err := dec.Decode(&m); err != nil || m == nil {
-					return info, fail(fmt.Sprintf("Resources[%d] is not an object", info.Count))
+				if d.PeekKind() != '[' {
+					problem = "Resources is not an array"
+					return false
 				}
-				info.Count++
-				if err := fn(m); err != nil {
-					return info, err
+				return jsonx.Elements(d, func() bool {
+					if d.PeekKind() != '{' {
+						problem = fmt.Sprintf("Resources[%d] is not an object", info.Count)
+						return false
+					}
+					raw, err := d.ReadValue()
+					if err != nil {
+						return false
+					}
+					info.Count++
+					fnErr = fn(raw)
+					return fnErr == nil
+				})
+			case "totalResults", "startIndex", "itemsPerPage":
+				v, ok := jsonx.Value(d)
+				if !ok {
+					return false
 				}
+				n, ok := asInt(v)
+				switch {
+				case !ok:
+				case name == "totalResults":
+					info.TotalResults = n
+				case name == "itemsPerPage":
+					info.ItemsPerPage = n
+				case n > 0:
+					info.StartIndex = n
+				}
+				return true
+			default:
+				return d.SkipValue() == nil
 			}
-			if _, err := dec.Token(); err != nil {
-				return info, fail(err.Error())
-			}
-		case "totalResults", "startIndex", "itemsPerPage":
-			var v any
-			if err := dec.Decode(&v); err != nil {
-				return info, fail(err.Error())
-			}
-			n, ok := asInt(v)
-			switch {
-			case !ok:
-			case name == "totalResults":
-				info.TotalResults = n
-			case name == "itemsPerPage":
-				info.ItemsPerPage = n
-			case n > 0:
-				info.StartIndex = n
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return info, fail(err.Error())
-			}
-		}
+		})
+	})
+	switch {
+	case fnErr != nil:
+		return info, fnErr
+	case ok:
+		return info, nil
+	case problem == "":
+		problem = syntaxProblem(resp.Body)
 	}
-	return info, nil
+	return info, &Error{Class: ClassPermanent, Method: http.MethodGet, Path: ResourcePath(resource), Status: resp.Status,
+		Detail: fmt.Sprintf("list %s from %d: %s", resource, startIndex, problem)}
+}
+
+// memberName is the name a member name token stands for.
+func memberName(token []byte) string {
+	if text, plain := jsonx.PlainName(token); plain {
+		return string(text)
+	}
+	var name string
+	_ = json.Unmarshal(token, &name)
+	return name
+}
+
+// syntaxProblem says where body stops being JSON, as encoding/json reads it.
+func syntaxProblem(body []byte) string {
+	var v any
+	err := json.Unmarshal(body, &v)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v (at byte %d of %d)", se, se.Offset, len(body))
+	case err != nil:
+		return err.Error()
+	}
+	return "the answer is not a ListResponse"
 }
