@@ -20,13 +20,14 @@ type monitor struct {
 
 	mu        sync.Mutex
 	finished  map[string]time.Time
+	handled   map[string]handled // from the outcome: how long the consumer worked on the event
 	failed    int
 	firstFail string
 	changed   chan struct{}
 }
 
 func newMonitor(nc *nats.Conn) (*monitor, error) {
-	m := &monitor{finished: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	m := &monitor{finished: map[string]time.Time{}, handled: map[string]handled{}, changed: make(chan struct{}, 1)}
 	sub, err := nc.Subscribe(events.OutcomesPrefix+".>", m.receive)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to the outcomes: %w", err)
@@ -41,9 +42,13 @@ func newMonitor(nc *nats.Conn) (*monitor, error) {
 func (m *monitor) receive(msg *nats.Msg) {
 	now := time.Now()
 	var o struct {
-		InputID string        `json:"inputId"`
-		Status  events.Status `json:"status"`
-		Reason  string        `json:"reason"`
+		InputID    string        `json:"inputId"`
+		Status     events.Status `json:"status"`
+		Reason     string        `json:"reason"`
+		DurationMs float64       `json:"durationMs"`
+		Requests   []struct {
+			DurationMs float64 `json:"durationMs"`
+		} `json:"requests"`
 	}
 	if json.Unmarshal(msg.Data, &o) != nil || !o.Status.Final() {
 		return
@@ -51,6 +56,11 @@ func (m *monitor) receive(msg *nats.Msg) {
 	m.mu.Lock()
 	if _, seen := m.finished[o.InputID]; !seen {
 		m.finished[o.InputID] = now
+		h := handled{work: time.Duration(o.DurationMs * float64(time.Millisecond))}
+		for _, r := range o.Requests {
+			h.scim += time.Duration(r.DurationMs * float64(time.Millisecond))
+		}
+		m.handled[o.InputID] = h
 		if o.Status != events.StatusSucceeded && o.Status != events.StatusSkipped {
 			m.failed++
 			if m.firstFail == "" {
@@ -63,6 +73,13 @@ func (m *monitor) receive(msg *nats.Msg) {
 	case m.changed <- struct{}{}:
 	default:
 	}
+}
+
+// handled is what an outcome says of the consumer's work on its event: from taking it up to
+// publishing the outcome (the worker's durationMs: intake, planning, the SCIM calls, the applied
+// record), and of that the SCIM calls.
+type handled struct {
+	work, scim time.Duration
 }
 
 func (m *monitor) count() int {

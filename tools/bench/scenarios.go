@@ -237,6 +237,7 @@ func (h *harness) mixedLatency(ctx context.Context, getDelay, writeDelay time.Du
 
 // e2eResult is the publish-to-outcome latency at a steady publish rate.
 type e2eResult struct {
+	kind          string
 	rate          float64 // published per second
 	n             int
 	p50, p95, p99 time.Duration
@@ -248,14 +249,14 @@ type e2eResult struct {
 // e2eWarmUp is how many creates a worker runs before the end-to-end measurement starts.
 const e2eWarmUp = 300
 
-func (h *harness) endToEnd(ctx context.Context, rate float64) (e2eResult, error) {
+func (h *harness) endToEnd(ctx context.Context, rate float64, kind string) (e2eResult, error) {
 	n := int(rate * h.opt.e2eDuration.Seconds())
 	items, err := mixed("e2e", n, h.opt.groups)
 	if err != nil {
 		return e2eResult{}, err
 	}
 	items = items[:n]
-	e, err := h.newEnv(ctx, "end-to-end", nil)
+	e, err := h.newEnv(ctx, "end-to-end "+kind, nil)
 	if err != nil {
 		return e2eResult{}, err
 	}
@@ -265,7 +266,7 @@ func (h *harness) endToEnd(ctx context.Context, rate float64) (e2eResult, error)
 		return e2eResult{}, err
 	}
 	defer m.close()
-	if err := e.startConsumer(ctx, kindWorker, 1); err != nil {
+	if err := e.startConsumer(ctx, kind, 1); err != nil {
 		return e2eResult{}, err
 	}
 	if err := e.waitWorkers(ctx); err != nil {
@@ -302,13 +303,31 @@ func (h *harness) endToEnd(ctx context.Context, rate float64) (e2eResult, error)
 		return e2eResult{}, fmt.Errorf("end-to-end: %w", err)
 	}
 	lat := make([]time.Duration, len(items))
+	work := make([]time.Duration, len(items))
+	scim := make([]time.Duration, len(items))
 	m.mu.Lock()
 	for i, it := range items {
 		lat[i] = m.finished[it.id].Sub(sent[i])
+		work[i], scim[i] = m.handled[it.id].work, m.handled[it.id].scim
 	}
 	m.mu.Unlock()
-	res := e2eResult{rate: achieved, n: len(items), p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: slices.Max(lat)}
-	h.logf("%-28s %6d events at %.0f/s  p50 %s  p95 %s  p99 %s  max %s", "end-to-end", res.n, res.rate,
+	// Second by second of publishing, in the log: where the tail comes from.
+	for from := 0; from < len(items); {
+		sec := int(sent[from].Sub(start) / time.Second)
+		to := from
+		for to < len(items) && int(sent[to].Sub(start)/time.Second) == sec {
+			to++
+		}
+		part := slices.Clone(lat[from:to])
+		w, sc := slices.Clone(work[from:to]), slices.Clone(scim[from:to])
+		h.logf("  second %2d: %5d events  p50 %s  p99 %s  max %s; of which at work p50 %s p99 %s, in SCIM calls p50 %s p99 %s", sec, len(part),
+			percentile(part, 50).Round(100*time.Microsecond), percentile(part, 99).Round(100*time.Microsecond), slices.Max(part).Round(100*time.Microsecond),
+			percentile(w, 50).Round(100*time.Microsecond), percentile(w, 99).Round(100*time.Microsecond),
+			percentile(sc, 50).Round(100*time.Microsecond), percentile(sc, 99).Round(100*time.Microsecond))
+		from = to
+	}
+	res := e2eResult{kind: kind, rate: achieved, n: len(items), p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: slices.Max(lat)}
+	h.logf("%-28s %6d events at %.0f/s  p50 %s  p95 %s  p99 %s  max %s", "end-to-end "+kind, res.n, res.rate,
 		res.p50.Round(100*time.Microsecond), res.p95.Round(100*time.Microsecond), res.p99.Round(100*time.Microsecond), res.max.Round(time.Millisecond))
 	return res, nil
 }
