@@ -229,6 +229,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, err
 	}
+	applied.ObserveWrites(func(d time.Duration) { a.metrics.StoreWrite("applied", d) })
 	if err := patiently(sctx, log, "inventory", func(ctx context.Context) error { return a.openInventory(ctx, model, applied, log) }); err != nil {
 		return nil, err
 	}
@@ -270,7 +271,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	}
 	a.park = park
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
-		Pool: pool, Park: park, Windows: a.window, Observe: a.observe, Note: a.history.Note,
+		Pool: pool, Park: park, Windows: a.window, Observe: a.observe, ObserveWrite: a.metrics.StoreWrite, Note: a.history.Note,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
 		AckWait: cfg.Worker.AckWait, DrainTimeout: cfg.Worker.DrainTimeout, Worker: cfg.Worker.Name,
 		Logger: log.With().Str("component", "consumer").Logger(),

@@ -152,6 +152,11 @@ func TestMetricsExposition(t *testing.T) {
 	assert.Equal(t, float64(sim.Stats().Requests["POST /scim/v2/Users"]), value(t, fams, "scimflow_scim_requests_total", map[string]string{"method": "POST", "resource": "Users", "status": "201"}))
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_scim_requests_total", map[string]string{"method": "DELETE", "resource": "Users", "status": "204"}))
 	assert.Equal(t, float64(creates), value(t, fams, "scimflow_scim_request_duration_seconds", map[string]string{"method": "POST", "resource": "Users"}))
+	// Every outcome published is a JetStream write on its event's path; every write of ours to the
+	// target (10 creates, 1 delete) an applied record; every finished event a confirmed ack.
+	assert.Equal(t, float64(creates+3), value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "outcome"}))
+	assert.Equal(t, float64(creates+1), value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "applied"}))
+	assert.GreaterOrEqual(t, value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "ack"}), float64(creates+2))
 	assert.GreaterOrEqual(t, value(t, fams, "scimflow_token_requests_total", map[string]string{"result": "ok"}), 1.0)
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_target_breaker_state", map[string]string{"state": "closed"}))
 	assert.Equal(t, 8.0, value(t, fams, "scimflow_partitions_owned", nil))

@@ -81,6 +81,10 @@ type ConsumerConfig struct {
 	// Observe, when set, is told of every outcome published: when its event arrived in JetStream
 	// (zero when unknown) and how long this delivery's handler ran (metrics).
 	Observe func(o *Outcome, stored time.Time, handler time.Duration)
+	// ObserveWrite, when set, is told how long each JetStream round trip on an event's path took:
+	// write is "outcome" (the outcome's publish, until the server stored it) or "ack" (the
+	// confirmed acknowledgement).
+	ObserveWrite func(write string, d time.Duration)
 	// Note, when set, is told of what an operator did to a parked or held key (retry, approve,
 	// reject), for the provisioning log.
 	Note func(*HistoryNote)
@@ -1005,9 +1009,11 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 			return c.publishFailed(t, err)
 		}
 	}
+	published := time.Now()
 	if err := c.pub.Outcome(ctx, o); err != nil {
 		return c.publishFailed(t, err)
 	}
+	c.observeWrite("outcome", published)
 	t.unpublished = nil
 	c.count(o.Status)
 	if c.cfg.Observe != nil {
@@ -1056,7 +1062,19 @@ func (c *Consumer) settle(ctx context.Context, t *task) (disposition, time.Time)
 func (c *Consumer) ack(ctx context.Context, msg jetstream.Msg) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return msg.DoubleAck(actx)
+	started := time.Now()
+	if err := msg.DoubleAck(actx); err != nil {
+		return err
+	}
+	c.observeWrite("ack", started)
+	return nil
+}
+
+// observeWrite tells ObserveWrite how long a round trip that started at started took.
+func (c *Consumer) observeWrite(write string, started time.Time) {
+	if c.cfg.ObserveWrite != nil {
+		c.cfg.ObserveWrite(write, time.Since(started))
+	}
 }
 
 // handle calls the handler, turning a panic into a dead letter: an event that crashes the handler

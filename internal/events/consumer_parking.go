@@ -123,9 +123,11 @@ func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (di
 		Reason: reason, Attempt: d.Attempt, NextAttemptAt: next, Stream: EventsStream, StreamSeq: d.StreamSeq,
 		Partition: d.Partition, Worker: c.cfg.Worker,
 	}
+	published := time.Now()
 	if err := c.pub.Outcome(ctx, o); err != nil {
 		return c.publishFailed(t, err)
 	}
+	c.observeWrite("outcome", published)
 	c.count(status)
 	if c.cfg.Observe != nil {
 		c.cfg.Observe(o, d.Stored, 0)

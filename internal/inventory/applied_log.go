@@ -67,10 +67,16 @@ type AppliedLog struct {
 	shapes map[string]*shape
 	log    zerolog.Logger
 	now    func() time.Time
+	// observe, when set, is told how long each write of a record took (ObserveWrites).
+	observe func(time.Duration)
 
 	mu   sync.Mutex
 	memo map[string]memoRecord
 }
+
+// ObserveWrites has f told how long each write of a record took, until the server stored it
+// (metrics). Call it before the log is used.
+func (l *AppliedLog) ObserveWrites(f func(time.Duration)) { l.observe = f }
 
 // memoRecord is a record as this process last wrote or read it, at its revision.
 type memoRecord struct {
@@ -217,12 +223,16 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 			return fmt.Errorf("encode applied record: %w", err)
 		}
 		var next uint64
+		started := time.Now()
 		if rev == 0 {
 			next, err = l.kv.Create(ctx, k, raw)
 		} else {
 			next, err = l.kv.Update(ctx, k, raw, rev)
 		}
 		if err == nil {
+			if l.observe != nil {
+				l.observe(time.Since(started))
+			}
 			l.remember(k, rec, next)
 			return nil
 		}

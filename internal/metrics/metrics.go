@@ -64,6 +64,7 @@ var (
 	famInvObjects     = Family{"scimflow_inventory_objects", "gauge", "Objects the last inventory read, by data-model object.", []string{"object"}}
 	famInvDrift       = Family{"scimflow_inventory_drift", "gauge", "Changes the last inventory found, by drift class.", []string{"class"}}
 	famInvRunning     = Family{"scimflow_inventory_running", "gauge", "1 while this worker runs an inventory.", nil}
+	famStoreWrites    = Family{"scimflow_jetstream_write_seconds", "histogram", "JetStream round trips on an event's path, by what is written: the applied record (applied) and the outcome (outcome), each stored (fsynced with sync_interval: always) before the server answers, and the confirmed acknowledgement (ack).", []string{"write"}}
 	famInvJobs        = Family{"scimflow_inventory_duration_seconds", "histogram", "Inventory jobs this worker ran, by how they ended (status): how long each took.", []string{"status"}}
 )
 
@@ -72,7 +73,7 @@ var (
 var Families = []Family{
 	famReceived, famInFlight, famOutcomes, famLatency, famHandler, famPublishErrors, famDeadLetters,
 	famParkedEvents, famParkedKeys, famHeldDeletes, famPaused, famPartitions, famMoves, famPending,
-	famAckPending, famRequests, famRequestSeconds, famBreaker, famLimit, famTargetInFlight, famTokens,
+	famAckPending, famRequests, famRequestSeconds, famStoreWrites, famBreaker, famLimit, famTargetInFlight, famTokens,
 	famInvalidations, famInvDuration, famInvEnd, famInvStatus, famInvObjects, famInvDrift, famInvRunning,
 	famInvJobs,
 }
@@ -111,6 +112,7 @@ type Metrics struct {
 	deadLetters    *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
+	storeWrites    *prometheus.HistogramVec
 	inventoryJobs  *prometheus.HistogramVec
 }
 
@@ -119,6 +121,10 @@ var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
 
 // requestBuckets span a local target to a slow one.
 var requestBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// writeBuckets span a JetStream write on a quiet local disk (under a millisecond) to one waiting
+// behind a stalled fsync or a cluster's election.
+var writeBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
 
 // inventoryBuckets span a small directory read in a second to a large one read for hours.
 var inventoryBuckets = []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
@@ -132,8 +138,9 @@ func New() *Metrics {
 	m.deadLetters = prometheus.NewCounterVec(opts(famDeadLetters), famDeadLetters.Labels)
 	m.requests = prometheus.NewCounterVec(opts(famRequests), famRequests.Labels)
 	m.requestSeconds = prometheus.NewHistogramVec(hopts(famRequestSeconds, requestBuckets), famRequestSeconds.Labels)
+	m.storeWrites = prometheus.NewHistogramVec(hopts(famStoreWrites, writeBuckets), famStoreWrites.Labels)
 	m.inventoryJobs = prometheus.NewHistogramVec(hopts(famInvJobs, inventoryBuckets), famInvJobs.Labels)
-	m.reg.MustRegister(m.outcomes, m.latency, m.handler, m.deadLetters, m.requests, m.requestSeconds, m.inventoryJobs,
+	m.reg.MustRegister(m.outcomes, m.latency, m.handler, m.deadLetters, m.requests, m.requestSeconds, m.storeWrites, m.inventoryJobs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -183,6 +190,11 @@ func (m *Metrics) Call(c provision.Call) {
 	if c.Status > 0 {
 		m.requestSeconds.WithLabelValues(method, resource).Observe(c.Duration.Seconds())
 	}
+}
+
+// StoreWrite observes one JetStream round trip on an event's path (write: applied, outcome, ack).
+func (m *Metrics) StoreWrite(write string, d time.Duration) {
+	m.storeWrites.WithLabelValues(write).Observe(d.Seconds())
 }
 
 // InventoryJob observes the duration of an inventory job this worker ran. Only the worker that ran

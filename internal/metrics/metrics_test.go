@@ -116,6 +116,7 @@ func TestRegistryExportsTheTable(t *testing.T) {
 	m.Outcome(&events.Outcome{Object: "User", Operation: events.OpCreate, Status: events.StatusDeadLettered, Time: time.Now(),
 		Error: &events.OutcomeError{Class: "invalid"}}, time.Now().Add(-time.Second), time.Millisecond)
 	m.Call(provision.Call{Method: "GET", Path: "Users", Status: 200, Duration: time.Millisecond})
+	m.StoreWrite("applied", 2*time.Millisecond)
 	end := time.Now()
 	m.InventoryJob(&inventory.Job{Status: inventory.StatusBaseline, StartedAt: end.Add(-90 * time.Second), EndedAt: end})
 

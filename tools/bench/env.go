@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -249,6 +250,73 @@ func (e *env) metric(ctx context.Context, i int, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// histograms reads the buckets of one histogram family, labelled by label, from worker i's
+// /metrics: for each label value, the cumulative counts by upper bound, in order.
+func (e *env) histograms(ctx context.Context, i int, name, label string) map[string][]bucket {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(e.httpPorts[i])+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string][]bucket{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), name+"_bucket{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		var key, le string
+		for _, kv := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			v = strings.Trim(v, `"`)
+			switch k {
+			case label:
+				key = v
+			case "le":
+				le = v
+			}
+		}
+		upper, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err1 == nil && err2 == nil {
+			out[key] = append(out[key], bucket{upper, n})
+		}
+	}
+	return out
+}
+
+// bucket is one cumulative bucket of a histogram.
+type bucket struct{ upper, count float64 }
+
+// quantile is q of a histogram's buckets as Prometheus's histogram_quantile computes it (linear
+// within the bucket; the highest finite bound when it falls in +Inf).
+func quantile(q float64, bs []bucket) float64 {
+	if len(bs) == 0 || bs[len(bs)-1].count == 0 {
+		return 0
+	}
+	rank := q * bs[len(bs)-1].count
+	lower, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.count >= rank {
+			if math.IsInf(b.upper, 1) {
+				return lower
+			}
+			if b.count == below {
+				return b.upper
+			}
+			return lower + (b.upper-lower)*(rank-below)/(b.count-below)
+		}
+		lower, below = b.upper, b.count
+	}
+	return lower
 }
 
 // partitionsOwned is scimflow_partitions_owned of each of the k workers.

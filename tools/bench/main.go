@@ -44,6 +44,7 @@ type options struct {
 	latencies     []time.Duration
 	latencyEvents int
 	e2eDuration   time.Duration
+	e2eRate       float64
 	scaleLatency  time.Duration
 	scaleEvents   int
 	scaleSettle   time.Duration
@@ -67,6 +68,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	lats := fs.String("latencies", "5ms,50ms,200ms", "simulator latencies of the latency scaling")
 	fs.IntVar(&o.latencyEvents, "latency-events", 6000, "most creates per latency (fewer when 15 s at the bound needs fewer)")
 	fs.DurationVar(&o.e2eDuration, "e2e", 15*time.Second, "how long the end-to-end latency measurement publishes")
+	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events/s the end-to-end measurement publishes (0: half the overhead rounds' worker rate)")
 	fs.DurationVar(&o.scaleLatency, "scale-latency", 500*time.Millisecond, "simulator latency of the scale-out measurement (no cap: each worker is bound by its own limit)")
 	fs.IntVar(&o.scaleEvents, "scale-events", 12000, "backlog of creates of each scale-out run")
 	fs.DurationVar(&o.scaleSettle, "scale-settle", 8*time.Second, "scale-out: wait after every worker is ready, for the pool to settle")
@@ -234,9 +236,12 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 	}
 	if o.parts["e2e"] {
 		maxRate := 1000.0 // without the overhead rounds: a fixed guess, said so in the table
-		if len(rep.workers) > 0 {
+		switch {
+		case o.e2eRate > 0:
+			maxRate, rep.e2eGiven = 2*o.e2eRate, true
+		case len(rep.workers) > 0:
 			maxRate = median(rep.workers, func(r *round) float64 { return r.d.rate() })
-		} else {
+		default:
 			rep.e2eGuess = true
 		}
 		// The worker at half its rate, and the bare loop at the same rate: the bare loop's tail is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -143,4 +144,23 @@ func TestVerdicts(t *testing.T) {
 	assert.Contains(t, short[0], "3 worker(s): 240 events/s, 2.40 × one worker")
 	r.scale[2].rate = 260
 	assert.Empty(t, r.short())
+}
+
+// Quantiles of a histogram read from /metrics are interpolated within their bucket as
+// Prometheus's histogram_quantile does, and one in the +Inf bucket is the highest finite bound.
+func TestQuantileIsHistogramQuantiles(t *testing.T) {
+	bs := []bucket{{0.001, 50}, {0.01, 90}, {math.Inf(1), 100}}
+	for _, c := range []struct{ q, want float64 }{
+		{0.5, 0.001},                   // rank 50: the top of the first bucket
+		{0.25, 0.0005},                 // rank 25: half way through the first
+		{0.7, 0.001 + 0.009*20.0/40.0}, // rank 70: 20 of the second bucket's 40
+		{0.99, 0.01},                   // rank 99: in +Inf
+	} {
+		if got := quantile(c.q, bs); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := quantile(0.5, []bucket{{0.001, 0}, {math.Inf(1), 0}}); got != 0 {
+		t.Errorf("an empty histogram: %v", got)
+	}
 }

@@ -21,6 +21,7 @@ type report struct {
 	mixed    *latencyRun
 	e2e      []e2eResult // the worker's, then the bare loop's at the same rate
 	e2eGuess bool
+	e2eGiven bool // -e2e-rate
 	scale    []scaleRun
 	elapsed  time.Duration
 	machine  machineInfo
@@ -105,12 +106,24 @@ func (r *report) rows() []row {
 	for _, e := range r.e2e {
 		sec := "end-to-end latency, 0 ms"
 		load := fmt.Sprintf("%.0f events/s (half the overhead rounds' worker rate)", e.rate)
-		if r.e2eGuess {
+		switch {
+		case r.e2eGiven:
+			load = fmt.Sprintf("%.0f events/s (-e2e-rate)", e.rate)
+		case r.e2eGuess:
 			load = fmt.Sprintf("%.0f events/s (half of a guessed 1,000: the overhead rounds did not run)", e.rate)
 		}
 		figure := fmt.Sprintf("p50 %s, p95 %s, p99 %s, max %s (%d events, after %d warm-up creates)", ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max), e.n, e2eWarmUp)
 		if e.kind == kindWorker {
 			add(sec, "publish → outcome, "+load, "worker: "+figure, "p99 < 50 ms", verdict(e.p99 < 50*time.Millisecond))
+			var parts []string
+			for _, w := range []string{"applied", "outcome", "ack"} {
+				if bs := e.writes[w]; len(bs) > 0 {
+					parts = append(parts, fmt.Sprintf("%s p50 %s, p99 %s", w, ms(secs(quantile(.5, bs))), ms(secs(quantile(.99, bs)))))
+				}
+			}
+			if len(parts) > 0 {
+				add(sec, "the worker's JetStream round trips (its scimflow_jetstream_write_seconds, warm-up included)", strings.Join(parts, "; "), "", "")
+			}
 			continue
 		}
 		add(sec, "publish → outcome, same rate", e.kind+": "+figure, "", "")
@@ -148,6 +161,9 @@ func methods(rs []*round) string {
 	}
 	return strings.Join(parts, " + ")
 }
+
+// secs is a duration from seconds.
+func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 

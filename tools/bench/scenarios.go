@@ -238,7 +238,8 @@ func (h *harness) mixedLatency(ctx context.Context, getDelay, writeDelay time.Du
 // e2eResult is the publish-to-outcome latency at a steady publish rate.
 type e2eResult struct {
 	kind          string
-	rate          float64 // published per second
+	writes        map[string][]bucket // the worker's scimflow_jetstream_write_seconds, by write
+	rate          float64             // published per second
 	n             int
 	p50, p95, p99 time.Duration
 	max           time.Duration
@@ -302,6 +303,11 @@ func (h *harness) endToEnd(ctx context.Context, rate float64, kind string) (e2eR
 	if _, err := e.waitDrain(ctx, m, len(warm)+len(items), 60*time.Second); err != nil {
 		return e2eResult{}, fmt.Errorf("end-to-end: %w", err)
 	}
+	var writes map[string][]bucket
+	if kind == kindWorker {
+		// One scrape after the run: the worker's own account of its JetStream round trips.
+		writes = e.histograms(ctx, 0, "scimflow_jetstream_write_seconds", "write")
+	}
 	lat := make([]time.Duration, len(items))
 	work := make([]time.Duration, len(items))
 	scim := make([]time.Duration, len(items))
@@ -326,7 +332,7 @@ func (h *harness) endToEnd(ctx context.Context, rate float64, kind string) (e2eR
 			percentile(sc, 50).Round(100*time.Microsecond), percentile(sc, 99).Round(100*time.Microsecond))
 		from = to
 	}
-	res := e2eResult{kind: kind, rate: achieved, n: len(items), p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: slices.Max(lat)}
+	res := e2eResult{kind: kind, writes: writes, rate: achieved, n: len(items), p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: slices.Max(lat)}
 	h.logf("%-28s %6d events at %.0f/s  p50 %s  p95 %s  p99 %s  max %s", "end-to-end "+kind, res.n, res.rate,
 		res.p50.Round(100*time.Microsecond), res.p95.Round(100*time.Microsecond), res.p99.Round(100*time.Microsecond), res.max.Round(time.Millisecond))
 	return res, nil
