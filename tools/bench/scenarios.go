@@ -396,6 +396,14 @@ func (h *harness) scaleOut(ctx context.Context, k int) (scaleRun, error) {
 	// stays with its old owner until that one has handed back what it pulled, so the sum can
 	// exceed the partitions for a while (docs/benchmarks.md).
 	owned := e.partitionsOwned(ctx, k)
+	limits := func() string {
+		var parts []string
+		for i := range k {
+			parts = append(parts, fmt.Sprintf("%.0f/%.0f", e.metric(ctx, i, "scimflow_target_requests_in_flight"), e.metric(ctx, i, "scimflow_target_concurrency_limit")))
+		}
+		return strings.Join(parts, " ")
+	}
+	limitsFrom := limits()
 	from, err := e.snapshot(ctx, m)
 	if err != nil {
 		return scaleRun{}, err
@@ -405,6 +413,7 @@ func (h *harness) scaleOut(ctx context.Context, k int) (scaleRun, error) {
 	if err != nil {
 		return scaleRun{}, err
 	}
+	h.logf("%-28s requests in flight / limit per worker: %s at the start, %s at the end", fmt.Sprintf("scale-out-%d", k), limitsFrom, limits())
 	if to.done >= len(items) {
 		return scaleRun{}, fmt.Errorf("scale-out with %d workers: the backlog of %d ran out within the window; raise -scale-events", k, len(items))
 	}
