@@ -734,7 +734,6 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 	started, warned := time.Now(), time.Now()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	arrived := c.keys.wakeOf(p, gen)
 	// trusted: the partition was let run on trust once, and its parked keys read then.
 	trusted := false
 	for {
@@ -746,7 +745,6 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 			select {
 			case <-ctx.Done():
 				return
-			case <-arrived:
 			case <-t.C:
 			}
 			continue
@@ -799,7 +797,6 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 		case <-ctx.Done():
 			c.keys.open(p) // shutting down: let release hand everything back
 			return
-		case <-arrived:
 		case <-t.C:
 		}
 	}

@@ -55,9 +55,6 @@ type keyScheduler struct {
 	// delivered: partitions that a message of the events stream reached since they were gated, so
 	// this worker holds their consumer's pin (JetStream delivers to the pinned client only).
 	delivered map[int]bool
-	// firstDelivery wakes the recovery of each gated partition when the first message of the
-	// events stream reaches it since the gate, or one gates it again (see wakeOf).
-	firstDelivery map[int]chan struct{}
 	// finished remembers the stream sequences of the events acknowledged lately, so that one
 	// delivered again (a JetStream server restarted from a consumer state older than its last
 	// acknowledgements) is acknowledged again instead of being run after its key's successors.
@@ -155,7 +152,7 @@ const (
 func newKeyScheduler(retain time.Duration, limit int) *keyScheduler {
 	s := &keyScheduler{
 		keys: map[string]*keyQueue{}, gated: map[int]bool{}, handover: map[int]bool{}, delivered: map[int]bool{},
-		executing: map[int]int{}, gateGen: map[int]uint64{}, unproven: map[int]bool{}, firstDelivery: map[int]chan struct{}{},
+		executing: map[int]int{}, gateGen: map[int]uint64{}, unproven: map[int]bool{},
 		finished: recentSeqs{retain: retain, limit: limit},
 	}
 	s.cond = sync.NewCond(&s.mu)
@@ -170,14 +167,6 @@ func (s *keyScheduler) add(t *task) addResult {
 	defer s.mu.Unlock()
 	seq := t.d.StreamSeq
 	if t.replay == nil {
-		if !s.delivered[t.partition] || s.unproven[t.partition] {
-			// The first delivery since the gate, or one that gates a partition run on trust again:
-			// the proof the recovery waits for may be here.
-			select {
-			case s.firstDelivery[t.partition] <- struct{}{}:
-			default:
-			}
-		}
 		s.delivered[t.partition] = true
 		if s.unproven[t.partition] {
 			// Opened before the pin was shown to be ours: run nothing more of the partition until
@@ -541,21 +530,7 @@ func (s *keyScheduler) gate(p int) uint64 {
 	s.delivered[p] = false
 	delete(s.unproven, p)
 	s.gateGen[p]++
-	s.firstDelivery[p] = make(chan struct{}, 1)
 	return s.gateGen[p]
-}
-
-// wakeOf is signalled when the first message of the events stream since gate generation gen of
-// partition p is delivered, and when a delivery gates p again after it ran on trust: recovery asks the server at once instead of at its next tick, which
-// shortens every bind and every re-gate of a partition let run on trust. It is nil (never ready)
-// for a generation that is out of date.
-func (s *keyScheduler) wakeOf(p int, gen uint64) <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gateGen[p] != gen {
-		return nil
-	}
-	return s.firstDelivery[p]
 }
 
 // gateState is where the recovery of partition p stands (see keyScheduler.gateOf).
