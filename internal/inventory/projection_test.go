@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,13 +147,7 @@ func wholeHash(vs []any) uint64 {
 		b, _ := json.Marshal(v)
 		texts = append(texts, b)
 	}
-	slices.SortFunc(texts, bytes.Compare)
-	h := fnv.New64a()
-	for _, t := range texts {
-		h.Write(t)
-		h.Write([]byte{0})
-	}
-	return max(h.Sum64(), 1)
+	return hashTexts(texts)
 }
 
 var projectionAnswers = []string{

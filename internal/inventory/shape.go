@@ -175,6 +175,11 @@ func hashValues(vs []any) uint64 {
 	for _, v := range vs {
 		texts = append(texts, canonical(v))
 	}
+	return hashTexts(texts)
+}
+
+// hashTexts is hashValues of values already written as canonical JSON (texts is sorted in place).
+func hashTexts(texts [][]byte) uint64 {
 	if len(texts) > 1 {
 		slices.SortFunc(texts, bytes.Compare)
 	}

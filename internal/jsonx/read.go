@@ -46,7 +46,7 @@ func Value(d *jsontext.Decoder) (v any, ok bool) {
 	case '{':
 		m := map[string]any{}
 		return m, Members(d, func(name []byte) bool {
-			k, ok := unquote(name)
+			k, ok := Unquote(name)
 			if ok {
 				m[k], ok = Value(d)
 			}
@@ -68,7 +68,7 @@ func Value(d *jsontext.Decoder) (v any, ok bool) {
 	}
 	switch raw[0] {
 	case '"':
-		return unquote(raw)
+		return Unquote(raw)
 	case 't':
 		return true, true
 	case 'f':
@@ -124,9 +124,9 @@ func PlainName(token []byte) (text []byte, plain bool) {
 	return text, bytes.IndexByte(text, '\\') < 0 && utf8.Valid(text)
 }
 
-// unquote is a JSON string token's text as encoding/json decodes it: its bytes when they need no
+// Unquote is a JSON string token's text as encoding/json decodes it: its bytes when they need no
 // decoding, else through encoding/json (escapes, invalid UTF-8 turned into U+FFFD).
-func unquote(raw []byte) (string, bool) {
+func Unquote(raw []byte) (string, bool) {
 	if s := raw[1 : len(raw)-1]; bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
 		return string(s), true
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/scimflow/scimflow/internal/jsonx"
 )
 
-// PageInfo is what a ListResponse says about itself (RFC 7644 §3.4.2), as ListEach read it.
+// PageInfo is what a ListResponse says about itself (RFC 7644 §3.4.2), as ListRaw read it.
 type PageInfo struct {
 	// TotalResults is as the target reported it; -1 when it sent none.
 	TotalResults int
@@ -60,7 +60,7 @@ func (c *Client) ListRaw(ctx context.Context, resource string, startIndex, count
 			return struct{}{}, false
 		}
 		return struct{}{}, jsonx.Members(d, func(token []byte) bool {
-			switch name := memberName(token); name {
+			switch name, _ := jsonx.Unquote(token); name {
 			case "Resources":
 				if d.PeekKind() == 'n' {
 					return d.SkipValue() == nil // "Resources": null
@@ -113,16 +113,6 @@ func (c *Client) ListRaw(ctx context.Context, resource string, startIndex, count
 	}
 	return info, &Error{Class: ClassPermanent, Method: http.MethodGet, Path: ResourcePath(resource), Status: resp.Status,
 		Detail: fmt.Sprintf("list %s from %d: %s", resource, startIndex, problem)}
-}
-
-// memberName is the name a member name token stands for.
-func memberName(token []byte) string {
-	if text, plain := jsonx.PlainName(token); plain {
-		return string(text)
-	}
-	var name string
-	_ = json.Unmarshal(token, &name)
-	return name
 }
 
 // syntaxProblem says where body stops being JSON, as encoding/json reads it.
