@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -22,8 +23,11 @@ var helpPool = &cli.Command{
 	Usage:   "worker pool [--config FILE | --nats URL]",
 	Description: `Reads the pool's membership (the IDM_POOL key-value bucket, where every running worker renews
 its entry each second; an entry expires 10 s after its worker stopped renewing) and prints each
-member with the partitions rendezvous hashing gives it, then each partition with its owner, the
-worker the server has pinned it to, and its events not yet acknowledged and not yet delivered.
+member with the partitions rendezvous hashing gives it and the partitions it holds (those it
+consumes, and one it is handing over until its last event there is done), then each partition
+with its owner, the worker the server has pinned it to, and its events not yet acknowledged and
+not yet delivered. A member shutting down is marked "(leaving)": it owns nothing, but the others
+run none of the partitions it still holds until it is gone.
 Workers started with worker.partitions (a static split) are not members of the pool.`,
 	Examples: []string{
 		"worker pool --config deploy/examples/config.yaml",
@@ -58,6 +62,8 @@ func cmdPool(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type poolView struct {
 	Members    []poolEntry     `json:"members"`
 	Partitions []partitionView `json:"partitions"`
+	// Problems names the entries of the pool bucket that are not a member's (ignored).
+	Problems []string `json:"problems,omitempty"`
 }
 
 type poolEntry struct {
@@ -79,8 +85,11 @@ type partitionView struct {
 // readPool reads the pool's members and every partition's consumer info.
 func readPool(ctx context.Context, js jetstream.JetStream, consumer string) (*poolView, error) {
 	members, err := events.ReadPool(ctx, js)
-	if err != nil {
+	var problems []string
+	if err != nil && members == nil {
 		return nil, fmt.Errorf("%w (is a worker running without worker.partitions?)", err)
+	} else if err != nil {
+		problems = strings.Split(err.Error(), "\n")
 	}
 	st, err := js.Stream(ctx, events.EventsStream)
 	if err != nil {
@@ -90,9 +99,11 @@ func readPool(ctx context.Context, js jetstream.JetStream, consumer string) (*po
 	if tr := st.CachedInfo().Config.SubjectTransform; tr != nil {
 		fmt.Sscanf(tr.Destination[strings.Index(tr.Destination, "partition(")+len("partition("):], "%d", &n)
 	}
-	names := make([]string, len(members))
-	for i, m := range members {
-		names[i] = m.Name
+	var names []string
+	for _, m := range members {
+		if !m.Leaving {
+			names = append(names, m.Name)
+		}
 	}
 	assign := events.Assign(names, n)
 	owner := map[int]string{}
@@ -101,7 +112,7 @@ func readPool(ctx context.Context, js jetstream.JetStream, consumer string) (*po
 			owner[p] = m
 		}
 	}
-	v := &poolView{Members: make([]poolEntry, len(members)), Partitions: make([]partitionView, n)}
+	v := &poolView{Members: make([]poolEntry, len(members)), Partitions: make([]partitionView, n), Problems: problems}
 	for i, m := range members {
 		v.Members[i] = poolEntry{Member: m, Partitions: cmpOrSlice(assign[m.Name])}
 	}
@@ -135,15 +146,22 @@ func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w 
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "MEMBER\tWORKER\tSTARTED\tLAST SEEN\tPARTITIONS\n")
+	fmt.Fprintf(tw, "MEMBER\tWORKER\tSTARTED\tLAST SEEN\tPARTITIONS\tHOLDS\n")
 	for _, m := range v.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", m.Name, m.Worker, m.Started.Format(time.RFC3339),
-			time.Since(m.Seen).Round(100*time.Millisecond), ranges(m.Partitions))
+		name := m.Name
+		if m.Leaving {
+			name += " (leaving)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\n", name, m.Worker, m.Started.Format(time.RFC3339),
+			time.Since(m.Seen).Round(100*time.Millisecond), ranges(m.Partitions), ranges(slices.Clone(m.Holds)))
 	}
 	if len(v.Members) == 0 {
-		fmt.Fprintf(tw, "(no live member)\t\t\t\t\n")
+		fmt.Fprintf(tw, "(no live member)\t\t\t\t\t\n")
 	}
 	tw.Flush()
+	for _, p := range v.Problems {
+		fmt.Fprintf(w, "warning: %s\n", p)
+	}
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -99,6 +99,13 @@ func TestRunWorkersSharePartitions(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 8, owners, "every partition has an owner:\n%s", text)
+	// Settled, each member holds (consumes) the partitions it owns.
+	require.True(t, strings.HasPrefix(lines[0], "MEMBER") && strings.HasSuffix(strings.TrimSpace(lines[0]), "PARTITIONS  HOLDS"), "header: %q", lines[0])
+	for _, l := range lines[1:3] {
+		f := strings.Fields(l)
+		require.GreaterOrEqual(t, len(f), 2, "member line %q", l)
+		assert.Equal(t, f[len(f)-2], f[len(f)-1], "a member holds other partitions than it owns:\n%s", text)
+	}
 
 	a.stop(t)
 	require.Eventually(t, func() bool { return len(b.partitions()) == 8 }, 20*time.Second, 50*time.Millisecond,

@@ -202,6 +202,18 @@ type Consumer struct {
 	// pins is, per partition, the pin id of the last message JetStream delivered here: every
 	// message of a pinned consumer carries the id the server pinned it to.
 	pins map[int]string
+	// suspect is, per partition, the last stream sequence another worker may have run when this
+	// one took the partition from it (recover): a delivery up to it counts as a redelivery, whatever
+	// the server's count of deliveries says.
+	suspect map[int]uint64
+}
+
+// suspected says whether the event at stream sequence seq of partition p may have run on another
+// worker (suspect).
+func (c *Consumer) suspected(p int, seq uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return seq != 0 && seq <= c.suspect[p]
 }
 
 // notePin records the pin id a message of partition p carried.
@@ -274,6 +286,7 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		byStatus: map[Status]int64{},
 		bound:    map[int]bool{},
 		pins:     map[int]string{},
+		suspect:  map[int]uint64{},
 		parking:  parking{keys: map[string]*parkedKey{}},
 	}
 }
@@ -302,6 +315,30 @@ func (c *Consumer) Stats() ConsumerStats {
 		st.Pool = &PoolStats{Member: c.cfg.Pool.Name(), Members: members, Assignment: Assign(members, c.topo.PartitionCount())}
 	}
 	return st
+}
+
+// holds lists the partitions this worker holds (Member.Holds): those it consumes or binds, and
+// those it still runs or holds events of after handing them over.
+func (c *Consumer) holds() []int {
+	c.mu.Lock()
+	out := slices.Collect(maps.Keys(c.bound))
+	c.mu.Unlock()
+	for _, p := range c.keys.busyPartitions() {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// announce writes this worker's pool entry now (Pool.Announce); a worker without a pool has
+// nothing to announce.
+func (c *Consumer) announce(ctx context.Context) error {
+	if c.cfg.Pool == nil || c.cfg.Partitions != nil {
+		return nil
+	}
+	return c.cfg.Pool.Announce(ctx)
 }
 
 func (c *Consumer) boundPartitions() []int {
@@ -405,6 +442,9 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 	}
 	c.keys.reacquire(p)
 	c.forgetPin(p)
+	c.mu.Lock()
+	delete(c.suspect, p)
+	c.mu.Unlock()
 	// Events delivered before (to a worker that stopped or died, to one still handing the partition
 	// over, or to this one before a restart) and not acknowledged come back in no guaranteed order,
 	// and newer events of their keys must not run before them: the partition runs nothing until they
@@ -540,6 +580,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
+		d.Redelivered = d.Redelivered || c.suspected(p, d.StreamSeq)
 		c.notePin(p, msg.Headers().Get(pinHeader))
 		t := &task{msg: msg, d: d, partition: p}
 		switch c.keys.add(t) {
@@ -583,6 +624,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	for _, p := range owned {
 		c.setBound(p, false)
+	}
+	if !static {
+		// Claim the partitions before binding them: a worker that still runs one (its handover
+		// not done) sees the claim, and this worker waits for its (recover).
+		c.cfg.Pool.Track(c.holds)
+		if err := c.announce(ctx); err != nil {
+			shutdown()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
 	}
 	for _, p := range owned {
 		pr, err := c.bind(bindCtx, p, route, lost)
@@ -674,6 +727,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.release(ctx, p, running[p])
 				delete(running, p)
 				c.moves.Add(1)
+				// Let go of the claim now rather than at the next heartbeat, unless an event of
+				// the partition still runs here past the drain deadline (holds keeps it then).
+				if err := c.announce(ctx); err != nil {
+					c.log.Debug().Err(err).Int("partition", p).Msg("announcing the handover")
+				}
 			}
 			for _, p := range want {
 				if running[p] != nil {
@@ -683,6 +741,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 					continue converge
 				}
 				c.setBound(p, false)
+				if err := c.announce(ctx); err != nil {
+					c.log.Warn().Err(err).Int("partition", p).Msg("claiming the partition in the pool failed: retrying")
+					continue
+				}
 				pr, err := c.bind(bindCtx, p, route, lost)
 				if err != nil {
 					c.log.Warn().Err(err).Int("partition", p).Msg("binding the partition failed: retrying")
@@ -696,8 +758,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 
+	// The others take our partitions at once, but run none we still hold until we are gone.
+	gone := func() {}
 	if !static {
-		c.cfg.Pool.Leave(context.WithoutCancel(ctx)) // the others take our partitions at once
+		gone = c.cfg.Pool.Leave(context.WithoutCancel(ctx))
 	}
 	poolDone.Wait()
 	windowsDone.Wait()
@@ -708,6 +772,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.bound = map[int]bool{}
 	c.mu.Unlock()
+	gone()
 	if workCtx.Err() != nil {
 		c.log.Warn().Int64("abandoned", c.abandoned.Load()).Msg("drain deadline passed: unfinished events were handed back for redelivery")
 	}
@@ -736,6 +801,8 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 	defer t.Stop()
 	// trusted: the partition was let run on trust once, and its parked keys read then.
 	trusted := false
+	// claimed: another worker said it held the partition while this one waited.
+	claimed := false
 	for {
 		switch c.keys.gateOf(p, gen) {
 		case gateStale, gateOpen:
@@ -760,9 +827,33 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 			// another worker's pull may have taken it).
 			ours := delivered && pinnedID(ci) != "" && pinnedID(ci) == c.pinOf(p)
 			if elsewhere <= 0 && (ours || !pinned(ci)) {
+				// The server's pin and count can be wrong after it restarted from an older
+				// consumer state; the pool's entries, stored before they were acknowledged, are
+				// not: another worker that says it holds the partition still runs or holds some
+				// of its events.
+				if holder, err := c.heldElsewhere(ctx, p); err != nil || holder != "" {
+					claimed = claimed || holder != ""
+					c.recoverWaits.Add(1)
+					if time.Since(warned) > 30*time.Second {
+						warned = time.Now()
+						log.Warn().Err(err).Str("holder", holder).Dur("waiting", time.Since(started)).
+							Msg("still waiting for another worker to let go of the partition")
+					}
+					select {
+					case <-ctx.Done():
+						c.keys.open(p)
+						return
+					case <-t.C:
+					}
+					continue
+				}
 				// The parked keys are read now, not at the bind: until the previous owner let go it
 				// could still park one. Once read, a partition let run on trust keeps the keys it
 				// knows (it may be replaying them) and adds those parked elsewhere meanwhile.
+				if claimed {
+					c.suspectRunElsewhere(ctx, p)
+					claimed = false
+				}
 				read := c.reloadParked
 				if trusted {
 					read = c.mergeParked
@@ -800,6 +891,32 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 		case <-t.C:
 		}
 	}
+}
+
+// suspectRunElsewhere makes every event of partition p stored so far count as a redelivery here:
+// the worker that held p until now may have run any of them, and the server, restarted from an
+// older consumer state, may deliver them again as if for the first time. A redelivery is checked
+// against what was last applied to its key before it is applied (the pipeline's superseded), so a
+// key's older event run again does not undo what the other worker applied after it.
+func (c *Consumer) suspectRunElsewhere(ctx context.Context, p int) {
+	c.keys.markRedelivered(p)
+	st, err := c.js.Stream(ctx, EventsStream)
+	if err != nil {
+		c.log.Warn().Err(err).Int("partition", p).Msg("reading the stream's last sequence: only the events held now count as redelivered")
+		return
+	}
+	c.mu.Lock()
+	c.suspect[p] = st.CachedInfo().State.LastSeq
+	c.mu.Unlock()
+}
+
+// heldElsewhere names another member of the pool that holds partition p (Pool.HeldElsewhere);
+// "" without a pool.
+func (c *Consumer) heldElsewhere(ctx context.Context, p int) (string, error) {
+	if c.cfg.Pool == nil || c.cfg.Partitions != nil {
+		return "", nil
+	}
+	return c.cfg.Pool.HeldElsewhere(ctx, p)
 }
 
 // pinned says whether a client holds the pin of the consumer's priority group.

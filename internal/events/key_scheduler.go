@@ -501,6 +501,39 @@ func (s *keyScheduler) reacquire(p int) {
 	s.mu.Unlock()
 }
 
+// markRedelivered makes every event of partition p held here a redelivery (Delivery.Redelivered).
+func (s *keyScheduler) markRedelivered(p int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keys {
+		if k.partition != p {
+			continue
+		}
+		for _, t := range k.tasks {
+			t.d.Redelivered = true
+		}
+	}
+}
+
+// busyPartitions lists the partitions with an event held or being processed here.
+func (s *keyScheduler) busyPartitions() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for p, n := range s.executing {
+		if n > 0 {
+			out = append(out, p)
+		}
+	}
+	for _, k := range s.keys {
+		if len(k.tasks) > 0 && !slices.Contains(out, k.partition) {
+			out = append(out, k.partition)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // heldIn counts the events of partition p still held.
 func (s *keyScheduler) heldIn(p int) int {
 	s.mu.Lock()

@@ -46,6 +46,13 @@ type Member struct {
 	Worker  string    `json:"worker"`
 	Started time.Time `json:"started"`
 	Seen    time.Time `json:"seen"`
+	// Holds are the partitions the worker consumes or still has events of: those it owns, one it
+	// is binding, and one it hands over until the last event it ran or held there is done or
+	// handed back. Another worker does not run a partition a live member holds (Pool.HeldElsewhere).
+	Holds []int `json:"holds,omitempty"`
+	// Leaving is set by a worker shutting down: the others take its partitions at once (Assign
+	// leaves it out) but do not run one it still holds until it is gone.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Pool is a worker's view of the pool: the live members, renewed every heartbeat, and the
@@ -61,6 +68,10 @@ type Pool struct {
 
 	mu      sync.Mutex
 	members []string
+	// holds reports the partitions this worker holds (Member.Holds), read at every announcement.
+	holds func() []int
+	// wmu orders this worker's announcements: the one written last says what it holds now.
+	wmu sync.Mutex
 }
 
 // JoinPool creates (or opens) the pool bucket and announces this worker.
@@ -92,8 +103,18 @@ func JoinPool(ctx context.Context, js jetstream.JetStream, worker string, cfg Po
 // Name is this worker's member name.
 func (p *Pool) Name() string { return p.me.Name }
 
+// renew writes this worker's entry: alive now, holding what holds reports.
 func (p *Pool) renew(ctx context.Context) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.mu.Lock()
+	holds := p.holds
+	p.mu.Unlock()
 	p.me.Seen = time.Now().UTC()
+	p.me.Holds = nil
+	if holds != nil {
+		p.me.Holds = holds()
+	}
 	raw, _ := json.Marshal(p.me)
 	if _, err := p.kv.Put(ctx, p.me.Name, raw); err != nil {
 		return fmt.Errorf("announce pool member %s: %w", p.me.Name, err)
@@ -101,17 +122,31 @@ func (p *Pool) renew(ctx context.Context) error {
 	return nil
 }
 
-// refresh reads the live members.
+// Track makes every announcement of this worker name the partitions holds reports (Member.Holds).
+func (p *Pool) Track(holds func() []int) {
+	p.mu.Lock()
+	p.holds = holds
+	p.mu.Unlock()
+}
+
+// Announce writes this worker's entry now, with the partitions it holds: before it binds a
+// partition (so that a worker that still runs it sees the claim) and after it handed one over (so
+// that the next owner need not wait for the next heartbeat).
+func (p *Pool) Announce(ctx context.Context) error { return p.renew(ctx) }
+
+// refresh reads the live members that are not leaving.
 func (p *Pool) refresh(ctx context.Context) error {
-	keys, err := p.kv.ListKeys(ctx)
+	all, err := readMembers(ctx, p.kv, p.badEntry)
 	if err != nil {
 		return fmt.Errorf("read pool members: %w", err)
 	}
 	var names []string
-	for k := range keys.Keys() {
-		names = append(names, k)
+	for _, m := range all {
+		if !m.Leaving {
+			names = append(names, m.Name)
+		}
 	}
-	if !slices.Contains(names, p.me.Name) {
+	if !slices.Contains(names, p.me.Name) && !p.leaving() {
 		names = append(names, p.me.Name) // we are alive, whatever the bucket says this instant
 	}
 	slices.Sort(names)
@@ -119,6 +154,64 @@ func (p *Pool) refresh(ctx context.Context) error {
 	p.members = names
 	p.mu.Unlock()
 	return nil
+}
+
+func (p *Pool) badEntry(key string, err error) {
+	p.log.Warn().Err(err).Str("key", key).Str("bucket", PoolBucket).Msg("an entry of the pool bucket is not a member's: ignored")
+}
+
+func (p *Pool) leaving() bool {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	return p.me.Leaving
+}
+
+// HeldElsewhere names a live member other than this worker that holds partition n (Member.Holds),
+// read from the bucket now; "" when none does. A worker runs a partition only once no other does:
+// the pin on the partition's consumer and the count of events delivered elsewhere say so while
+// the server remembers them, but a JetStream server restarted from an older consumer state (after
+// a kill -9) has forgotten both, while the entries of this bucket, acknowledged only once stored,
+// are still there.
+func (p *Pool) HeldElsewhere(ctx context.Context, n int) (string, error) {
+	all, err := readMembers(ctx, p.kv, p.badEntry)
+	if err != nil {
+		return "", fmt.Errorf("read pool members: %w", err)
+	}
+	for _, m := range all {
+		if m.Name != p.me.Name && slices.Contains(m.Holds, n) {
+			return m.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// readMembers reads every live entry of the pool bucket, sorted by name. An entry that expires
+// while it is read is left out, and so is one that is not a member's JSON (nothing a worker
+// writes): bad is told its key and what is wrong with it.
+func readMembers(ctx context.Context, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, error) {
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Member
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or left meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("member %s: %w", k, err)
+		}
+		var m Member
+		if err := json.Unmarshal(e.Value(), &m); err != nil {
+			bad(k, err)
+			continue
+		}
+		m.Name = k
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // Members returns the live members, sorted.
@@ -161,11 +254,39 @@ func (p *Pool) Run(ctx context.Context, partitions int, changed func(owned []int
 	}
 }
 
-// Leave removes this worker from the pool at once, so that the others take its partitions without
-// waiting for its membership to expire.
-func (p *Pool) Leave(ctx context.Context) {
-	if err := p.kv.Delete(ctx, p.me.Name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+// Leave announces that this worker is leaving, so that the others take its partitions without
+// waiting for its membership to expire; it keeps announcing what it still holds every heartbeat
+// (the others run none of it meanwhile) until gone is called, which removes its entry.
+func (p *Pool) Leave(ctx context.Context) (gone func()) {
+	p.wmu.Lock()
+	p.me.Leaving = true
+	p.wmu.Unlock()
+	if err := p.renew(ctx); err != nil {
 		p.log.Warn().Err(err).Msg("leaving the pool")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(p.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := p.renew(ctx); err != nil {
+					p.log.Debug().Err(err).Msg("renewing the pool entry while leaving")
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		if err := p.kv.Delete(ctx, p.me.Name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			p.log.Warn().Err(err).Msg("leaving the pool")
+		}
 	}
 }
 
@@ -225,29 +346,20 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// ReadPool returns the live members of the pool bucket (for `worker pool`).
+// ReadPool returns the live members of the pool bucket, leaving ones included (for `worker pool`).
 func ReadPool(ctx context.Context, js jetstream.JetStream) ([]Member, error) {
 	kv, err := js.KeyValue(ctx, PoolBucket)
 	if err != nil {
 		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
-	keys, err := kv.ListKeys(ctx)
+	var errs []error
+	out, err := readMembers(ctx, kv, func(key string, err error) {
+		errs = append(errs, fmt.Errorf("pool bucket %s: entry %q is not a member's: %w", PoolBucket, key, err))
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
-	var out []Member
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue // expired meanwhile
-		}
-		var m Member
-		if json.Unmarshal(e.Value(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // sanitizeKey keeps what a KV key allows.

@@ -153,6 +153,19 @@ func startPoolWorker(t *testing.T, url string, topo Topology, name string, log *
 	return w
 }
 
+// runsAll says whether c runs each of partitions (bound, and not waiting for the events delivered
+// before: recover).
+func runsAll(c *Consumer, partitions []int) bool {
+	c.keys.mu.Lock()
+	defer c.keys.mu.Unlock()
+	for _, p := range partitions {
+		if c.keys.gated[p] {
+			return false
+		}
+	}
+	return true
+}
+
 func (w *poolWorker) stop() {
 	if w.cancel == nil {
 		return
@@ -177,7 +190,7 @@ func TestPoolSharesPartitionsExclusively(t *testing.T) {
 	b := startPoolWorker(t, s.URL, topo, "worker-b", log)
 	require.Eventually(t, func() bool {
 		pa, pb := a.c.Stats().Partitions, b.c.Stats().Partitions
-		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == 8
+		return len(pa) > 0 && len(pb) > 0 && len(pa)+len(pb) == 8 && runsAll(a.c, pa) && runsAll(b.c, pb)
 	}, 10*time.Second, 20*time.Millisecond, "two workers did not split the partitions")
 
 	const keys, perKey = 40, 15
@@ -193,6 +206,15 @@ func TestPoolSharesPartitionsExclusively(t *testing.T) {
 	for round := range 5 {
 		publish(round)
 	}
+	// Both run events before the membership changes (a partition let run on trust waits for
+	// proof of its pin at its first delivery, up to a recovery tick).
+	require.Eventually(t, func() bool {
+		ran := map[string]bool{}
+		for _, h := range log.snapshot() {
+			ran[h.worker] = true
+		}
+		return ran["worker-a"] && ran["worker-b"]
+	}, 10*time.Second, 10*time.Millisecond, "both workers run events")
 	c := startPoolWorker(t, s.URL, topo, "worker-c", log) // joins mid-stream
 	for round := 5; round < 10; round++ {
 		publish(round)
@@ -310,4 +332,54 @@ func TestHandoverKeepsThePinWhileAnEventStillRuns(t *testing.T) {
 		info, err := ci.Info(context.Background())
 		return err == nil && finished.Load() && pinnedID(info) != mine
 	}, 10*time.Second, 20*time.Millisecond, "worker-a lets go once its event finished")
+}
+
+// A worker's pool entry says which partitions it holds; one that leaves is left out of the
+// assignment at once but keeps its claims until it is gone, and an entry that is not a member's
+// is ignored by the workers and named by `worker pool`.
+func TestPoolEntriesCarryClaims(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	join := func(name string) *Pool {
+		p, err := JoinPool(ctx, s.JS, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: 5 * time.Second, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		return p
+	}
+	a, b := join("worker-a"), join("worker-b")
+	holds := []int{3}
+	a.Track(func() []int { return holds })
+	require.NoError(t, a.Announce(ctx))
+	holder, err := b.HeldElsewhere(ctx, 3)
+	require.NoError(t, err)
+	assert.Equal(t, "worker-a", holder)
+	holder, err = a.HeldElsewhere(ctx, 3)
+	require.NoError(t, err)
+	assert.Empty(t, holder, "a worker's own claim is not another's")
+	holder, err = b.HeldElsewhere(ctx, 4)
+	require.NoError(t, err)
+	assert.Empty(t, holder)
+
+	kv, err := s.JS.KeyValue(ctx, PoolBucket)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "garbage", []byte("not json"))
+	require.NoError(t, err)
+
+	gone := a.Leave(ctx)
+	require.NoError(t, b.refresh(ctx))
+	assert.Equal(t, []string{"worker-b"}, b.Members(), "a leaving worker and a foreign entry own nothing")
+	time.Sleep(300 * time.Millisecond) // heartbeats while leaving renew the claim
+	holder, err = b.HeldElsewhere(ctx, 3)
+	require.NoError(t, err)
+	assert.Equal(t, "worker-a", holder, "a leaving worker keeps its claims")
+	members, err := ReadPool(ctx, s.JS)
+	require.ErrorContains(t, err, `entry "garbage" is not a member's`)
+	require.Len(t, members, 2)
+	assert.True(t, members[0].Leaving)
+	assert.Equal(t, []int{3}, members[0].Holds)
+
+	gone()
+	holder, err = b.HeldElsewhere(ctx, 3)
+	require.NoError(t, err)
+	assert.Empty(t, holder, "gone, the worker holds nothing")
 }

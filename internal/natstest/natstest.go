@@ -2,6 +2,7 @@
 package natstest
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ type Server struct {
 	URL    string
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
+	opts   *server.Options
 }
 
 // MustStart starts a JetStream server on a free loopback port with its store in a temporary
@@ -37,6 +39,24 @@ func MustStartIn(tb testing.TB, storeDir string) *Server {
 		NoSigs:    true,
 		NoLog:     true,
 	}
+	srv := start(tb, opts)
+	opts.Port = srv.Addr().(*net.TCPAddr).Port // a restart comes back where the clients look
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		srv.Shutdown()
+		tb.Fatalf("natstest: connect: %v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("natstest: jetstream: %v", err)
+	}
+	s := &Server{Server: srv, URL: srv.ClientURL(), Conn: nc, JS: js, opts: opts}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func start(tb testing.TB, opts *server.Options) *server.Server {
+	tb.Helper()
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		tb.Fatalf("natstest: new server: %v", err)
@@ -46,19 +66,23 @@ func MustStartIn(tb testing.TB, storeDir string) *Server {
 		srv.Shutdown()
 		tb.Fatal("natstest: server not ready")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		srv.Shutdown()
-		tb.Fatalf("natstest: connect: %v", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatalf("natstest: jetstream: %v", err)
-	}
-	s := &Server{Server: srv, URL: srv.ClientURL(), Conn: nc, JS: js}
-	tb.Cleanup(s.Stop)
-	return s
+	return srv
 }
+
+// Restart shuts the server down, calls between while it is down (to change its store, say), and
+// starts it again on the same port and store directory. The clients reconnect by themselves.
+func (s *Server) Restart(tb testing.TB, between func()) {
+	tb.Helper()
+	s.Server.Shutdown()
+	s.Server.WaitForShutdown()
+	if between != nil {
+		between()
+	}
+	s.Server = start(tb, s.opts)
+}
+
+// StoreDir is the server's store directory.
+func (s *Server) StoreDir() string { return s.opts.StoreDir }
 
 // Stop closes the connection and shuts the server down; safe to call twice.
 func (s *Server) Stop() {

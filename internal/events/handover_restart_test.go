@@ -1,0 +1,181 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimflow/scimflow/internal/natstest"
+)
+
+// A JetStream server killed with -9 comes back with its streams (every write fsynced before it
+// was acknowledged) but with an older state of its consumers, and without any pin: it delivers
+// again what a worker still holds, and its count of events delivered elsewhere no longer includes
+// them. A new owner must then not run a key's successor while the previous owner, handing the
+// partition over, still runs the key's older event: the pool entry in which the previous owner
+// says it still holds the partition is what stops it (found by the chaos suite after a JetStream
+// restart: two workers ran one partition at once and four keys were applied out of order).
+//
+// The test restarts an embedded server with the partition's consumer state put back to what it
+// was before anything was delivered, as a kill -9 leaves it.
+func TestNewOwnerWaitsForAPreviousOwnerTheRestartedBrokerForgot(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	s := natstest.MustStartIn(t, t.TempDir())
+	ctx := context.Background()
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	// A name that takes the only partition from worker-a.
+	other := ""
+	for i := range 100 {
+		name := fmt.Sprintf("worker-b%d", i)
+		if owned := Assign([]string{"worker-a", name}, 1)[name]; len(owned) == 1 {
+			other = name
+			break
+		}
+	}
+	require.NotEmpty(t, other)
+
+	// The consumer's state before anything was delivered, as the server writes it down.
+	probe := NewConsumer(s.JS, topo, ConsumerConfig{}, nil)
+	_, err := s.JS.CreateOrUpdateConsumer(ctx, EventsStream, probe.consumerConfig(0))
+	require.NoError(t, err)
+	stateDir := filepath.Join(s.StoreDir(), "jetstream", "$G", "streams", EventsStream, "obs", probe.ConsumerName(0))
+	before := t.TempDir()
+	s.Restart(t, func() { copyDir(t, stateDir, before) })
+
+	// run is one event a worker ran.
+	type run struct {
+		worker, id  string
+		redelivered bool
+		start, end  time.Time
+	}
+	var mu sync.Mutex
+	var runs []run
+	ran := func(worker string, d *Delivery, start time.Time) {
+		mu.Lock()
+		runs = append(runs, run{worker: worker, id: d.Event.ID, redelivered: d.Redelivered, start: start, end: time.Now()})
+		mu.Unlock()
+	}
+	snapshot := func() []run {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(runs)
+	}
+	started, finish := make(chan struct{}), make(chan struct{})
+	letFinish := func() {
+		select {
+		case <-finish:
+		default:
+			close(finish)
+		}
+	}
+	// reconnect is how soon a worker's connection comes back after the restart: worker-a's late,
+	// so that worker-b is the one the restarted server pins the partition to.
+	start := func(name string, reconnect time.Duration, h Handler) *Consumer {
+		nc, err := nats.Connect(s.URL, nats.MaxReconnects(-1), nats.ReconnectWait(reconnect), nats.ReconnectJitter(0, 0))
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		runCtx, cancel := context.WithCancel(ctx)
+		pool, err := JoinPool(runCtx, js, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: 10 * time.Second, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		c := NewConsumer(js, topo, ConsumerConfig{Pool: pool, Worker: name, DrainTimeout: 20 * time.Second, AckWait: 20 * time.Second, Logger: zerolog.Nop()}, h)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(runCtx) }()
+		t.Cleanup(func() { letFinish(); cancel(); <-done })
+		return c
+	}
+	a := start("worker-a", 3*time.Second, HandlerFunc(func(_ context.Context, d *Delivery) Result {
+		begin := time.Now()
+		if d.Event.ID == "k-1" {
+			close(started)
+			<-finish
+		}
+		ran("worker-a", d, begin)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	require.Eventually(t, func() bool { return len(a.Stats().Partitions) == 1 }, 10*time.Second, 20*time.Millisecond)
+	publishUser(t, s.JS, "k-1", "k")
+	<-started
+	publishUser(t, s.JS, "k-2", "k")
+	require.Eventually(t, func() bool { return a.Stats().Held == 2 }, 10*time.Second, 20*time.Millisecond, "worker-a holds k-2 behind k-1")
+
+	// worker-b joins and takes the partition; worker-a hands it over, but k-1 still runs there.
+	b := start(other, 50*time.Millisecond, HandlerFunc(func(_ context.Context, d *Delivery) Result {
+		ran(other, d, time.Now())
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	require.Eventually(t, func() bool { return handingOver(a, 0) && b.recoverWaits.Load() > 0 }, 10*time.Second, 20*time.Millisecond,
+		"worker-a hands the partition over and worker-b waits for the events worker-a holds")
+
+	// The broker is killed and comes back with the consumer state from before k-1 was delivered.
+	s.Restart(t, func() {
+		require.NoError(t, os.RemoveAll(stateDir))
+		copyDir(t, before, stateDir)
+	})
+	require.Eventually(t, func() bool { return b.Stats().Received >= 2 }, 10*time.Second, 20*time.Millisecond,
+		"the restarted server delivers k-1 and k-2 again, to worker-b")
+	waits := b.recoverWaits.Load()
+	require.Eventually(t, func() bool { return b.recoverWaits.Load() >= waits+5 || len(snapshot()) > 0 }, 10*time.Second, 20*time.Millisecond,
+		"worker-b neither looks at the partition again nor runs it")
+	assert.Empty(t, snapshot(), "nothing of the partition runs on worker-b while worker-a still runs k-1")
+
+	letFinish()
+	require.Eventually(t, func() bool { return a.Stats().Held == 0 && b.Stats().Held == 0 && len(b.Stats().Partitions) == 1 },
+		30*time.Second, 20*time.Millisecond, "worker-b runs the partition in the end")
+	got := snapshot()
+	require.NotEmpty(t, got)
+	for i, x := range got {
+		for _, y := range got[i+1:] {
+			if x.worker != y.worker && x.start.Before(y.end) && y.start.Before(x.end) {
+				t.Errorf("%s ran %s while %s ran %s", x.worker, x.id, y.worker, y.id)
+			}
+		}
+		if x.worker == other {
+			// worker-b holds copies of events worker-a may have run: it must treat them as
+			// delivered before, so that the pipeline checks what was last applied to the key.
+			assert.True(t, x.redelivered, "worker-b ran %s as if nobody had before", x.id)
+		}
+	}
+	var order []string
+	for _, r := range got {
+		order = append(order, r.worker+":"+r.id)
+	}
+	assert.Equal(t, "k-2", got[len(got)-1].id, "the key ends as its last event left it: %v", order)
+	t.Logf("ran %v", order)
+}
+
+// handingOver says whether c is handing partition p over.
+func handingOver(c *Consumer, p int) bool {
+	c.keys.mu.Lock()
+	defer c.keys.mu.Unlock()
+	return c.keys.handover[p]
+}
+
+// copyDir copies the regular files of directory from into directory to.
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(to, 0o755))
+	entries, err := os.ReadDir(from)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(from, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(to, e.Name()), raw, 0o644))
+	}
+}
