@@ -30,6 +30,51 @@ import (
 // idCacheBucket is the JetStream key-value bucket of the key → id cache.
 const idCacheBucket = "IDM_IDCACHE"
 
+// openIDCacheBucket creates (or updates) the key → id cache's bucket and binds to it. It is a
+// cache: an id lost is looked up in the target again, and a stale one costs one 404 (a cached id
+// is never trusted for a delete or a disable). So on one server it is persisted asynchronously,
+// its writes flushed to disk in the background rather than fsynced one by one (a quarter of the
+// worker's events create an object, and each wrote its id through an fsync of its own). A
+// replicated bucket keeps the default (JetStream refuses asynchronous persistence there), and an
+// existing bucket keeps the mode it was created with (it is fixed at creation). The stream is
+// configured as the NATS client configures a key-value bucket of one value per key, which has
+// no setting for the persist mode.
+func openIDCacheBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	replicas = max(replicas, 1)
+	cfg := jetstream.StreamConfig{
+		Name:              "KV_" + idCacheBucket,
+		Description:       "scimflow key → target id cache",
+		Subjects:          []string{"$KV." + idCacheBucket + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		AllowDirect:       true,
+		Duplicates:        2 * time.Minute,
+		Discard:           jetstream.DiscardNew,
+	}
+	if replicas == 1 {
+		cfg.PersistMode = jetstream.AsyncPersistMode
+	}
+	existing, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case err == nil:
+		cfg.PersistMode = existing.CachedInfo().Config.PersistMode
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	default:
+		return nil, err
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return js.KeyValue(ctx, idCacheBucket)
+}
+
 // app is a wired worker: NATS (embedded or remote), the streams, the connector, the data model and
 // the consume loop.
 type app struct {
@@ -180,10 +225,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	}
 	var kv jetstream.KeyValue
 	err = patiently(sctx, log, idCacheBucket, func(ctx context.Context) (err error) {
-		kv, err = a.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: idCacheBucket, Description: "scimflow key → target id cache", History: 1,
-			Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
-		})
+		kv, err = openIDCacheBucket(ctx, a.js, cfg.NATS.Replicas)
 		return err
 	})
 	if err != nil {

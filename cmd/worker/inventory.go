@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
 	"github.com/scimflow/scimflow/internal/cli"
@@ -186,10 +185,7 @@ func inventoryOnce(ctx context.Context, cfg *config.Config, stdout, stderr io.Wr
 		return err
 	}
 	defer nc.Close()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: idCacheBucket, Description: "scimflow key → target id cache", History: 1,
-		Storage: jetstream.FileStorage, Replicas: cfg.NATS.Replicas,
-	})
+	kv, err := openIDCacheBucket(ctx, js, cfg.NATS.Replicas)
 	if err != nil {
 		return fmt.Errorf("key-value bucket %s: %w", idCacheBucket, err)
 	}
