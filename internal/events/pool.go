@@ -261,7 +261,14 @@ func (p *Pool) Leave(ctx context.Context) (gone func()) {
 	p.wmu.Lock()
 	p.me.Leaving = true
 	p.wmu.Unlock()
-	if err := p.renew(ctx); err != nil {
+	// Each write is bounded by a heartbeat or two: a worker leaving while NATS is unreachable must
+	// not wait on it (its entry expires anyway).
+	write := func(f func(context.Context) error) error {
+		wctx, cancel := context.WithTimeout(ctx, 2*p.cfg.Heartbeat)
+		defer cancel()
+		return f(wctx)
+	}
+	if err := write(p.renew); err != nil {
 		p.log.Warn().Err(err).Msg("leaving the pool")
 	}
 	stop := make(chan struct{})
@@ -275,7 +282,7 @@ func (p *Pool) Leave(ctx context.Context) (gone func()) {
 			case <-stop:
 				return
 			case <-t.C:
-				if err := p.renew(ctx); err != nil {
+				if err := write(p.renew); err != nil {
 					p.log.Debug().Err(err).Msg("renewing the pool entry while leaving")
 				}
 			}
@@ -284,7 +291,8 @@ func (p *Pool) Leave(ctx context.Context) (gone func()) {
 	return func() {
 		close(stop)
 		<-done
-		if err := p.kv.Delete(ctx, p.me.Name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		err := write(func(ctx context.Context) error { return p.kv.Delete(ctx, p.me.Name) })
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			p.log.Warn().Err(err).Msg("leaving the pool")
 		}
 	}
