@@ -70,6 +70,11 @@ type Result struct {
 	// and tries this one again at RetryAt as the probe; when the probe succeeds everything resumes.
 	// Outcome.Reason and Outcome.Error say why, for the status page and readiness.
 	Pause bool
+	// Settle, when set, waits for what the handler still writes in the background (the applied
+	// record, written while the outcome is published). The loop calls it once the outcome is
+	// published and before the event is acknowledged, and in any case before it hands the event
+	// back or lets its key go on. Calling it again returns at once.
+	Settle func()
 }
 
 // ConsumerConfig configures the consume loop. The zero value is the documented default.
@@ -1062,6 +1067,10 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	} else {
 		d.Event = ev
 		res = c.handle(ctx, d)
+		if res.Settle != nil {
+			// Whatever happens next, the key goes on only once the handler's writes are done.
+			defer res.Settle()
+		}
 	}
 	if res.Abandon {
 		c.abandoned.Add(1)
@@ -1128,6 +1137,9 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 		return c.publishFailed(t, err)
 	}
 	c.observeWrite("outcome", published)
+	if res.Settle != nil {
+		res.Settle() // the applied record, written meanwhile: stored before the ack
+	}
 	t.unpublished = nil
 	c.count(o.Status)
 	if c.cfg.Observe != nil {

@@ -372,3 +372,62 @@ func TestTopologyPersistsTheLogAsynchronously(t *testing.T) {
 
 	assert.Equal(t, jetstream.DefaultPersistMode, Topology{Partitions: 2, Replicas: 3}.historyPersistMode(), "a replicated stream keeps the default")
 }
+
+// What a handler still writes in the background (the applied record) runs beside the outcome's
+// publication: the outcome is published while it is unfinished, and the event is acknowledged,
+// and its key's next event run, only once it is done.
+func TestSettleRunsBesideTheOutcomeAndBeforeTheAck(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	outcomes := collectOutcomes(t, js)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+		mu.Lock()
+		order = append(order, "run "+d.Event.ID)
+		mu.Unlock()
+		res := Result{Outcome: Outcome{Status: StatusSucceeded}}
+		if d.Event.ID == "first" {
+			var once sync.Once // the loop may call it again (it says so)
+			res.Settle = func() {
+				once.Do(func() {
+					<-release
+					mu.Lock()
+					order = append(order, "settled first")
+					mu.Unlock()
+				})
+			}
+		}
+		return res
+	})
+	runConsumer(t, js, topo, ConsumerConfig{Lanes: 4}, h)
+	pub := NewPublisher(js)
+	for _, id := range []string{"first", "second"} {
+		_, err := pub.PublishEvent(context.Background(), NewEvent(id, "/test", Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": "k"}}))
+		require.NoError(t, err)
+	}
+	got := outcomes(1, 10*time.Second)
+	require.Len(t, got, 1, "the outcome is published while the background write is unfinished")
+	assert.Equal(t, "first", got[0].InputID)
+	cons, err := js.Consumer(context.Background(), EventsStream, "scimflow-p0")
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // time enough for an ack or the next event, were either let through
+	ci, err := cons.Info(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), ci.AckFloor.Stream, "not acknowledged before it settles")
+	mu.Lock()
+	assert.Equal(t, []string{"run first"}, order, "the key's next event waits")
+	mu.Unlock()
+
+	close(release)
+	require.Len(t, outcomes(2, 10*time.Second), 2)
+	require.Eventually(t, func() bool {
+		ci, err := cons.Info(context.Background())
+		return err == nil && ci.AckFloor.Stream == 2
+	}, 10*time.Second, 20*time.Millisecond, "both acknowledged")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"run first", "settled first", "run second"}, order)
+}

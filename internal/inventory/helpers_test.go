@@ -100,6 +100,9 @@ func (f *fixture) apply(op, object string, key, attrs map[string]any) events.Out
 		events.Change{Object: object, Operation: op, Key: key, Attributes: attrs})}
 	for {
 		res := f.proc.Handle(f.ctx, d)
+		if res.Settle != nil {
+			res.Settle() // as the consumer does before it acknowledges the event
+		}
 		if res.Resume.IsZero() {
 			require.Contains(f.t, []events.Status{events.StatusSucceeded, events.StatusSkipped}, res.Outcome.Status, "%+v", res.Outcome)
 			return res.Outcome

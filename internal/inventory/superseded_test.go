@@ -35,6 +35,9 @@ func TestARedeliveredEventOlderThanTheLastAppliedIsSuperseded(t *testing.T) {
 		t.Helper()
 		for {
 			res := f.proc.Handle(f.ctx, d)
+			if res.Settle != nil {
+				res.Settle() // as the consumer does before it acknowledges the event
+			}
 			if res.Resume.IsZero() {
 				return res.Outcome
 			}
@@ -80,6 +83,9 @@ func TestARedeliveryOfTheLastAppliedEventIsNotSentAgain(t *testing.T) {
 		t.Helper()
 		for {
 			res := f.proc.Handle(f.ctx, d)
+			if res.Settle != nil {
+				res.Settle() // as the consumer does before it acknowledges the event
+			}
 			if res.Resume.IsZero() {
 				return res.Outcome
 			}

@@ -89,7 +89,7 @@ func (p *Processor) superseded(ctx context.Context, d *events.Delivery, ch recon
 	}}, true
 }
 
-func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch reconcile.Change, plan *reconcile.Plan, targetID string, body []byte, partial bool) {
+func (p *Processor) recordApplied(ctx context.Context, st *progress, d *events.Delivery, ch reconcile.Change, plan *reconcile.Plan, targetID string, body []byte, partial bool) {
 	if p.cfg.Applied == nil {
 		return
 	}
@@ -107,8 +107,41 @@ func (p *Processor) recordApplied(ctx context.Context, d *events.Delivery, ch re
 	for k := range ch.Key {
 		delete(attrs, k)
 	}
-	p.cfg.Applied.RecordApplied(ctx, Applied{
+	p.startRecord(ctx, st, Applied{
 		Object: ch.Object, Key: key, EventID: d.Event.ID, StreamSeq: d.StreamSeq, Operation: string(ch.Operation),
-		TargetID: targetID, Deleted: hasDelete(plan), Resource: body, Attributes: attrs, Partial: partial,
+		TargetID: targetID, Deleted: hasDelete(plan) || plan.Absent, Resource: body, Attributes: attrs, Partial: partial,
 	})
+}
+
+// recordWriteTimeout bounds an applied record's write that runs beside the outcome's publication.
+const recordWriteTimeout = 30 * time.Second
+
+// startRecord writes a record while the outcome is published: the event's Result carries a Settle
+// that waits for it, which the consumer calls before it acknowledges the event, so a crash before
+// the record is stored redelivers the event (see recordFound). The writes of one event go one
+// after the other: each waits for the one before.
+func (p *Processor) startRecord(ctx context.Context, st *progress, a Applied) {
+	st.awaitRecord()
+	done := make(chan struct{})
+	st.record = done
+	// The write outlives Handle but not the work: a worker's drain deadline cancels it as it
+	// cancels the event's other requests (the event, not acknowledged, comes back).
+	wctx, cancel := context.WithTimeout(ctx, recordWriteTimeout)
+	go func() {
+		defer close(done)
+		defer cancel()
+		p.cfg.Applied.RecordApplied(wctx, a)
+	}()
+}
+
+// recordFound records, for a redelivered event that finds the target already as it asks (a
+// delete of an absent object, a reconciled update that would change nothing), what the target
+// holds: the event's earlier run may have written it and stopped before its record was stored
+// (the record is written beside the outcome). Without it, an inventory would report that run's
+// own change as drift.
+func (p *Processor) recordFound(ctx context.Context, st *progress, d *events.Delivery, ch reconcile.Change, plan *reconcile.Plan) {
+	if !d.Redelivered && d.Attempt <= 1 || st.sent || !plan.Absent && len(plan.Current) == 0 || len(plan.Unresolved) > 0 {
+		return
+	}
+	p.recordApplied(ctx, st, d, ch, plan, plan.ObjectID, plan.Current, false)
 }

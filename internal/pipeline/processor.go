@@ -141,6 +141,16 @@ type progress struct {
 	notes    []string
 	// fenced: the delivery was checked against what was last applied to its key (superseded).
 	fenced bool
+	// record is closed when the applied record being written beside the outcome is stored (or
+	// failed); nil when none is being written.
+	record chan struct{}
+}
+
+// awaitRecord waits for the applied record being written, if any.
+func (st *progress) awaitRecord() {
+	if st.record != nil {
+		<-st.record
+	}
 }
 
 func (st *progress) note(format string, args ...any) {
@@ -170,6 +180,9 @@ func (p *Processor) Handle(ctx context.Context, d *events.Delivery) events.Resul
 	if res.Resume.IsZero() && !res.Abandon {
 		// The outcome of this window: it carries every request the window made.
 		res.Outcome.Requests, st.calls, st.refWaits = st.calls, nil, 0
+	}
+	if st.record != nil {
+		res.Settle = st.awaitRecord
 	}
 	return res
 }
@@ -238,6 +251,7 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 				conflictRetried, staleRetried, rd.fresh = false, false, false
 				continue
 			}
+			p.recordFound(ctx, st, d, ch, plan)
 			status, reason := events.StatusSkipped, cmp.Or(plan.Skipped, "nothing to send")
 			if st.sent {
 				status, reason = events.StatusSucceeded, st.reason()
@@ -267,7 +281,7 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 			st.targetID = cmp.Or(targetID, st.targetID)
 			p.remember(ctx, rd, plan, targetID)
 			fu, partial := plan.FollowUp()
-			p.recordApplied(ctx, d, ch, plan, st.targetID, body, partial)
+			p.recordApplied(ctx, st, d, ch, plan, st.targetID, body, partial)
 			st.note("%s", strings.Join(plan.Notes, "; "))
 			if partial {
 				// Written without the references that do not resolve yet: set them next, before any

@@ -81,6 +81,9 @@ func delivery(attempt int, op string, object string, key, attrs map[string]any) 
 func (f *fixture) handle(ctx context.Context, d *events.Delivery) events.Result {
 	for {
 		res := f.proc.Handle(ctx, d)
+		if res.Settle != nil {
+			res.Settle() // as the consume loop does before it acknowledges the event
+		}
 		if res.Resume.IsZero() {
 			return res
 		}

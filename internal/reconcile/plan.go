@@ -30,6 +30,13 @@ type Plan struct {
 	// (Change.DeferUnresolved), in the order they were met; FollowUp returns the change that sets
 	// them.
 	Unresolved []UnresolvedReference
+	// Absent and Current say why nothing is sent when the target already holds what the change
+	// asks for: Absent, a delete of an object that is not there; Current, the object as the target
+	// answered its read (a reconciled update that would change nothing). A redelivered event that finds its own
+	// earlier run's effect records it as applied (pipeline), since that run may have stopped
+	// before its applied record was stored.
+	Absent  bool
+	Current []byte
 
 	followUp *Change
 }

@@ -306,6 +306,7 @@ func (run *planRun) missing() (*Plan, error) {
 	case "skip":
 		if op == OpDelete {
 			run.plan.Skipped = what + ": already absent"
+			run.plan.Absent = true
 		} else {
 			run.plan.Skipped = fmt.Sprintf("%s (onMissing %s: skip)", what, op)
 		}
@@ -732,6 +733,7 @@ func (run *planRun) writeReconciled(steps []step, path string, put bool) error {
 	run.plan.Notes = append(run.plan.Notes, d.removed...)
 	if jsonEqual(cur, d.root) {
 		run.plan.Skipped = "already in the desired state"
+		run.plan.Current, _ = marshalJSON(raw)
 		return nil
 	}
 	if put {
@@ -740,6 +742,7 @@ func (run *planRun) writeReconciled(steps []step, path string, put bool) error {
 	ops := diffPatchOps(cur, d.root, d.touched)
 	if len(ops) == 0 {
 		run.plan.Skipped = "already in the desired state"
+		run.plan.Current, _ = marshalJSON(raw)
 		return nil
 	}
 	body := map[string]any{"schemas": []any{patchOpSchema}}
