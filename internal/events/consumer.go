@@ -208,27 +208,30 @@ type Consumer struct {
 	// message of a pinned consumer carries the id the server pinned it to.
 	pins map[int]string
 	// suspect is, per partition, the last stream sequence another worker may have run when this
-	// one took the partition from it (recover): a delivery up to it counts as a redelivery, whatever
-	// the server's count of deliveries says.
+	// one took the partition from it (suspectRunElsewhere): a delivery up to it counts as a
+	// redelivery, whatever the server's count of deliveries says.
 	suspect map[int]uint64
+	// lastDelivered is, per partition, the highest stream sequence delivered here; released, when
+	// this worker let go of each partition it no longer holds (Member.Delivered).
+	lastDelivered map[int]uint64
+	released      map[int]time.Time
 }
 
-// suspected says whether the event at stream sequence seq of partition p may have run on another
-// worker (suspect).
-func (c *Consumer) suspected(p int, seq uint64) bool {
+// releasedMemory is how long a worker keeps saying what it was delivered of a partition it let
+// go of (Member.Delivered): the next owner reads it once the claim is gone, well within.
+const releasedMemory = time.Minute
+
+// noteDelivery records a message of partition p delivered here: the pin it carried (JetStream
+// names it in every message of a pinned consumer) and its stream sequence. It says whether
+// another worker may have run it before (suspect).
+func (c *Consumer) noteDelivery(p int, pin string, seq uint64) (suspected bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return seq != 0 && seq <= c.suspect[p]
-}
-
-// notePin records the pin id a message of partition p carried.
-func (c *Consumer) notePin(p int, id string) {
-	if id == "" {
-		return
+	if pin != "" {
+		c.pins[p] = pin
 	}
-	c.mu.Lock()
-	c.pins[p] = id
-	c.mu.Unlock()
+	c.lastDelivered[p] = max(c.lastDelivered[p], seq)
+	return seq != 0 && seq <= c.suspect[p]
 }
 
 // pinOf is the pin id of the last message of partition p delivered here ("" when none since the
@@ -285,14 +288,16 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 	cfg = cfg.withDefaults()
 	return &Consumer{
 		js: js, topo: topo, cfg: cfg, h: h,
-		pub:      NewPublisher(js),
-		log:      cfg.Logger,
-		keys:     newKeyScheduler(max(2*cfg.AckWait+2*time.Minute, recentlyAcknowledged), 1<<18),
-		byStatus: map[Status]int64{},
-		bound:    map[int]bool{},
-		pins:     map[int]string{},
-		suspect:  map[int]uint64{},
-		parking:  parking{keys: map[string]*parkedKey{}},
+		pub:           NewPublisher(js),
+		log:           cfg.Logger,
+		keys:          newKeyScheduler(max(2*cfg.AckWait+2*time.Minute, recentlyAcknowledged), 1<<18),
+		byStatus:      map[Status]int64{},
+		bound:         map[int]bool{},
+		pins:          map[int]string{},
+		suspect:       map[int]uint64{},
+		lastDelivered: map[int]uint64{},
+		released:      map[int]time.Time{},
+		parking:       parking{keys: map[string]*parkedKey{}},
 	}
 }
 
@@ -324,17 +329,34 @@ func (c *Consumer) Stats() ConsumerStats {
 
 // holds lists the partitions this worker holds (Member.Holds): those it consumes or binds, and
 // those it still runs or holds events of after handing them over.
-func (c *Consumer) holds() []int {
+func (c *Consumer) holds() ([]int, map[int]uint64) {
+	busy := c.keys.busyPartitions()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := slices.Collect(maps.Keys(c.bound))
-	c.mu.Unlock()
-	for _, p := range c.keys.busyPartitions() {
+	for _, p := range busy {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
 	slices.Sort(out)
-	return out
+	delivered := map[int]uint64{}
+	for _, p := range out {
+		delete(c.released, p)
+		if seq := c.lastDelivered[p]; seq > 0 {
+			delivered[p] = seq
+		}
+	}
+	for p, at := range c.released {
+		if time.Since(at) > releasedMemory {
+			delete(c.released, p)
+			continue
+		}
+		if seq := c.lastDelivered[p]; seq > 0 {
+			delivered[p] = seq
+		}
+	}
+	return out, delivered
 }
 
 // announce writes this worker's pool entry now (Pool.Announce); a worker without a pool has
@@ -509,6 +531,7 @@ func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 	c.dropParked(p)
 	c.mu.Lock()
 	delete(c.bound, p)
+	c.released[p] = time.Now()
 	c.mu.Unlock()
 }
 
@@ -585,8 +608,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
-		d.Redelivered = d.Redelivered || c.suspected(p, d.StreamSeq)
-		c.notePin(p, msg.Headers().Get(pinHeader))
+		if c.noteDelivery(p, msg.Headers().Get(pinHeader), d.StreamSeq) {
+			d.Redelivered = true
+		}
 		t := &task{msg: msg, d: d, partition: p}
 		switch c.keys.add(t) {
 		case duplicateFinished:
@@ -806,8 +830,9 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 	defer t.Stop()
 	// trusted: the partition was let run on trust once, and its parked keys read then.
 	trusted := false
-	// claimed: another worker said it held the partition while this one waited.
-	claimed := false
+	// claimed: another worker said it held the partition while this one waited; theirs, the
+	// highest stream sequence the others said they were delivered there.
+	claimed, theirs := false, uint64(0)
 	for {
 		switch c.keys.gateOf(p, gen) {
 		case gateStale, gateOpen:
@@ -836,7 +861,9 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				// consumer state; the pool's entries, stored before they were acknowledged, are
 				// not: another worker that says it holds the partition still runs or holds some
 				// of its events.
-				if holder, err := c.heldElsewhere(ctx, p); err != nil || holder != "" {
+				holder, delivered, err := c.heldElsewhere(ctx, p)
+				theirs = max(theirs, delivered)
+				if err != nil || holder != "" {
 					claimed = claimed || holder != ""
 					c.recoverWaits.Add(1)
 					if time.Since(warned) > 30*time.Second {
@@ -856,7 +883,7 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				// could still park one. Once read, a partition let run on trust keeps the keys it
 				// knows (it may be replaying them) and adds those parked elsewhere meanwhile.
 				if claimed {
-					c.suspectRunElsewhere(ctx, p)
+					c.suspectRunElsewhere(p, theirs)
 					claimed = false
 				}
 				read := c.reloadParked
@@ -898,28 +925,26 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 	}
 }
 
-// suspectRunElsewhere makes every event of partition p stored so far count as a redelivery here:
-// the worker that held p until now may have run any of them, and the server, restarted from an
-// older consumer state, may deliver them again as if for the first time. A redelivery is checked
-// against what was last applied to its key before it is applied (the pipeline's superseded), so a
-// key's older event run again does not undo what the other worker applied after it.
-func (c *Consumer) suspectRunElsewhere(ctx context.Context, p int) {
-	c.keys.markRedelivered(p)
-	st, err := c.js.Stream(ctx, EventsStream)
-	if err != nil {
-		c.log.Warn().Err(err).Int("partition", p).Msg("reading the stream's last sequence: only the events held now count as redelivered")
-		return
-	}
+// suspectRunElsewhere makes the events of partition p up to stream sequence upTo, the highest the
+// worker that held p until now says it was delivered there, count as redeliveries here: it may
+// have run any of them, and a JetStream server restarted from an older consumer state delivers
+// them again as if for the first time. A redelivery is checked against what was last applied to
+// its key before it is applied (the pipeline's superseded check), so a key's older event run again
+// does not undo what the other worker applied after it. Later events are not suspected: a
+// redelivery also looks its object up in the target before creating it, which the events a
+// worker received while it waited for the other to let go must not all pay for.
+func (c *Consumer) suspectRunElsewhere(p int, upTo uint64) {
+	c.keys.markRedelivered(p, upTo)
 	c.mu.Lock()
-	c.suspect[p] = st.CachedInfo().State.LastSeq
+	c.suspect[p] = upTo
 	c.mu.Unlock()
 }
 
 // heldElsewhere names another member of the pool that holds partition p (Pool.HeldElsewhere);
 // "" without a pool.
-func (c *Consumer) heldElsewhere(ctx context.Context, p int) (string, error) {
+func (c *Consumer) heldElsewhere(ctx context.Context, p int) (holder string, delivered uint64, err error) {
 	if c.cfg.Pool == nil || c.cfg.Partitions != nil {
-		return "", nil
+		return "", 0, nil
 	}
 	return c.cfg.Pool.HeldElsewhere(ctx, p)
 }

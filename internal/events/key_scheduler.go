@@ -501,8 +501,9 @@ func (s *keyScheduler) reacquire(p int) {
 	s.mu.Unlock()
 }
 
-// markRedelivered makes every event of partition p held here a redelivery (Delivery.Redelivered).
-func (s *keyScheduler) markRedelivered(p int) {
+// markRedelivered makes every event of partition p held here up to stream sequence upTo a
+// redelivery (Delivery.Redelivered).
+func (s *keyScheduler) markRedelivered(p int, upTo uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range s.keys {
@@ -510,7 +511,9 @@ func (s *keyScheduler) markRedelivered(p int) {
 			continue
 		}
 		for _, t := range k.tasks {
-			t.d.Redelivered = true
+			if t.d.StreamSeq <= upTo {
+				t.d.Redelivered = true
+			}
 		}
 	}
 }

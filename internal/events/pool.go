@@ -50,6 +50,11 @@ type Member struct {
 	// is binding, and one it hands over until the last event it ran or held there is done or
 	// handed back. Another worker does not run a partition a live member holds (Pool.HeldElsewhere).
 	Holds []int `json:"holds,omitempty"`
+	// Delivered is, for each partition the worker holds or let go of in the last minute, the
+	// highest stream sequence JetStream delivered to it there: the events a JetStream server
+	// restarted from an older consumer state may deliver again as if for the first time, after
+	// this worker ran them.
+	Delivered map[int]uint64 `json:"delivered,omitempty"`
 	// Leaving is set by a worker shutting down: the others take its partitions at once (Assign
 	// leaves it out) but do not run one it still holds until it is gone.
 	Leaving bool `json:"leaving,omitempty"`
@@ -68,8 +73,9 @@ type Pool struct {
 
 	mu      sync.Mutex
 	members []string
-	// holds reports the partitions this worker holds (Member.Holds), read at every announcement.
-	holds func() []int
+	// holds reports the partitions this worker holds and what it was delivered there
+	// (Member.Holds, Member.Delivered), read at every announcement.
+	holds func() ([]int, map[int]uint64)
 	// wmu orders this worker's announcements: the one written last says what it holds now.
 	wmu sync.Mutex
 }
@@ -111,9 +117,9 @@ func (p *Pool) renew(ctx context.Context) error {
 	holds := p.holds
 	p.mu.Unlock()
 	p.me.Seen = time.Now().UTC()
-	p.me.Holds = nil
+	p.me.Holds, p.me.Delivered = nil, nil
 	if holds != nil {
-		p.me.Holds = holds()
+		p.me.Holds, p.me.Delivered = holds()
 	}
 	raw, _ := json.Marshal(p.me)
 	if _, err := p.kv.Put(ctx, p.me.Name, raw); err != nil {
@@ -122,8 +128,9 @@ func (p *Pool) renew(ctx context.Context) error {
 	return nil
 }
 
-// Track makes every announcement of this worker name the partitions holds reports (Member.Holds).
-func (p *Pool) Track(holds func() []int) {
+// Track makes every announcement of this worker name the partitions holds reports and what was
+// delivered there (Member.Holds, Member.Delivered).
+func (p *Pool) Track(holds func() ([]int, map[int]uint64)) {
 	p.mu.Lock()
 	p.holds = holds
 	p.mu.Unlock()
@@ -171,18 +178,23 @@ func (p *Pool) leaving() bool {
 // the pin on the partition's consumer and the count of events delivered elsewhere say so while
 // the server remembers them, but a JetStream server restarted from an older consumer state (after
 // a kill -9) has forgotten both, while the entries of this bucket, acknowledged only once stored,
-// are still there.
-func (p *Pool) HeldElsewhere(ctx context.Context, n int) (string, error) {
+// are still there. delivered is the highest stream sequence of n another live member says it was
+// delivered (Member.Delivered), holding n or having let go of it lately.
+func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, delivered uint64, err error) {
 	all, err := readMembers(ctx, p.kv, p.badEntry)
 	if err != nil {
-		return "", fmt.Errorf("read pool members: %w", err)
+		return "", 0, fmt.Errorf("read pool members: %w", err)
 	}
 	for _, m := range all {
-		if m.Name != p.me.Name && slices.Contains(m.Holds, n) {
-			return m.Name, nil
+		if m.Name == p.me.Name {
+			continue
+		}
+		delivered = max(delivered, m.Delivered[n])
+		if holder == "" && slices.Contains(m.Holds, n) {
+			holder = m.Name
 		}
 	}
-	return "", nil
+	return holder, delivered, nil
 }
 
 // readMembers reads every live entry of the pool bucket, sorted by name. An entry that expires

@@ -347,18 +347,22 @@ func TestPoolEntriesCarryClaims(t *testing.T) {
 		return p
 	}
 	a, b := join("worker-a"), join("worker-b")
-	holds := []int{3}
-	a.Track(func() []int { return holds })
+	holds, delivered := []int{3}, map[int]uint64{3: 40, 5: 17}
+	var mu sync.Mutex
+	a.Track(func() ([]int, map[int]uint64) { mu.Lock(); defer mu.Unlock(); return holds, delivered })
 	require.NoError(t, a.Announce(ctx))
-	holder, err := b.HeldElsewhere(ctx, 3)
+	holder, seq, err := b.HeldElsewhere(ctx, 3)
 	require.NoError(t, err)
 	assert.Equal(t, "worker-a", holder)
-	holder, err = a.HeldElsewhere(ctx, 3)
+	assert.Equal(t, uint64(40), seq)
+	holder, seq, err = a.HeldElsewhere(ctx, 3)
 	require.NoError(t, err)
 	assert.Empty(t, holder, "a worker's own claim is not another's")
-	holder, err = b.HeldElsewhere(ctx, 4)
+	assert.Zero(t, seq)
+	holder, seq, err = b.HeldElsewhere(ctx, 5)
 	require.NoError(t, err)
-	assert.Empty(t, holder)
+	assert.Empty(t, holder, "let go of, not held")
+	assert.Equal(t, uint64(17), seq, "what it was delivered there is still said")
 
 	kv, err := s.JS.KeyValue(ctx, PoolBucket)
 	require.NoError(t, err)
@@ -369,7 +373,7 @@ func TestPoolEntriesCarryClaims(t *testing.T) {
 	require.NoError(t, b.refresh(ctx))
 	assert.Equal(t, []string{"worker-b"}, b.Members(), "a leaving worker and a foreign entry own nothing")
 	time.Sleep(300 * time.Millisecond) // heartbeats while leaving renew the claim
-	holder, err = b.HeldElsewhere(ctx, 3)
+	holder, _, err = b.HeldElsewhere(ctx, 3)
 	require.NoError(t, err)
 	assert.Equal(t, "worker-a", holder, "a leaving worker keeps its claims")
 	members, err := ReadPool(ctx, s.JS)
@@ -379,7 +383,7 @@ func TestPoolEntriesCarryClaims(t *testing.T) {
 	assert.Equal(t, []int{3}, members[0].Holds)
 
 	gone()
-	holder, err = b.HeldElsewhere(ctx, 3)
+	holder, _, err = b.HeldElsewhere(ctx, 3)
 	require.NoError(t, err)
 	assert.Empty(t, holder, "gone, the worker holds nothing")
 }
