@@ -861,14 +861,14 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				// consumer state; the pool's entries, stored before they were acknowledged, are
 				// not: another worker that says it holds the partition still runs or holds some
 				// of its events.
-				holder, delivered, err := c.heldElsewhere(ctx, p)
-				theirs = max(theirs, delivered)
-				if err != nil || holder != "" {
+				holder, seq, herr := c.heldElsewhere(ctx, p)
+				theirs = max(theirs, seq)
+				if herr != nil || holder != "" {
 					claimed = claimed || holder != ""
 					c.recoverWaits.Add(1)
 					if time.Since(warned) > 30*time.Second {
 						warned = time.Now()
-						log.Warn().Err(err).Str("holder", holder).Dur("waiting", time.Since(started)).
+						log.Warn().Err(herr).Str("holder", holder).Dur("waiting", time.Since(started)).
 							Msg("still waiting for another worker to let go of the partition")
 					}
 					select {
@@ -879,13 +879,13 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 					}
 					continue
 				}
-				// The parked keys are read now, not at the bind: until the previous owner let go it
-				// could still park one. Once read, a partition let run on trust keeps the keys it
-				// knows (it may be replaying them) and adds those parked elsewhere meanwhile.
 				if claimed {
 					c.suspectRunElsewhere(p, theirs)
 					claimed = false
 				}
+				// The parked keys are read now, not at the bind: until the previous owner let go it
+				// could still park one. Once read, a partition let run on trust keeps the keys it
+				// knows (it may be replaying them) and adds those parked elsewhere meanwhile.
 				read := c.reloadParked
 				if trusted {
 					read = c.mergeParked
