@@ -36,7 +36,7 @@ const idCacheBucket = "IDM_IDCACHE"
 // its writes flushed to disk in the background rather than fsynced one by one (a quarter of the
 // worker's events create an object, and each wrote its id through an fsync of its own). A
 // replicated bucket keeps the default (JetStream refuses asynchronous persistence there), and an
-// existing bucket keeps the mode it was created with (it is fixed at creation). The stream is
+// existing bucket keeps the mode it was created with (events.EnsureStream). The stream is
 // configured as the NATS client configures a key-value bucket of one value per key, which has
 // no setting for the persist mode.
 func openIDCacheBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
@@ -61,15 +61,7 @@ func openIDCacheBucket(ctx context.Context, js jetstream.JetStream, replicas int
 	if replicas == 1 {
 		cfg.PersistMode = jetstream.AsyncPersistMode
 	}
-	existing, err := js.Stream(ctx, cfg.Name)
-	switch {
-	case err == nil:
-		cfg.PersistMode = existing.CachedInfo().Config.PersistMode
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-	default:
-		return nil, err
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	if err := events.EnsureStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	return js.KeyValue(ctx, idCacheBucket)

@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,16 +34,7 @@ func TestNewOwnerWaitsForAPreviousOwnerTheRestartedBrokerForgot(t *testing.T) {
 	s := natstest.MustStartIn(t, t.TempDir())
 	ctx := context.Background()
 	require.NoError(t, topo.Ensure(ctx, s.JS))
-	// A name that takes the only partition from worker-a.
-	other := ""
-	for i := range 100 {
-		name := fmt.Sprintf("worker-b%d", i)
-		if owned := Assign([]string{"worker-a", name}, 1)[name]; len(owned) == 1 {
-			other = name
-			break
-		}
-	}
-	require.NotEmpty(t, other)
+	other := takerFrom(t, "worker-a")
 
 	// The consumer's state before anything was delivered, as the server writes it down.
 	probe := NewConsumer(s.JS, topo, ConsumerConfig{}, nil)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -506,13 +507,24 @@ func (s *keyScheduler) reacquire(p int) {
 func (s *keyScheduler) markRedelivered(p int, upTo uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range s.keys {
-		if k.partition != p {
-			continue
+	for t := range s.tasksIn(p) {
+		if t.d.StreamSeq <= upTo {
+			t.d.Redelivered = true
 		}
-		for _, t := range k.tasks {
-			if t.d.StreamSeq <= upTo {
-				t.d.Redelivered = true
+	}
+}
+
+// tasksIn yields every task held for partition p. Callers hold mu.
+func (s *keyScheduler) tasksIn(p int) iter.Seq[*task] {
+	return func(yield func(*task) bool) {
+		for _, k := range s.keys {
+			if k.partition != p {
+				continue
+			}
+			for _, t := range k.tasks {
+				if !yield(t) {
+					return
+				}
 			}
 		}
 	}
@@ -638,14 +650,9 @@ func (s *keyScheduler) runs(p int) bool {
 func (s *keyScheduler) deliveredHeld(p int) (held int, delivered bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range s.keys {
-		if k.partition != p {
-			continue
-		}
-		for _, t := range k.tasks {
-			if t.replay == nil {
-				held++
-			}
+	for t := range s.tasksIn(p) {
+		if t.replay == nil {
+			held++
 		}
 	}
 	return held, s.delivered[p]

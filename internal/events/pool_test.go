@@ -257,6 +257,19 @@ func TestPoolSharesPartitionsExclusively(t *testing.T) {
 	assert.Positive(t, b.c.Stats().OwnershipMoves+c.c.Stats().OwnershipMoves, "ownership moved")
 }
 
+// takerFrom is a member name that, joining a pool of one partition with member, takes it.
+func takerFrom(t *testing.T, member string) string {
+	t.Helper()
+	for i := range 100 {
+		name := fmt.Sprintf("worker-b%d", i)
+		if owned := Assign([]string{member, name}, 1)[name]; len(owned) == 1 {
+			return name
+		}
+	}
+	t.Fatalf("no name of 100 takes the partition from %s", member)
+	return ""
+}
+
 // A worker handing a partition over keeps its pin while an event of the partition still runs
 // there, past its drain deadline: the pin is what keeps the next owner from running the key's
 // successors when the server's count of unacknowledged events can't be trusted (a JetStream server
@@ -266,16 +279,7 @@ func TestHandoverKeepsThePinWhileAnEventStillRuns(t *testing.T) {
 	topo := Topology{Partitions: 1}
 	s := natstest.MustStart(t)
 	require.NoError(t, topo.Ensure(context.Background(), s.JS))
-	// A name that takes the only partition from worker-a.
-	other := ""
-	for i := range 100 {
-		name := fmt.Sprintf("worker-b%d", i)
-		if owned := Assign([]string{"worker-a", name}, 1)[name]; len(owned) == 1 {
-			other = name
-			break
-		}
-	}
-	require.NotEmpty(t, other)
+	other := takerFrom(t, "worker-a")
 
 	started, finish := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool

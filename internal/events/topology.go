@@ -170,22 +170,27 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 			}
 		}
-		if cfg.PersistMode != jetstream.DefaultPersistMode {
-			// A stream's persist mode is fixed at creation: an existing stream keeps its own.
-			existing, err := js.Stream(ctx, cfg.Name)
-			switch {
-			case err == nil:
-				cfg.PersistMode = existing.CachedInfo().Config.PersistMode
-			case errors.Is(err, jetstream.ErrStreamNotFound):
-			default:
-				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
-			}
-		}
-		if err := createOrUpdate(ctx, js, cfg); err != nil {
+		if err := EnsureStream(ctx, js, cfg); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// EnsureStream creates or updates one stream (createOrUpdate). A stream's persist mode is fixed
+// at creation, so an existing stream keeps its own whatever cfg asks.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	if cfg.PersistMode != jetstream.DefaultPersistMode {
+		existing, err := js.Stream(ctx, cfg.Name)
+		switch {
+		case err == nil:
+			cfg.PersistMode = existing.CachedInfo().Config.PersistMode
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+		default:
+			return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+		}
+	}
+	return createOrUpdate(ctx, js, cfg)
 }
 
 // createOrUpdate creates or updates one stream. Replicas starting together on a fresh cluster race
