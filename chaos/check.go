@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -260,12 +261,32 @@ func checkWrites(w *Workload, ev *Evidence, add addFunc) {
 		}
 		byKey[k] = append(byKey[k], wr)
 	}
+	fate := fates(ev.Outcomes)
 	for _, k := range w.Keys {
 		if k.Object == "User" {
-			checkUserWrites(k, byKey[k], add)
+			checkUserWrites(k, byKey[k], fate, add)
 		} else {
-			checkGroupWrites(k, byKey[k], userNameOf, add)
+			checkGroupWrites(k, byKey[k], userNameOf, fate, add)
 		}
+	}
+}
+
+// fates says, for an event that never reached the target, what its final outcome said (status,
+// worker, attempt, reason), so that the violation explains itself: a "superseded" skip names the
+// later event applied ahead of it.
+func fates(outcomes []*events.Outcome) func(id string) string {
+	final := map[string]*events.Outcome{}
+	for _, o := range outcomes {
+		if o.Final {
+			final[o.InputID] = o
+		}
+	}
+	return func(id string) string {
+		o := final[id]
+		if o == nil {
+			return "no final outcome"
+		}
+		return fmt.Sprintf("final outcome %s by %s, attempt %d, sequence %d: %s", o.Status, o.Worker, o.Attempt, o.StreamSeq, clip(cmp.Or(o.Reason, "no reason"), 300))
 	}
 }
 
@@ -281,7 +302,7 @@ func titleOf(wr cyberarksim.Write) (string, bool) {
 	return s, true
 }
 
-func checkUserWrites(k *Key, writes []cyberarksim.Write, add addFunc) {
+func checkUserWrites(k *Key, writes []cyberarksim.Write, fate func(string) string, add addFunc) {
 	label := keyLabel(k)
 	nextDelete := func(c int) int { // the Delete that ends the object created by step c; 0 if none
 		for _, s := range k.Steps[c:] {
@@ -361,7 +382,7 @@ func checkUserWrites(k *Key, writes []cyberarksim.Write, add addFunc) {
 	}
 	for _, s := range k.Steps {
 		if applied[s.Index] == 0 {
-			add("unapplied", label, "#%d %s (event %s) never reached the target", s.Index, s.Kind, s.ID)
+			add("unapplied", label, "#%d %s (event %s) never reached the target (%s)", s.Index, s.Kind, s.ID, fate(s.ID))
 		}
 	}
 }
@@ -385,7 +406,7 @@ func slicesContains(list []string, s string) bool {
 	return false
 }
 
-func checkGroupWrites(k *Key, writes []cyberarksim.Write, userNameOf map[string]string, add addFunc) {
+func checkGroupWrites(k *Key, writes []cyberarksim.Write, userNameOf map[string]string, fate func(string) string, add addFunc) {
 	label := keyLabel(k)
 	addIdx, remIdx := map[string]int{}, map[string]int{}
 	for _, s := range k.Steps {
@@ -455,11 +476,11 @@ func checkGroupWrites(k *Key, writes []cyberarksim.Write, userNameOf map[string]
 	}
 	for _, s := range k.Steps {
 		if s.Kind == GroupCreate && applied["1/"] == 0 {
-			add("unapplied", label, "#1 Create (event %s) never reached the target", s.ID)
+			add("unapplied", label, "#1 Create (event %s) never reached the target (%s)", s.ID, fate(s.ID))
 		}
 		for _, m := range s.Members {
 			if applied[fmt.Sprintf("%d/%s", s.Index, m)] == 0 {
-				add("unapplied", label, "#%d %s of %s (event %s) never reached the target", s.Index, s.Kind, m, s.ID)
+				add("unapplied", label, "#%d %s of %s (event %s) never reached the target (%s)", s.Index, s.Kind, m, s.ID, fate(s.ID))
 			}
 		}
 	}

@@ -303,7 +303,13 @@ func TestCheckFindsAnUnappliedEvent(t *testing.T) {
 		}
 	}
 	vs, _ := Check(w, f.evidence(w))
-	assert.Equal(t, 1, kinds(vs)["unapplied"], "%v", vs)
+	require.Equal(t, 1, kinds(vs)["unapplied"], "%v", vs)
+	for _, v := range vs {
+		if v.Kind == "unapplied" {
+			// The violation says what the event's final outcome claimed, to explain itself.
+			assert.Contains(t, v.Text, "(final outcome succeeded by ", "%v", v)
+		}
+	}
 }
 
 func TestGenerateIsDeterministicAndKeepsItsPromises(t *testing.T) {

@@ -890,7 +890,10 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				if trusted {
 					read = c.mergeParked
 				}
-				if err := read(ctx, p); err != nil {
+				rctx, cancel := context.WithTimeout(ctx, parkedReadTimeout)
+				err := read(rctx, p)
+				cancel()
+				if err != nil {
 					log.Warn().Err(err).Msg("reading the partition's parked keys: trying again")
 					select {
 					case <-ctx.Done():
@@ -924,6 +927,10 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 		}
 	}
 }
+
+// parkedReadTimeout bounds a read of a partition's parked keys when it opens: a listing that
+// stalls (JetStream restarting) fails and is tried again, rather than keep the partition shut.
+const parkedReadTimeout = 10 * time.Second
 
 // suspectRunElsewhere makes the events of partition p up to stream sequence upTo, the highest the
 // worker that held p until now says it was delivered there, count as redeliveries here: it may

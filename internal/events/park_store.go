@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,31 +146,54 @@ func (s *ParkStore) Unpark(ctx context.Context, subject string) error {
 	return nil
 }
 
-// States lists the parked keys, of one partition (p >= 0) or all (p < 0).
+// States lists the parked keys, of one partition (p >= 0) or all (p < 0). It fails rather than
+// leave a parked key out: a worker that did not know a key is parked would run its next event
+// ahead of the parked ones. A listing cut short (ctx ended) or a state that could not be read
+// (JetStream restarting, a timeout) is an error; a key unparked meanwhile is left out.
 func (s *ParkStore) States(ctx context.Context, p int) ([]*KeyState, error) {
 	filter := "k.>"
 	if p >= 0 {
 		filter = "k." + strconv.Itoa(p) + ".>"
 	}
-	keys, err := s.kv.ListKeysFiltered(ctx, filter)
+	lister, err := s.kv.ListKeysFiltered(ctx, filter)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("list parked keys: %w", err)
 	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	if err := ctx.Err(); err != nil {
+		// The listing ends early, without an error of its own, when ctx does.
+		return nil, fmt.Errorf("list parked keys: %w", err)
+	}
 	var out []*KeyState
-	for k := range keys.Keys() {
+	for _, k := range keys {
 		e, err := s.kv.Get(ctx, k)
-		if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // unparked meanwhile
 		}
-		var st KeyState
-		if json.Unmarshal(e.Value(), &st) == nil {
-			out = append(out, &st)
+		if err != nil {
+			return nil, fmt.Errorf("read parked key %s: %w", k, err)
 		}
+		var st KeyState
+		if err := json.Unmarshal(e.Value(), &st); err != nil || st.Subject != subjectOfStateKey(k) {
+			// Not written by a worker: the key's events still wait behind whatever it has parked,
+			// which the next window replays.
+			st = KeyState{Subject: subjectOfStateKey(k), Hold: HoldWindow,
+				Reason: fmt.Sprintf("its state in %s could not be read (%v): replayed at the next window", KeyStateBucket, cmp.Or[error](err, errors.New("it names another subject")))}
+		}
+		out = append(out, &st)
 	}
 	return out, nil
+}
+
+// subjectOfStateKey is the stored subject a KV key k.<p>.<object>.<keytoken> stands for.
+func subjectOfStateKey(k string) string {
+	return PartitionedPrefix + "." + strings.TrimPrefix(k, "k.")
 }
 
 // Park appends one event of the key to IDM_PARKED. It is idempotent per events-stream sequence (a

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -206,4 +208,143 @@ func TestRemovingAParkedEventTwiceSucceeds(t *testing.T) {
 	assert.Empty(t, evs)
 	// A sequence past the store's end was never there: still nothing to remove.
 	require.NoError(t, park.Remove(ctx, 1000))
+}
+
+// States fails rather than leave out a parked key whose state it could not read: a worker that
+// opened a partition without knowing the key was parked would run the key's next event ahead of
+// its parked ones (a superseded skip then drops the parked events). The reader here may list the
+// bucket but not read its entries (a permission the server enforces), as a JetStream server that
+// restarts between the listing and the reads answers neither.
+func TestParkedKeyStatesFailRatherThanLeaveAKeyOut(t *testing.T) {
+	t.Parallel()
+	deny := []string{
+		"$JS.API.DIRECT.GET." + kvStream(KeyStateBucket) + ".>",
+		"$JS.API.DIRECT.GET." + kvStream(KeyStateBucket),
+		"$JS.API.STREAM.MSG.GET." + kvStream(KeyStateBucket),
+	}
+	s := natstest.MustStartWith(t, t.TempDir(), func(o *server.Options) {
+		o.Users = []*server.User{
+			{Username: "admin", Password: "a"},
+			{Username: "lister", Password: "l", Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: deny},
+			}},
+		}
+		o.NoAuthUser = "admin"
+	})
+	ctx := context.Background()
+	admin, err := OpenParkStore(ctx, s.JS, 1)
+	require.NoError(t, err)
+	subject := PartitionedPrefix + ".3.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	require.NoError(t, admin.SetState(ctx, &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 7, HeadEvent: "e-7"}))
+	states, err := admin.States(ctx, 3)
+	require.NoError(t, err)
+	require.Len(t, states, 1)
+	assert.Equal(t, "e-7", states[0].HeadEvent)
+
+	nc, err := nats.Connect(s.URL, nats.UserInfo("lister", "l"))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	lister, err := OpenParkStore(ctx, js, 0)
+	require.NoError(t, err)
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	states, err = lister.States(rctx, 3)
+	require.Error(t, err, "the key's state could not be read, yet it was left out: %v", states)
+	assert.Contains(t, err.Error(), "read parked key k.3.User.")
+
+	// A listing cut short by its context is an error too, never a shorter list.
+	done, stop := context.WithCancel(ctx)
+	stop()
+	_, err = admin.States(done, 3)
+	assert.Error(t, err)
+
+	// A state no worker wrote keeps its key parked (replayed at the next window), not forgotten.
+	kv, err := s.JS.KeyValue(ctx, KeyStateBucket)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, stateKey(subject), []byte("not json"))
+	require.NoError(t, err)
+	states, err = admin.States(ctx, 3)
+	require.NoError(t, err)
+	require.Len(t, states, 1)
+	assert.Equal(t, subject, states[0].Subject)
+	assert.Equal(t, HoldWindow, states[0].Hold)
+	assert.Contains(t, states[0].Reason, "could not be read")
+}
+
+func kvStream(bucket string) string { return "KV_" + bucket }
+
+// A worker that cannot read a partition's parked keys when it opens the partition runs nothing of
+// it until it can: before, a state it could not read was left out, and the key's next event ran
+// ahead of its parked ones (the chaos suite: a user's updates #5–#7 parked, #8 applied by a worker
+// that had just opened the partition after a JetStream restart, #5–#7 then skipped as superseded).
+// The server here refuses the second worker's reads of IDM_KEYSTATE until its permissions are
+// reloaded.
+func TestAPartitionWaitsUntilItsParkedKeysCanBeRead(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	var opts *server.Options
+	s := natstest.MustStartWith(t, t.TempDir(), func(o *server.Options) {
+		o.Users = []*server.User{
+			{Username: "admin", Password: "a"},
+			{Username: "worker", Password: "w", Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{
+					"$JS.API.DIRECT.GET." + kvStream(KeyStateBucket) + ".>", "$JS.API.DIRECT.GET." + kvStream(KeyStateBucket),
+				}},
+			}},
+		}
+		o.NoAuthUser = "admin"
+		opts = o
+	})
+	require.NoError(t, topo.Ensure(context.Background(), s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	var mu sync.Mutex
+	var applied []string
+	failing := true
+	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+		mu.Lock()
+		defer mu.Unlock()
+		if d.Event.ID == "r-1" && failing {
+			return Result{Outcome: Outcome{Status: StatusDeferred, Error: &OutcomeError{Class: "retryable", Message: "timeout"}},
+				RetryAt: time.Now().Add(time.Hour)}
+		}
+		applied = append(applied, d.Event.ID)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	})
+	first, stopFirst := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
+	publishUser(t, s.JS, "r-1", "r")
+	publishUser(t, s.JS, "r-2", "r")
+	require.Equal(t, 2, len(outcomes(2, 10*time.Second)), "r-1 deferred, r-2 parked behind it")
+	require.Equal(t, 1, first.ParkedKeys())
+	stopFirst()
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+
+	nc, err := nats.Connect(s.URL, nats.UserInfo("worker", "w"), nats.MaxReconnects(-1))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	denied := *s
+	denied.JS = js
+	second, _ := parkingConsumer(t, &denied, topo, ConsumerConfig{}, h)
+	publishUser(t, s.JS, "r-3", "r")
+	// Longer than a read's own timeout (5 s), after which the key used to be left out.
+	time.Sleep(6 * time.Second)
+	mu.Lock()
+	assert.Empty(t, applied, "the partition ran while its parked keys could not be read")
+	mu.Unlock()
+
+	granted := opts.Clone()
+	granted.Users[1].Permissions = nil
+	require.NoError(t, s.Server.ReloadOptions(granted))
+	require.Equal(t, 3, len(outcomes(3, 30*time.Second)), "r-3 parked behind the others")
+	assert.Equal(t, 1, second.ParkedKeys())
+	require.Len(t, requestControl(t, s.Conn, Control{Op: "retry", All: true}), 1)
+	outcomes(6, 10*time.Second)
+	mu.Lock()
+	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied, "the parked key's events, in order")
+	mu.Unlock()
 }

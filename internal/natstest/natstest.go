@@ -31,6 +31,13 @@ func MustStart(tb testing.TB) *Server {
 // same data.
 func MustStartIn(tb testing.TB, storeDir string) *Server {
 	tb.Helper()
+	return MustStartWith(tb, storeDir, nil)
+}
+
+// MustStartWith is MustStartIn with the server's options changed by configure first (users and
+// their permissions, say; the client connection is then the server's NoAuthUser).
+func MustStartWith(tb testing.TB, storeDir string, configure func(*server.Options)) *Server {
+	tb.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
 		Port:      server.RANDOM_PORT,
@@ -38,6 +45,9 @@ func MustStartIn(tb testing.TB, storeDir string) *Server {
 		StoreDir:  storeDir,
 		NoSigs:    true,
 		NoLog:     true,
+	}
+	if configure != nil {
+		configure(opts)
 	}
 	srv := start(tb, opts)
 	opts.Port = srv.Addr().(*net.TCPAddr).Port // a restart comes back where the clients look
