@@ -861,7 +861,9 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				// consumer state; the pool's entries, stored before they were acknowledged, are
 				// not: another worker that says it holds the partition still runs or holds some
 				// of its events.
-				holder, seq, herr := c.heldElsewhere(ctx, p)
+				hctx, cancel := context.WithTimeout(ctx, parkedReadTimeout)
+				holder, seq, herr := c.heldElsewhere(hctx, p)
+				cancel()
 				theirs = max(theirs, seq)
 				if herr != nil || holder != "" {
 					claimed = claimed || holder != ""
@@ -928,8 +930,9 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 	}
 }
 
-// parkedReadTimeout bounds a read of a partition's parked keys when it opens: a listing that
-// stalls (JetStream restarting) fails and is tried again, rather than keep the partition shut.
+// parkedReadTimeout bounds a read of the pool's claims or of a partition's parked keys when it
+// opens: a listing that stalls (JetStream restarting) fails and is tried again, rather than keep
+// the partition shut.
 const parkedReadTimeout = 10 * time.Second
 
 // suspectRunElsewhere makes the events of partition p up to stream sequence upTo, the highest the

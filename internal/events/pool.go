@@ -201,12 +201,21 @@ func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, deliver
 // while it is read is left out, and so is one that is not a member's JSON (nothing a worker
 // writes): bad is told its key and what is wrong with it.
 func readMembers(ctx context.Context, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, error) {
-	keys, err := kv.ListKeys(ctx)
+	lister, err := kv.ListKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	if err := ctx.Err(); err != nil {
+		// The listing ends early, without an error of its own, when ctx does: a member left out
+		// would be a claim not seen.
+		return nil, err
+	}
 	var out []Member
-	for k := range keys.Keys() {
+	for _, k := range keys {
 		e, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // expired or left meanwhile
