@@ -271,22 +271,28 @@ func checkWrites(w *Workload, ev *Evidence, add addFunc) {
 	}
 }
 
-// fates says, for an event that never reached the target, what its final outcome said (status,
-// worker, attempt, reason), so that the violation explains itself: a "superseded" skip names the
-// later event applied ahead of it.
+// fates says, for an event that never reached the target, what its outcomes said: each one's
+// status, worker and attempt in the order read, then the final one's reason, so that the violation
+// explains itself (a "superseded" skip names the later event applied ahead of it; a "parked
+// behind" deferral, the parked key it waited in).
 func fates(outcomes []*events.Outcome) func(id string) string {
-	final := map[string]*events.Outcome{}
+	trail := map[string][]*events.Outcome{}
 	for _, o := range outcomes {
-		if o.Final {
-			final[o.InputID] = o
-		}
+		trail[o.InputID] = append(trail[o.InputID], o)
 	}
 	return func(id string) string {
-		o := final[id]
-		if o == nil {
-			return "no final outcome"
+		var steps []string
+		var final *events.Outcome
+		for _, o := range trail[id] {
+			steps = append(steps, fmt.Sprintf("%s by %s (attempt %d, partition %d)", o.Status, o.Worker, o.Attempt, o.Partition))
+			if o.Final && final == nil {
+				final = o
+			}
 		}
-		return fmt.Sprintf("final outcome %s by %s, attempt %d, sequence %d: %s", o.Status, o.Worker, o.Attempt, o.StreamSeq, clip(cmp.Or(o.Reason, "no reason"), 300))
+		if final == nil {
+			return "outcomes: " + cmp.Or(strings.Join(steps, ", "), "none") + "; no final one"
+		}
+		return fmt.Sprintf("outcomes: %s; the final one says: %s", strings.Join(steps, ", "), clip(cmp.Or(final.Reason, "no reason"), 300))
 	}
 }
 
