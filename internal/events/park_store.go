@@ -148,26 +148,15 @@ func (s *ParkStore) Unpark(ctx context.Context, subject string) error {
 
 // States lists the parked keys, of one partition (p >= 0) or all (p < 0). It fails rather than
 // leave a parked key out: a worker that did not know a key is parked would run its next event
-// ahead of the parked ones. A listing cut short (ctx ended) or a state that could not be read
-// (JetStream restarting, a timeout) is an error; a key unparked meanwhile is left out.
+// ahead of the parked ones. So the keys are listed by KVKeys, and a state that cannot be read (a
+// timeout, a JetStream server restarting) is an error; a key unparked meanwhile is left out.
 func (s *ParkStore) States(ctx context.Context, p int) ([]*KeyState, error) {
 	filter := "k.>"
 	if p >= 0 {
 		filter = "k." + strconv.Itoa(p) + ".>"
 	}
-	lister, err := s.kv.ListKeysFiltered(ctx, filter)
+	keys, err := KVKeys(ctx, s.js, KeyStateBucket, filter)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list parked keys: %w", err)
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	if err := ctx.Err(); err != nil {
-		// The listing ends early, without an error of its own, when ctx does.
 		return nil, fmt.Errorf("list parked keys: %w", err)
 	}
 	var out []*KeyState

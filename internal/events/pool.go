@@ -66,6 +66,7 @@ type Member struct {
 // priority groups on each partition's consumer), so two workers that briefly disagree about the
 // membership still never consume one partition at once.
 type Pool struct {
+	js  jetstream.JetStream
 	kv  jetstream.KeyValue
 	cfg PoolConfig
 	me  Member
@@ -96,7 +97,7 @@ func JoinPool(ctx context.Context, js jetstream.JetStream, worker string, cfg Po
 		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
 	now := time.Now().UTC()
-	p := &Pool{kv: kv, cfg: cfg, log: cfg.Logger, me: Member{Name: cfg.Member, Worker: worker, Started: now, Seen: now}}
+	p := &Pool{js: js, kv: kv, cfg: cfg, log: cfg.Logger, me: Member{Name: cfg.Member, Worker: worker, Started: now, Seen: now}}
 	if err := p.renew(ctx); err != nil {
 		return nil, err
 	}
@@ -143,7 +144,7 @@ func (p *Pool) Announce(ctx context.Context) error { return p.renew(ctx) }
 
 // refresh reads the live members that are not leaving.
 func (p *Pool) refresh(ctx context.Context) error {
-	all, err := readMembers(ctx, p.kv, p.badEntry)
+	all, err := readMembers(ctx, p.js, p.kv, p.badEntry)
 	if err != nil {
 		return fmt.Errorf("read pool members: %w", err)
 	}
@@ -181,7 +182,7 @@ func (p *Pool) leaving() bool {
 // are still there. delivered is the highest stream sequence of n another live member says it was
 // delivered (Member.Delivered), holding n or having let go of it lately.
 func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, delivered uint64, err error) {
-	all, err := readMembers(ctx, p.kv, p.badEntry)
+	all, err := readMembers(ctx, p.js, p.kv, p.badEntry)
 	if err != nil {
 		return "", 0, fmt.Errorf("read pool members: %w", err)
 	}
@@ -199,19 +200,11 @@ func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, deliver
 
 // readMembers reads every live entry of the pool bucket, sorted by name. An entry that expires
 // while it is read is left out, and so is one that is not a member's JSON (nothing a worker
-// writes): bad is told its key and what is wrong with it.
-func readMembers(ctx context.Context, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, error) {
-	lister, err := kv.ListKeys(ctx)
+// writes): bad is told its key and what is wrong with it. The entries are listed by KVKeys, since
+// every member rewrites its entry every heartbeat: a member left out is a claim not seen.
+func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, error) {
+	keys, err := KVKeys(ctx, js, PoolBucket, ">")
 	if err != nil {
-		return nil, err
-	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
-	if err := ctx.Err(); err != nil {
-		// The listing ends early, without an error of its own, when ctx does: a member left out
-		// would be a claim not seen.
 		return nil, err
 	}
 	var out []Member
@@ -382,7 +375,7 @@ func ReadPool(ctx context.Context, js jetstream.JetStream) ([]Member, error) {
 		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
 	var errs []error
-	out, err := readMembers(ctx, kv, func(key string, err error) {
+	out, err := readMembers(ctx, js, kv, func(key string, err error) {
 		errs = append(errs, fmt.Errorf("pool bucket %s: entry %q is not a member's: %w", PoolBucket, key, err))
 	})
 	if err != nil {

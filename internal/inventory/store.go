@@ -9,10 +9,11 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scimflow/scimflow/internal/events"
 )
 
 // Buckets of the inventory.
@@ -54,6 +55,7 @@ type ScheduleRecord struct {
 // Store keeps the inventory's state in JetStream: pointer, schedule, lease and jobs in a KV
 // bucket, snapshots in an object store.
 type Store struct {
+	js  jetstream.JetStream
 	kv  jetstream.KeyValue
 	obj jetstream.ObjectStore
 }
@@ -78,7 +80,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, replicas int) (*Stor
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", SnapshotBucket, err)
 	}
-	return &Store{kv: kv, obj: obj}, nil
+	return &Store{js: js, kv: kv, obj: obj}, nil
 }
 
 func notFound(err error) bool {
@@ -292,20 +294,11 @@ func (s *Store) saveJob(ctx context.Context, j *Job, keep int) error {
 }
 
 func (s *Store) jobKeys(ctx context.Context) ([]string, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, jobPrefix+">")
+	// Not KeyValue.ListKeys, which can leave a key out while others are written (events.KVKeys).
+	keys, err := events.KVKeys(ctx, s.js, StateBucket, jobPrefix+">")
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("list inventory jobs: %w", err)
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		if strings.HasPrefix(k, jobPrefix) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
 	return keys, nil
 }
 
