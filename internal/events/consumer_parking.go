@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -263,7 +264,10 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 		delete(c.parking.keys, subject)
 		st := pk.state
 		c.parking.mu.Unlock()
-		if err := c.cfg.Park.Unpark(ctx, subject); err != nil {
+		if err := c.cfg.Park.Unpark(ctx, subject, st.Revision); errors.Is(err, ErrParkedAgain) {
+			// Parked anew by the partition's next owner while this worker let go of it.
+			logKey(c.log.Info(), st).Msg("not unparking: parked again meanwhile")
+		} else if err != nil {
 			logKey(c.log.Warn().Err(err), st).Msg("unparking")
 		} else {
 			logKey(c.log.Info(), st).Msg("key unparked: its events flow again")

@@ -295,7 +295,7 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
 	require.NoError(t, park.Remove(ctx, evs[0].Seq))
-	require.NoError(t, park.Unpark(ctx, evs[0].Subject))
+	require.NoError(t, park.Unpark(ctx, evs[0].Subject, 0))
 	applied.add("other-1")
 	require.NoError(t, held.DoubleAck(ctx))
 	st, err := js.Stream(ctx, EventsStream)

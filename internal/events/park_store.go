@@ -49,6 +49,8 @@ type KeyState struct {
 	Reason     string    `json:"reason"`
 	Since      time.Time `json:"since"`
 	NextWindow time.Time `json:"nextWindow,omitzero"`
+	// Revision is the state's revision in IDM_KEYSTATE, as read or written (not stored in it).
+	Revision uint64 `json:"-"`
 }
 
 // ParkedEvent is one event waiting in IDM_PARKED.
@@ -126,24 +128,53 @@ func (s *ParkStore) State(ctx context.Context, subject string) (*KeyState, error
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return nil, fmt.Errorf("key state %s: %w", subject, err)
 	}
+	st.Revision = e.Revision()
 	return &st, nil
 }
 
-// SetState records st.
+// SetState records st, and its new revision in st.Revision.
 func (s *ParkStore) SetState(ctx context.Context, st *KeyState) error {
 	raw, _ := json.Marshal(st)
-	if _, err := s.kv.Put(ctx, stateKey(st.Subject), raw); err != nil {
+	rev, err := s.kv.Put(ctx, stateKey(st.Subject), raw)
+	if err != nil {
 		return fmt.Errorf("record key state %s: %w", st.Subject, err)
 	}
+	st.Revision = rev
 	return nil
 }
 
-// Unpark forgets the key's state: its events flow again.
-func (s *ParkStore) Unpark(ctx context.Context, subject string) error {
-	if err := s.kv.Delete(ctx, stateKey(subject)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("unpark %s: %w", subject, err)
+// ErrParkedAgain says that Unpark found the key's state rewritten since the revision it was given:
+// the key was parked again meanwhile (by another worker, which owns the key's partition now) and
+// stays parked.
+var ErrParkedAgain = errors.New("the key was parked again meanwhile")
+
+// Unpark forgets the key's state, when it is still at revision rev (0: whatever it is): its events
+// flow again. A worker unparks a key once it finds nothing parked under it; the revision keeps it
+// from deleting the state another worker wrote since, parking the key anew, which would leave that
+// worker's parked events without a state to be found by.
+func (s *ParkStore) Unpark(ctx context.Context, subject string, rev uint64) error {
+	var opts []jetstream.KVDeleteOpt
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
 	}
-	return nil
+	err := s.kv.Delete(ctx, stateKey(subject), opts...)
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		// Written since: parked anew, or unparked already (a delete is a revision too).
+		st, rerr := s.State(ctx, subject)
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("unpark %s: %w", subject, rerr)
+		case st == nil:
+			return nil
+		}
+		return fmt.Errorf("unpark %s at revision %d (it is at %d): %w", subject, rev, st.Revision, ErrParkedAgain)
+	}
+	return fmt.Errorf("unpark %s: %w", subject, err)
 }
 
 // States lists the parked keys, of one partition (p >= 0) or all (p < 0). It fails rather than
@@ -175,6 +206,7 @@ func (s *ParkStore) States(ctx context.Context, p int) ([]*KeyState, error) {
 			st = KeyState{Subject: subjectOfStateKey(k), Hold: HoldWindow,
 				Reason: fmt.Sprintf("its state in %s could not be read (%v): replayed at the next window", KeyStateBucket, cmp.Or[error](err, errors.New("it names another subject")))}
 		}
+		st.Revision = e.Revision()
 		out = append(out, &st)
 	}
 	return out, nil

@@ -348,3 +348,38 @@ func TestAPartitionWaitsUntilItsParkedKeysCanBeRead(t *testing.T) {
 	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied, "the parked key's events, in order")
 	mu.Unlock()
 }
+
+// A worker unparks a key only at the revision of the state it knows: a state written since (the
+// key parked anew by the partition's next owner) stays, or that owner's parked events would have
+// no state to be found by.
+func TestUnparkKeepsAStateWrittenSince(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	store, err := OpenParkStore(ctx, s.JS, 1)
+	require.NoError(t, err)
+	subject := PartitionedPrefix + ".5.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	mine := &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 3, HeadEvent: "e-3"}
+	require.NoError(t, store.SetState(ctx, mine))
+	require.NotZero(t, mine.Revision)
+	theirs := &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 9, HeadEvent: "e-9"}
+	require.NoError(t, store.SetState(ctx, theirs))
+
+	err = store.Unpark(ctx, subject, mine.Revision)
+	require.ErrorIs(t, err, ErrParkedAgain)
+	st, err := store.State(ctx, subject)
+	require.NoError(t, err)
+	require.NotNil(t, st, "the newer state was deleted")
+	assert.Equal(t, "e-9", st.HeadEvent)
+	assert.Equal(t, theirs.Revision, st.Revision)
+	states, err := store.States(ctx, 5)
+	require.NoError(t, err)
+	require.Len(t, states, 1)
+	assert.Equal(t, theirs.Revision, states[0].Revision)
+
+	require.NoError(t, store.Unpark(ctx, subject, theirs.Revision))
+	st, err = store.State(ctx, subject)
+	require.NoError(t, err)
+	assert.Nil(t, st)
+	require.NoError(t, store.Unpark(ctx, subject, theirs.Revision), "unparking a key that is not parked")
+}
