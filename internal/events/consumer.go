@@ -875,7 +875,6 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 					}
 					select {
 					case <-ctx.Done():
-						c.keys.open(p)
 						return
 					case <-t.C:
 					}
@@ -923,7 +922,10 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 		}
 		select {
 		case <-ctx.Done():
-			c.keys.open(p) // shutting down: let release hand everything back
+			// Shutting down (or stopped by a newer bind): the partition stays shut. The shutdown
+			// hands its events back through the gate (keyScheduler.release); opening it here
+			// would let the lanes run them first, with the parked keys unread and the events
+			// delivered elsewhere not back.
 			return
 		case <-t.C:
 		}

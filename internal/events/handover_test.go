@@ -351,3 +351,58 @@ func TestHandingOverLeavesAnotherWorkersPinAlone(t *testing.T) {
 	assert.Equal(t, theirs, ci.PriorityGroups[0].PinnedClientID, "the other worker keeps its pin")
 	require.NoError(t, m.DoubleAck(ctx))
 }
+
+// A worker that shuts down while a partition is still shut (its recovery gate waits for events
+// held elsewhere) hands that partition's events back without running any: the gate used to open
+// as the shutdown began, to let the hand-back through, and the lanes ran what it held before the
+// shutdown marked it for the hand-back. Found by the chaos suite: a worker removed by SIGTERM ran
+// two keys' events while their earlier events were parked by another worker (its gate had not
+// read the parked keys yet), and the parked events were then skipped as superseded.
+func TestShutdownRunsNothingOfAPartitionStillShut(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	js := setup(t, topo)
+	ctx := context.Background()
+	applied := &appliedLog{}
+	b := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Worker: "b", Logger: zerolog.Nop(), DrainTimeout: 2 * time.Second},
+		HandlerFunc(func(_ context.Context, d *Delivery) Result {
+			applied.add(d.Event.ID)
+			return Result{Outcome: Outcome{Status: StatusSucceeded}}
+		}))
+
+	// The previous owner holds k-1 (and the pin), then lets go of the pin but not of k-1.
+	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
+	require.NoError(t, err)
+	publishUser(t, js, "k-1", "k")
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+	require.NoError(t, err)
+	m1 := <-batch.Messages()
+	require.NotNil(t, m1)
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	st, err := js.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, st.UnpinConsumer(ctx, b.ConsumerName(0), PriorityGroup))
+	for _, id := range []string{"k-2", "j-1", "j-2"} {
+		publishUser(t, js, id, id[:1])
+	}
+	require.Eventually(t, func() bool { return b.Stats().Received >= 3 }, 10*time.Second, 10*time.Millisecond,
+		"the new owner never got the events")
+
+	// Shut down while k-1 is still elsewhere: nothing of the partition has run, nor may run now.
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the consumer did not stop")
+	}
+	assert.Empty(t, applied.snapshot(), "events of a partition still shut ran during the shutdown")
+	ci, err := cons.Info(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 4, ci.NumAckPending+int(ci.NumPending), "k-1 held elsewhere and the three handed back, none acknowledged: %+v", ci)
+	require.NoError(t, m1.DoubleAck(ctx))
+}
