@@ -1069,7 +1069,11 @@ func (c *Consumer) process(ctx context.Context, t *task) (disp disposition, unti
 	var reject bool
 	if c.cfg.Park != nil && valid && t.unpublished == nil {
 		if t.replay == nil {
-			if pk := c.parkedState(d.Subject); pk != nil {
+			pk, busy := c.follow(d.Subject)
+			if busy {
+				return wait, time.Now().Add(50 * time.Millisecond) // the key is being unparked
+			}
+			if pk != nil {
 				// The key is parked: this event waits behind its parked events, in order.
 				d.Event = ev
 				return c.parkFollower(ctx, t, pk)

@@ -40,6 +40,14 @@ type parkedKey struct {
 	aborted   bool // its head was deferred again during this replay: the rest stays parked
 	approve   bool // the held delete at its head is approved
 	reject    bool // the held delete at its head is rejected
+	// following counts the events being parked behind it now (parkFollower, between looking the
+	// key up and storing the event); unparking is set while it is being unparked. A key is
+	// unparked only when nothing follows it, and an event that arrives while it is being unparked
+	// waits: otherwise an event stored in IDM_PARKED just after the key was found empty was left
+	// there with no state to be found by, and the key's next events ran ahead of it (the chaos
+	// suite: IDM_KEYSTATE's delete 1.4 ms after the follower's write).
+	following int
+	unparking bool
 }
 
 // parking is the consume loop's parked keys, mirrored from IDM_KEYSTATE for the partitions it owns.
@@ -52,6 +60,29 @@ func (c *Consumer) parkedState(subject string) *parkedKey {
 	c.parking.mu.Lock()
 	defer c.parking.mu.Unlock()
 	return c.parking.keys[subject]
+}
+
+// follow looks up the parked state of an event's key for the event to be parked behind it, and
+// counts the event as following it until unfollow; busy says the key is being unparked (the event
+// waits and asks again).
+func (c *Consumer) follow(subject string) (pk *parkedKey, busy bool) {
+	c.parking.mu.Lock()
+	defer c.parking.mu.Unlock()
+	pk = c.parking.keys[subject]
+	switch {
+	case pk == nil:
+		return nil, false
+	case pk.unparking:
+		return nil, true
+	}
+	pk.following++
+	return pk, false
+}
+
+func (c *Consumer) unfollow(pk *parkedKey) {
+	c.parking.mu.Lock()
+	pk.following--
+	c.parking.mu.Unlock()
 }
 
 // reloadParked reads the parked keys of partition p afresh, when this worker starts running it.
@@ -104,10 +135,13 @@ func (c *Consumer) dropParked(p int) {
 }
 
 // parkFollower parks an event of a key that is parked: it waits behind the key's parked events.
+// pk counts it as following (follow) until it is stored.
 func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (disposition, time.Time) {
 	msg, d := t.msg, t.d
 	msgID := cmp.Or(msg.Headers().Get(HeaderMsgID), t.ev.ID)
-	if err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, msg.Data(), msg.Headers()); err != nil {
+	err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, msg.Data(), msg.Headers())
+	c.unfollow(pk)
+	if err != nil {
 		return c.publishFailed(t, err)
 	}
 	c.parking.mu.Lock()
@@ -261,18 +295,46 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 		return
 	}
 	if len(evs) == 0 {
-		delete(c.parking.keys, subject)
+		if pk.following > 0 {
+			// An event is being parked behind it: look again shortly.
+			pk.replaying = false
+			pk.state.NextWindow = time.Now().Add(250 * time.Millisecond)
+			c.parking.mu.Unlock()
+			return
+		}
+		// From here on an event of the key waits until it is unparked (follow), and one parked
+		// before (its write done after the read above) is found by reading again.
+		pk.unparking = true
 		st := pk.state
 		c.parking.mu.Unlock()
-		if err := c.cfg.Park.Unpark(ctx, subject, st.Revision); errors.Is(err, ErrParkedAgain) {
-			// Parked anew by the partition's next owner while this worker let go of it.
-			logKey(c.log.Info(), st).Msg("not unparking: parked again meanwhile")
-		} else if err != nil {
-			logKey(c.log.Warn().Err(err), st).Msg("unparking")
-		} else {
-			logKey(c.log.Info(), st).Msg("key unparked: its events flow again")
+		evs, err = c.cfg.Park.Parked(ctx, subject)
+		if err == nil && len(evs) == 0 {
+			err = c.cfg.Park.Unpark(ctx, subject, st.Revision)
 		}
-		return
+		c.parking.mu.Lock()
+		pk.unparking = false
+		switch {
+		case err == nil && len(evs) == 0:
+			if c.parking.keys[subject] == pk {
+				delete(c.parking.keys, subject)
+			}
+			c.parking.mu.Unlock()
+			logKey(c.log.Info(), st).Msg("key unparked: its events flow again")
+			return
+		case errors.Is(err, ErrParkedAgain):
+			// Parked anew by the partition's next owner while this worker let go of it.
+			pk.replaying = false
+			c.parking.mu.Unlock()
+			logKey(c.log.Info(), st).Msg("not unparking: parked again meanwhile")
+			return
+		case err != nil:
+			pk.replaying = false
+			pk.state.NextWindow = time.Now().Add(5 * time.Second)
+			c.parking.mu.Unlock()
+			logKey(c.log.Warn().Err(err), st).Msg("unparking: trying again shortly")
+			return
+		}
+		// Events were parked behind it meanwhile: replay them.
 	}
 	pk.replaying, pk.aborted = true, false
 	pk.gen++

@@ -383,3 +383,50 @@ func TestUnparkKeepsAStateWrittenSince(t *testing.T) {
 	assert.Nil(t, st)
 	require.NoError(t, store.Unpark(ctx, subject, theirs.Revision), "unparking a key that is not parked")
 }
+
+// A key is not unparked while an event is being parked behind it, and an event of a key being
+// unparked waits: the chaos suite had a window find a key's parked events gone (its head replayed
+// by an earlier owner) and delete its state 1.4 ms after an event of the key was parked behind it,
+// which was then never replayed, and the key's next events ran ahead of it.
+func TestUnparkingWaitsForAnEventBeingParkedBehind(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	topo := Topology{Partitions: 1}
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	park, err := OpenParkStore(ctx, s.JS, 1)
+	require.NoError(t, err)
+	c := NewConsumer(s.JS, topo, ConsumerConfig{Partitions: []int{0}, Park: park, Logger: zerolog.Nop()},
+		HandlerFunc(func(context.Context, *Delivery) Result { return Result{Outcome: Outcome{Status: StatusSucceeded}} }))
+	subject := PartitionedPrefix + ".0.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	// Parked with head e-7, whose replay has run already: nothing is left under it.
+	require.NoError(t, park.SetState(ctx, &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 7, HeadEvent: "e-7"}))
+	require.NoError(t, c.reloadParked(ctx, 0))
+
+	// e-10 is being parked behind it when the window comes.
+	pk, busy := c.follow(subject)
+	require.NotNil(t, pk)
+	require.False(t, busy)
+	c.startReplay(ctx, subject, false)
+	st, err := park.State(ctx, subject)
+	require.NoError(t, err)
+	require.NotNil(t, st, "unparked while an event was being parked behind it")
+	require.NoError(t, park.Park(ctx, subject, 10, "e-10", []byte(`{}`), nats.Header{}))
+	c.unfollow(pk)
+
+	// The next window replays e-10 instead of unparking the key.
+	c.startReplay(ctx, subject, false)
+	st, err = park.State(ctx, subject)
+	require.NoError(t, err)
+	assert.NotNil(t, st, "unparked with e-10 parked under it")
+	assert.NotNil(t, c.parkedState(subject))
+	assert.Equal(t, 1, c.keys.heldIn(0), "e-10 queued to run")
+
+	// While a key is being unparked, its events wait.
+	pk = c.parkedState(subject)
+	c.parking.mu.Lock()
+	pk.unparking = true
+	c.parking.mu.Unlock()
+	_, busy = c.follow(subject)
+	assert.True(t, busy)
+}
