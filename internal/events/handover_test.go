@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,31 @@ func (l *appliedLog) snapshot() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.ids...)
+}
+
+// runReady runs c, waits until it is ready, and returns what stops it: stop cancels the run and
+// returns Run's error (or that it did not stop); the test's end stops it too.
+func runReady(t *testing.T, c *Consumer) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(15 * time.Second):
+				err = errors.New("the consumer did not stop")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	require.Eventually(t, func() bool { return c.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	return stop
 }
 
 // A new owner must not run a key's newer event while the previous owner still holds an older one,
@@ -69,11 +95,7 @@ func TestNewOwnerWaitsForEventsThePreviousOwnerTookAfterTheBind(t *testing.T) {
 	m1 := fetchOne()
 
 	// The new owner binds now, while k-1 is the only event not acknowledged.
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	runReady(t, b)
 
 	// Still pinned, the previous owner takes k-2, then finishes k-1: everything delivered before the
 	// bind is acknowledged, but k-2 is not.
@@ -139,11 +161,7 @@ func TestNewOwnerOfAnIdlePartitionWaitsForAnEventThePreviousOwnerTookLater(t *te
 	require.Eventually(t, waiting(1), 5*time.Second, 10*time.Millisecond)
 
 	// The new owner binds the partition: nothing is unacknowledged, nobody is pinned.
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	runReady(t, b)
 	require.Eventually(t, waiting(2), 5*time.Second, 10*time.Millisecond)
 	time.Sleep(300 * time.Millisecond) // the new owner looks at the partition meanwhile
 
@@ -272,11 +290,7 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 	publishUser(t, js, "other-1", "other")
 	held := fetchOne()
 
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	runReady(t, b)
 
 	// Still pinned, the previous owner takes new-1 and parks it (its send was deferred).
 	publishUser(t, js, "new-1", "new")
@@ -338,13 +352,9 @@ func TestHandingOverLeavesAnotherWorkersPinAlone(t *testing.T) {
 	theirs := m.Headers().Get("Nats-Pin-Id")
 	require.NotEmpty(t, theirs, "JetStream names the pin in every message")
 
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	require.Eventually(t, func() bool { return a.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	stop := runReady(t, a)
 	time.Sleep(300 * time.Millisecond)
-	stop()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 
 	ci, err := cons.Info(ctx)
 	require.NoError(t, err)
@@ -379,10 +389,7 @@ func TestShutdownRunsNothingOfAPartitionStillShut(t *testing.T) {
 	m1 := <-batch.Messages()
 	require.NotNil(t, m1)
 
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
-	require.Eventually(t, func() bool { return b.Ready() == nil }, 5*time.Second, 10*time.Millisecond)
+	stop := runReady(t, b)
 	st, err := js.Stream(ctx, EventsStream)
 	require.NoError(t, err)
 	require.NoError(t, st.UnpinConsumer(ctx, b.ConsumerName(0), PriorityGroup))
@@ -393,13 +400,7 @@ func TestShutdownRunsNothingOfAPartitionStillShut(t *testing.T) {
 		"the new owner never got the events")
 
 	// Shut down while k-1 is still elsewhere: nothing of the partition has run, nor may run now.
-	stop()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("the consumer did not stop")
-	}
+	require.NoError(t, stop())
 	assert.Empty(t, applied.snapshot(), "events of a partition still shut ran during the shutdown")
 	ci, err := cons.Info(ctx)
 	require.NoError(t, err)

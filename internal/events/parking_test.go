@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -136,18 +137,42 @@ func TestParkedKeySurvivesARestart(t *testing.T) {
 	topo := Topology{Partitions: 1}
 	s := natstest.MustStart(t)
 	require.NoError(t, topo.Ensure(context.Background(), s.JS))
-	outcomes := collectOutcomes(t, s.JS)
+	outcomes, h, applied := parkedByAFirstWorker(t, s, topo)
+
+	// A second worker: the key is still parked (its window is an hour away) until an operator asks.
+	second, _ := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
+	require.Eventually(t, func() bool { return second.ParkedKeys() == 1 }, 10*time.Second, 10*time.Millisecond)
+	publishUser(t, s.JS, "r-3", "r")
+	require.Equal(t, 3, len(outcomes(3, 10*time.Second)), "r-3 parked behind the others")
+	assert.Empty(t, applied(), "nothing of the parked key ran before its window")
+
+	nc := s.Conn
+	replies := requestControl(t, nc, Control{Op: "retry", All: true})
+	require.Len(t, replies, 1)
+	assert.Len(t, replies[0].Keys, 1)
+	got := outcomes(6, 10*time.Second)
+	require.Equal(t, 6, len(got))
+	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied())
+	require.Eventually(t, func() bool { return second.ParkedKeys() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// parkedByAFirstWorker has a first worker park key r: its handler defers r-1 (its window an hour
+// away) and r-2 is parked behind it; then the worker stops. The handler it returns applies every
+// event from then on; applied lists what it applied, in order.
+func parkedByAFirstWorker(t *testing.T, s *natstest.Server, topo Topology) (outcomes func(int, time.Duration) []*Outcome, h Handler, applied func() []string) {
+	t.Helper()
+	outcomes = collectOutcomes(t, s.JS)
 	var mu sync.Mutex
-	var applied []string
+	var ids []string
 	failing := true
-	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+	h = HandlerFunc(func(ctx context.Context, d *Delivery) Result {
 		mu.Lock()
 		defer mu.Unlock()
 		if d.Event.ID == "r-1" && failing {
 			return Result{Outcome: Outcome{Status: StatusDeferred, Error: &OutcomeError{Class: "retryable", Message: "timeout"}},
 				RetryAt: time.Now().Add(time.Hour)}
 		}
-		applied = append(applied, d.Event.ID)
+		ids = append(ids, d.Event.ID)
 		return Result{Outcome: Outcome{Status: StatusSucceeded}}
 	})
 	first, stopFirst := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
@@ -156,29 +181,14 @@ func TestParkedKeySurvivesARestart(t *testing.T) {
 	require.Equal(t, 2, len(outcomes(2, 10*time.Second)), "r-1 deferred, r-2 parked behind it")
 	require.Equal(t, 1, first.ParkedKeys())
 	stopFirst()
-
-	// A second worker: the key is still parked (its window is an hour away) until an operator asks.
 	mu.Lock()
 	failing = false
 	mu.Unlock()
-	second, _ := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
-	require.Eventually(t, func() bool { return second.ParkedKeys() == 1 }, 10*time.Second, 10*time.Millisecond)
-	publishUser(t, s.JS, "r-3", "r")
-	require.Equal(t, 3, len(outcomes(3, 10*time.Second)), "r-3 parked behind the others")
-	mu.Lock()
-	assert.Empty(t, applied, "nothing of the parked key ran before its window")
-	mu.Unlock()
-
-	nc := s.Conn
-	replies := requestControl(t, nc, Control{Op: "retry", All: true})
-	require.Len(t, replies, 1)
-	assert.Len(t, replies[0].Keys, 1)
-	got := outcomes(6, 10*time.Second)
-	require.Equal(t, 6, len(got))
-	mu.Lock()
-	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied)
-	mu.Unlock()
-	require.Eventually(t, func() bool { return second.ParkedKeys() == 0 }, 5*time.Second, 10*time.Millisecond)
+	return outcomes, h, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(ids)
+	}
 }
 
 func requestControl(t *testing.T, nc *nats.Conn, c Control) []ControlReply {
@@ -217,20 +227,7 @@ func TestRemovingAParkedEventTwiceSucceeds(t *testing.T) {
 // restarts between the listing and the reads answers neither.
 func TestParkedKeyStatesFailRatherThanLeaveAKeyOut(t *testing.T) {
 	t.Parallel()
-	deny := []string{
-		"$JS.API.DIRECT.GET." + kvStream(KeyStateBucket) + ".>",
-		"$JS.API.DIRECT.GET." + kvStream(KeyStateBucket),
-		"$JS.API.STREAM.MSG.GET." + kvStream(KeyStateBucket),
-	}
-	s := natstest.MustStartWith(t, t.TempDir(), func(o *server.Options) {
-		o.Users = []*server.User{
-			{Username: "admin", Password: "a"},
-			{Username: "lister", Password: "l", Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: deny},
-			}},
-		}
-		o.NoAuthUser = "admin"
-	})
+	s, _ := serverDenyingKeyStateReads(t, "lister", "l")
 	ctx := context.Background()
 	admin, err := OpenParkStore(ctx, s.JS, 1)
 	require.NoError(t, err)
@@ -273,7 +270,26 @@ func TestParkedKeyStatesFailRatherThanLeaveAKeyOut(t *testing.T) {
 	assert.Contains(t, states[0].Reason, "could not be read")
 }
 
-func kvStream(bucket string) string { return "KV_" + bucket }
+// serverDenyingKeyStateReads starts a server on which user may list IDM_KEYSTATE but not read its
+// entries (its connection's own user is an admin); opts are its options, to reload.
+func serverDenyingKeyStateReads(t *testing.T, user, password string) (*natstest.Server, *server.Options) {
+	t.Helper()
+	stream := "KV_" + KeyStateBucket
+	var opts *server.Options
+	s := natstest.MustStartWith(t, t.TempDir(), func(o *server.Options) {
+		o.Users = []*server.User{
+			{Username: "admin", Password: "a"},
+			{Username: user, Password: password, Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{
+					"$JS.API.DIRECT.GET." + stream + ".>", "$JS.API.DIRECT.GET." + stream, "$JS.API.STREAM.MSG.GET." + stream,
+				}},
+			}},
+		}
+		o.NoAuthUser = "admin"
+		opts = o
+	})
+	return s, opts
+}
 
 // A worker that cannot read a partition's parked keys when it opens the partition runs nothing of
 // it until it can: before, a state it could not read was left out, and the key's next event ran
@@ -284,43 +300,9 @@ func kvStream(bucket string) string { return "KV_" + bucket }
 func TestAPartitionWaitsUntilItsParkedKeysCanBeRead(t *testing.T) {
 	t.Parallel()
 	topo := Topology{Partitions: 1}
-	var opts *server.Options
-	s := natstest.MustStartWith(t, t.TempDir(), func(o *server.Options) {
-		o.Users = []*server.User{
-			{Username: "admin", Password: "a"},
-			{Username: "worker", Password: "w", Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{
-					"$JS.API.DIRECT.GET." + kvStream(KeyStateBucket) + ".>", "$JS.API.DIRECT.GET." + kvStream(KeyStateBucket),
-				}},
-			}},
-		}
-		o.NoAuthUser = "admin"
-		opts = o
-	})
+	s, opts := serverDenyingKeyStateReads(t, "worker", "w")
 	require.NoError(t, topo.Ensure(context.Background(), s.JS))
-	outcomes := collectOutcomes(t, s.JS)
-	var mu sync.Mutex
-	var applied []string
-	failing := true
-	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
-		mu.Lock()
-		defer mu.Unlock()
-		if d.Event.ID == "r-1" && failing {
-			return Result{Outcome: Outcome{Status: StatusDeferred, Error: &OutcomeError{Class: "retryable", Message: "timeout"}},
-				RetryAt: time.Now().Add(time.Hour)}
-		}
-		applied = append(applied, d.Event.ID)
-		return Result{Outcome: Outcome{Status: StatusSucceeded}}
-	})
-	first, stopFirst := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
-	publishUser(t, s.JS, "r-1", "r")
-	publishUser(t, s.JS, "r-2", "r")
-	require.Equal(t, 2, len(outcomes(2, 10*time.Second)), "r-1 deferred, r-2 parked behind it")
-	require.Equal(t, 1, first.ParkedKeys())
-	stopFirst()
-	mu.Lock()
-	failing = false
-	mu.Unlock()
+	outcomes, h, applied := parkedByAFirstWorker(t, s, topo)
 
 	nc, err := nats.Connect(s.URL, nats.UserInfo("worker", "w"), nats.MaxReconnects(-1))
 	require.NoError(t, err)
@@ -333,9 +315,7 @@ func TestAPartitionWaitsUntilItsParkedKeysCanBeRead(t *testing.T) {
 	publishUser(t, s.JS, "r-3", "r")
 	// Longer than a read's own timeout (5 s), after which the key used to be left out.
 	time.Sleep(6 * time.Second)
-	mu.Lock()
-	assert.Empty(t, applied, "the partition ran while its parked keys could not be read")
-	mu.Unlock()
+	assert.Empty(t, applied(), "the partition ran while its parked keys could not be read")
 
 	granted := opts.Clone()
 	granted.Users[1].Permissions = nil
@@ -344,9 +324,7 @@ func TestAPartitionWaitsUntilItsParkedKeysCanBeRead(t *testing.T) {
 	assert.Equal(t, 1, second.ParkedKeys())
 	require.Len(t, requestControl(t, s.Conn, Control{Op: "retry", All: true}), 1)
 	outcomes(6, 10*time.Second)
-	mu.Lock()
-	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied, "the parked key's events, in order")
-	mu.Unlock()
+	assert.Equal(t, []string{"r-1", "r-2", "r-3"}, applied(), "the parked key's events, in order")
 }
 
 // A worker unparks a key only at the revision of the state it knows: a state written since (the
