@@ -304,6 +304,11 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		return nil, err
 	}
 	a.park = park
+	if n, err := park.SweepMarkers(sctx); err != nil {
+		log.Warn().Err(err).Msg("parked keys: the markers of unparked keys were not swept; the next start tries again")
+	} else if n > 0 {
+		log.Info().Int("markers", n).Msg("parked keys: swept the markers unparked keys had left")
+	}
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
 		Pool: pool, Park: park, Windows: a.window, Observe: a.observe, ObserveWrite: a.metrics.StoreWrite, Note: a.history.Note,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,

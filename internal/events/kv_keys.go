@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -25,6 +26,31 @@ import (
 // ones (the pool's own listing, rewritten by every member every second, could leave out a live
 // member, and with it the member's claims).
 func KVKeys(ctx context.Context, js jetstream.JetStream, bucket, filter string) ([]string, error) {
+	live := map[string]bool{}
+	err := lastPerKey(ctx, js, bucket, filter, func(key string, h nats.Header, _ uint64) {
+		if kvRemoved(h) {
+			delete(live, key)
+		} else {
+			live[key] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(live)), nil
+}
+
+// kvRemoved says whether a key-value message with headers h removes its key: a delete or purge
+// marker, or the marker the server leaves when a key's value expires.
+func kvRemoved(h nats.Header) bool {
+	op := h.Get("KV-Operation")
+	return op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != ""
+}
+
+// lastPerKey calls f with the headers and stream sequence of the last message of every key of
+// the bucket matching filter, in stream order, until its consumer has nothing pending (so a key
+// written meanwhile is seen again, with its later message).
+func lastPerKey(ctx context.Context, js jetstream.JetStream, bucket, filter string, f func(key string, h nats.Header, seq uint64)) error {
 	stream, prefix := "KV_"+bucket, "$KV."+bucket+"."
 	cons, err := js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		FilterSubject:     prefix + filter,
@@ -35,7 +61,7 @@ func KVKeys(ctx context.Context, js jetstream.JetStream, bucket, filter string) 
 		InactiveThreshold: time.Minute, // gone by itself should the delete below fail
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list the keys of %s: %w", bucket, err)
+		return fmt.Errorf("list the keys of %s: %w", bucket, err)
 	}
 	info := cons.CachedInfo()
 	defer func() {
@@ -43,45 +69,39 @@ func KVKeys(ctx context.Context, js jetstream.JetStream, bucket, filter string) 
 		defer cancel()
 		_ = js.DeleteConsumer(dctx, stream, info.Name)
 	}()
-	live := map[string]bool{}
 	empty := 0
 	for pending := info.NumPending; pending > 0; {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
-			return nil, fmt.Errorf("list the keys of %s: %w", bucket, err)
+			return fmt.Errorf("list the keys of %s: %w", bucket, err)
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
-			key, ok := strings.CutPrefix(m.Subject(), prefix)
-			if !ok {
-				continue
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("list the keys of %s: %w", bucket, err)
 			}
-			h := m.Headers()
-			if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != "" {
-				delete(live, key)
-			} else {
-				live[key] = true
-			}
-			if md, err := m.Metadata(); err == nil {
-				pending = md.NumPending
+			pending = md.NumPending
+			if key, ok := strings.CutPrefix(m.Subject(), prefix); ok {
+				f(key, m.Headers(), md.Sequence.Stream)
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("list the keys of %s: %w", bucket, err)
+			return fmt.Errorf("list the keys of %s: %w", bucket, err)
 		}
 		if got > 0 {
 			empty = 0
 			continue
 		}
 		if empty++; empty > 20 {
-			return nil, fmt.Errorf("list the keys of %s: %d keys pending, none delivered", bucket, pending)
+			return fmt.Errorf("list the keys of %s: %d keys pending, none delivered", bucket, pending)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("list the keys of %s: %w", bucket, ctx.Err())
+			return fmt.Errorf("list the keys of %s: %w", bucket, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return slices.Sorted(maps.Keys(live)), nil
+	return nil
 }

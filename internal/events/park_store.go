@@ -69,7 +69,16 @@ type ParkStore struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
+	// markerTTL is how long the marker an unpark leaves stays in IDM_KEYSTATE (0: for ever, on a
+	// server without per-message TTLs). Without it every key ever parked would leave a marker
+	// behind, which every listing of the partition's parked keys reads past.
+	markerTTL time.Duration
 }
+
+// unparkMarkerTTL is how long an unparked key's marker is kept: nothing reads it (a listing
+// treats a key without messages as it treats a marker), so it only needs to outlive a listing in
+// progress.
+const unparkMarkerTTL = time.Minute
 
 // OpenParkStore creates (or opens) IDM_PARKED and IDM_KEYSTATE. Replicas 0 opens them as they are
 // (creating them with one replica only when absent): a command-line tool must never rewrite the
@@ -79,7 +88,11 @@ func OpenParkStore(ctx context.Context, js jetstream.JetStream, replicas int) (*
 		st, serr := js.Stream(ctx, ParkedStream)
 		kv, kerr := js.KeyValue(ctx, KeyStateBucket)
 		if serr == nil && kerr == nil {
-			return &ParkStore{js: js, stream: st, kv: kv}, nil
+			ps := &ParkStore{js: js, stream: st, kv: kv}
+			if status, err := kv.Status(ctx); err == nil {
+				ps.markerTTL = min(status.LimitMarkerTTL(), unparkMarkerTTL)
+			}
+			return ps, nil
 		}
 		absent := (serr == nil || errors.Is(serr, jetstream.ErrStreamNotFound)) && (kerr == nil || errors.Is(kerr, jetstream.ErrBucketNotFound))
 		if !absent {
@@ -95,14 +108,58 @@ func OpenParkStore(ctx context.Context, js jetstream.JetStream, replicas int) (*
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", ParkedStream, err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kvCfg := jetstream.KeyValueConfig{
 		Bucket: KeyStateBucket, Description: "scimflow: parked and held keys", History: 1,
-		Storage: jetstream.FileStorage, Replicas: replicas,
-	})
+		Storage: jetstream.FileStorage, Replicas: replicas, LimitMarkerTTL: unparkMarkerTTL,
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		kvCfg.LimitMarkerTTL = 0 // a server before 2.11: markers are swept when a worker starts
+		kv, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", KeyStateBucket, err)
 	}
-	return &ParkStore{js: js, stream: st, kv: kv}, nil
+	s := &ParkStore{js: js, stream: st, kv: kv}
+	if kvCfg.LimitMarkerTTL > 0 {
+		s.markerTTL = unparkMarkerTTL
+	}
+	return s, nil
+}
+
+// SweepMarkers removes the markers unparked keys left in IDM_KEYSTATE without a TTL (written by
+// an earlier version, or on a server without per-message TTLs), and says how many. Each is removed
+// with what came before it under its key, and nothing after: a key parked again since the listing
+// keeps its state. A worker sweeps when it starts.
+func (s *ParkStore) SweepMarkers(ctx context.Context) (int, error) {
+	prefix := "$KV." + KeyStateBucket + "."
+	stale := map[string]uint64{} // subject → the marker's sequence
+	err := lastPerKey(ctx, s.js, KeyStateBucket, ">", func(key string, h nats.Header, seq uint64) {
+		if kvRemoved(h) && h.Get(jetstream.MsgTTLHeader) == "" {
+			stale[prefix+key] = seq
+		} else {
+			delete(stale, prefix+key)
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s: %w", KeyStateBucket, err)
+	}
+	if len(stale) == 0 {
+		return 0, nil
+	}
+	kvStream, err := s.js.Stream(ctx, "KV_"+KeyStateBucket)
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s: %w", KeyStateBucket, err)
+	}
+	swept := 0
+	for subject, seq := range stale {
+		// Up to the marker's sequence, inclusive.
+		if err := kvStream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(seq+1)); err != nil {
+			return swept, fmt.Errorf("sweep %s: %w", subject, err)
+		}
+		swept++
+	}
+	return swept, nil
 }
 
 // stateKey is the KV key of a stored subject idm.part.<p>.<object>.<keytoken>: k.<p>.<object>.<keytoken>.
@@ -157,7 +214,14 @@ func (s *ParkStore) Unpark(ctx context.Context, subject string, rev uint64) erro
 	if rev > 0 {
 		opts = append(opts, jetstream.LastRevision(rev))
 	}
-	err := s.kv.Delete(ctx, stateKey(subject), opts...)
+	var err error
+	if s.markerTTL > 0 {
+		// A purge, since only a purge's marker can expire; with one revision kept per key it
+		// removes what a delete would.
+		err = s.kv.Purge(ctx, stateKey(subject), append(opts, jetstream.PurgeTTL(s.markerTTL))...)
+	} else {
+		err = s.kv.Delete(ctx, stateKey(subject), opts...)
+	}
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
