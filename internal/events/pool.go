@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,6 +80,24 @@ type Pool struct {
 	holds func() ([]int, map[int]uint64)
 	// wmu orders this worker's announcements: the one written last says what it holds now.
 	wmu sync.Mutex
+
+	// Reads of the bucket are shared (freshMembers): rmu runs one at a time, next is the read the
+	// callers asking now will share (nil: none asked since the last one began), reads counts the
+	// reads made.
+	rmu   sync.Mutex
+	nmu   sync.Mutex
+	next  *membersRead
+	reads atomic.Int64
+	// afterRead, when set (tests), runs after each read of the bucket, before its callers are
+	// given it.
+	afterRead func()
+}
+
+// membersRead is one read of the pool bucket, shared by the callers that asked before it began.
+type membersRead struct {
+	done    bool
+	members []Member
+	err     error
 }
 
 // JoinPool creates (or opens) the pool bucket and announces this worker.
@@ -142,9 +161,55 @@ func (p *Pool) Track(holds func() ([]int, map[int]uint64)) {
 // that the next owner need not wait for the next heartbeat).
 func (p *Pool) Announce(ctx context.Context) error { return p.renew(ctx) }
 
+// freshMembers reads every live entry of the pool bucket (readMembers), sharing the read with
+// other callers: a caller is given a read that began after it asked, never one already under way,
+// so what it is told is at least as new as what was stored when it asked. Callers that ask while a
+// read is under way share the next one. Every partition waiting for another worker to let go asks
+// at each tick (recover), 32 listings of the bucket every 100 ms when a worker joins a pool;
+// shared, they are a few. A read ended by its maker's context is not given to callers whose own
+// context still runs: they read again.
+func (p *Pool) freshMembers(ctx context.Context) ([]Member, error) {
+	for {
+		members, err := p.sharedRead(ctx)
+		if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue
+		}
+		return members, err
+	}
+}
+
+// sharedRead is one try of freshMembers.
+func (p *Pool) sharedRead(ctx context.Context) ([]Member, error) {
+	p.nmu.Lock()
+	if p.next == nil {
+		p.next = &membersRead{}
+	}
+	r := p.next
+	p.nmu.Unlock()
+
+	p.rmu.Lock() // wait for a read under way to end: r begins after it
+	defer p.rmu.Unlock()
+	p.nmu.Lock()
+	if r.done { // made by another caller while this one waited
+		p.nmu.Unlock()
+		return r.members, r.err
+	}
+	p.next = nil // r begins: a caller asking from now on shares the next read
+	p.nmu.Unlock()
+	p.reads.Add(1)
+	members, err := readMembers(ctx, p.js, p.kv, p.badEntry)
+	if p.afterRead != nil {
+		p.afterRead()
+	}
+	p.nmu.Lock()
+	r.members, r.err, r.done = members, err, true
+	p.nmu.Unlock()
+	return members, err
+}
+
 // refresh reads the live members that are not leaving.
 func (p *Pool) refresh(ctx context.Context) error {
-	all, err := readMembers(ctx, p.js, p.kv, p.badEntry)
+	all, err := p.freshMembers(ctx)
 	if err != nil {
 		return fmt.Errorf("read pool members: %w", err)
 	}
@@ -182,7 +247,7 @@ func (p *Pool) leaving() bool {
 // are still there. delivered is the highest stream sequence of n another live member says it was
 // delivered (Member.Delivered), holding n or having let go of it lately.
 func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, delivered uint64, err error) {
-	all, err := readMembers(ctx, p.js, p.kv, p.badEntry)
+	all, err := p.freshMembers(ctx)
 	if err != nil {
 		return "", 0, fmt.Errorf("read pool members: %w", err)
 	}

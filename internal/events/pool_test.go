@@ -391,3 +391,65 @@ func TestPoolEntriesCarryClaims(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, holder, "gone, the worker holds nothing")
 }
+
+// Reads of the pool bucket are shared but never older than the ask: 32 partitions asking at once
+// (a worker joining a pool, every partition waiting for the old owner's claim) share a few reads,
+// and a read under way when a claim is written is not given to a caller that asked after it.
+func TestPoolReadsAreSharedButNeverOlderThanTheAsk(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	join := func(name string) *Pool {
+		p, err := JoinPool(ctx, s.JS, name, PoolConfig{Member: name, TTL: 5 * time.Second, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		return p
+	}
+	a, b := join("worker-a"), join("worker-b")
+
+	before := b.reads.Load()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := range 32 {
+		wg.Go(func() {
+			<-start
+			holder, _, err := b.HeldElsewhere(ctx, p)
+			assert.NoError(t, err)
+			assert.Empty(t, holder)
+		})
+	}
+	close(start)
+	wg.Wait()
+	reads := b.reads.Load() - before
+	t.Logf("32 callers at once: %d reads of the bucket", reads)
+	assert.LessOrEqual(t, reads, int64(8), "32 callers at once each read the bucket")
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.afterRead = func() { once.Do(func() { close(entered); <-release }) }
+	type answer struct {
+		holder string
+		err    error
+	}
+	first, second := make(chan answer, 1), make(chan answer, 1)
+	ask := func(to chan answer) {
+		holder, _, err := b.HeldElsewhere(ctx, 7)
+		to <- answer{holder, err}
+	}
+	go ask(first)
+	select { // first's read is done, before the claim below, and not yet given
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first caller was given an older read than its own")
+	}
+	a.Track(func() ([]int, map[int]uint64) { return []int{7}, nil })
+	require.NoError(t, a.Announce(ctx))
+	go ask(second)
+	time.Sleep(50 * time.Millisecond) // second asks while first's read is under way
+	close(release)
+	got := <-first
+	require.NoError(t, got.err)
+	assert.Empty(t, got.holder, "the first read began before the claim")
+	got = <-second
+	require.NoError(t, got.err)
+	assert.Equal(t, "worker-a", got.holder, "given a read that began before it asked")
+}
