@@ -304,11 +304,6 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 		return nil, err
 	}
 	a.park = park
-	if n, err := park.SweepMarkers(sctx); err != nil {
-		log.Warn().Err(err).Msg("parked keys: the markers of unparked keys were not swept; the next start tries again")
-	} else if n > 0 {
-		log.Info().Int("markers", n).Msg("parked keys: swept the markers unparked keys had left")
-	}
 	a.consumer = events.NewConsumer(a.js, topo, events.ConsumerConfig{
 		Pool: pool, Park: park, Windows: a.window, Observe: a.observe, ObserveWrite: a.metrics.StoreWrite, Note: a.history.Note,
 		Name: cfg.NATS.Consumer, Partitions: cfg.Worker.Partitions, Lanes: cfg.Worker.Lanes,
@@ -450,6 +445,34 @@ func (a *app) close(ctx context.Context) {
 	}
 }
 
+// sweepEvery is how often a worker removes the markers of keys unparked more than a day ago
+// (ParkStore.SweepMarkers), after doing so when it starts.
+const sweepEvery = 6 * time.Hour
+
+// sweepMarkers keeps IDM_KEYSTATE to the keys parked now, until ctx ends. A failed sweep is
+// logged and tried again at the next: a marker left behind costs its listings a message, nothing
+// else.
+func (a *app) sweepMarkers(ctx context.Context) {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := a.park.SweepMarkers(sctx, events.MarkerAge)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			a.log.Warn().Err(err).Msg("parked keys: the markers of keys unparked over a day ago were not swept; trying again in 6 hours")
+		case n > 0:
+			a.log.Info().Int("markers", n).Msg("parked keys: swept the markers of keys unparked over a day ago")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sweepEvery):
+		}
+	}
+}
+
 // serve runs the worker until ctx is cancelled: the HTTP endpoints and the consume loop,
 // supervised together. A failure of either stops both and is returned, so that a worker that can
 // no longer consume exits non-zero instead of answering /healthz as if it worked.
@@ -475,6 +498,7 @@ func (a *app) serve(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return a.settings.follow(gctx, a.window, a.applyPause) })
+	g.Go(func() error { a.sweepMarkers(gctx); return nil })
 	g.Go(func() error {
 		if err := a.scheduler.Run(gctx); err != nil {
 			return fmt.Errorf("inventory: %w", err)

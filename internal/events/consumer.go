@@ -36,7 +36,8 @@ type Delivery struct {
 	Subject   string // the stored subject, idm.part.<partition>.<object>.<keytoken>
 	Partition int
 	StreamSeq uint64
-	// Stored is when JetStream stored the event (when it was parked, for a parked event run again).
+	// Stored is when JetStream stored the event in IDM_EVENTS (for a parked event run again, when
+	// it was parked if it was parked by a version that did not keep the time).
 	Stored time.Time
 	// Attempt counts the tries of this event, from 1: each sync window a deferred event is tried
 	// in adds one.

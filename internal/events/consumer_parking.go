@@ -139,7 +139,7 @@ func (c *Consumer) dropParked(p int) {
 func (c *Consumer) parkFollower(ctx context.Context, t *task, pk *parkedKey) (disposition, time.Time) {
 	msg, d := t.msg, t.d
 	msgID := cmp.Or(msg.Headers().Get(HeaderMsgID), t.ev.ID)
-	err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, msg.Data(), msg.Headers())
+	err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, d.Stored, msgID, msg.Data(), msg.Headers())
 	c.unfollow(pk)
 	if err != nil {
 		return c.publishFailed(t, err)
@@ -199,7 +199,7 @@ func (c *Consumer) parkHead(ctx context.Context, t *task, o *Outcome, retryAt ti
 	}
 	if t.replay == nil {
 		msgID := cmp.Or(t.msg.Headers().Get(HeaderMsgID), o.InputID)
-		if err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, msgID, t.msg.Data(), t.msg.Headers()); err != nil {
+		if err := c.cfg.Park.Park(ctx, d.Subject, d.StreamSeq, d.Stored, msgID, t.msg.Data(), t.msg.Headers()); err != nil {
 			return err
 		}
 	}
@@ -346,7 +346,10 @@ func (c *Consumer) startReplay(ctx context.Context, subject string, continuing b
 	}
 	tasks := make([]*task, len(evs))
 	for i, pe := range evs {
-		d := &Delivery{Subject: subject, StreamSeq: pe.StreamSeq, Stored: pe.Parked, Attempt: 1, Redelivered: true}
+		// Stored is when IDM_EVENTS stored the event, not when it was parked: an event delivered
+		// again after it was applied (its acknowledgement lost) and parked behind its key is
+		// checked against what was applied since (Processor.superseded) like any redelivery.
+		d := &Delivery{Subject: subject, StreamSeq: pe.StreamSeq, Stored: cmp.Or(pe.Stored, pe.Parked), Attempt: 1, Redelivered: true}
 		if pe.StreamSeq == head.HeadSeq && head.Hold == HoldWindow {
 			d.Attempt = head.Windows + 1
 		}

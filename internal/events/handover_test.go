@@ -281,7 +281,7 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, park.SetState(ctx, &KeyState{Subject: m.Subject(), Object: "User", Hold: HoldWindow,
 			HeadSeq: md.Sequence.Stream, HeadEvent: id, Windows: 1, Since: time.Now(), NextWindow: time.Now()}))
-		require.NoError(t, park.Park(ctx, m.Subject(), md.Sequence.Stream, id, m.Data(), m.Headers()))
+		require.NoError(t, park.Park(ctx, m.Subject(), md.Sequence.Stream, md.Timestamp, id, m.Data(), m.Headers()))
 		require.NoError(t, m.DoubleAck(ctx))
 		return m.Subject()
 	}

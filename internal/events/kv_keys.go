@@ -27,7 +27,7 @@ import (
 // member, and with it the member's claims).
 func KVKeys(ctx context.Context, js jetstream.JetStream, bucket, filter string) ([]string, error) {
 	live := map[string]bool{}
-	err := lastPerKey(ctx, js, bucket, filter, func(key string, h nats.Header, _ uint64) {
+	err := lastPerKey(ctx, js, bucket, filter, func(key string, h nats.Header, _ *jetstream.MsgMetadata) {
 		if kvRemoved(h) {
 			delete(live, key)
 		} else {
@@ -47,10 +47,10 @@ func kvRemoved(h nats.Header) bool {
 	return op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != ""
 }
 
-// lastPerKey calls f with the headers and stream sequence of the last message of every key of
-// the bucket matching filter, in stream order, until its consumer has nothing pending (so a key
-// written meanwhile is seen again, with its later message).
-func lastPerKey(ctx context.Context, js jetstream.JetStream, bucket, filter string, f func(key string, h nats.Header, seq uint64)) error {
+// lastPerKey calls f with the headers and metadata (stream sequence, time) of the last message of
+// every key of the bucket matching filter, in stream order, until its consumer has nothing pending
+// (so a key written meanwhile is seen again, with its later message).
+func lastPerKey(ctx context.Context, js jetstream.JetStream, bucket, filter string, f func(key string, h nats.Header, md *jetstream.MsgMetadata)) error {
 	stream, prefix := "KV_"+bucket, "$KV."+bucket+"."
 	cons, err := js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		FilterSubject:     prefix + filter,
@@ -84,7 +84,7 @@ func lastPerKey(ctx context.Context, js jetstream.JetStream, bucket, filter stri
 			}
 			pending = md.NumPending
 			if key, ok := strings.CutPrefix(m.Subject(), prefix); ok {
-				f(key, m.Headers(), md.Sequence.Stream)
+				f(key, m.Headers(), md)
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {

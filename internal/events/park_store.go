@@ -25,8 +25,9 @@ const (
 	KeyStateBucket = "IDM_KEYSTATE"
 
 	// Headers of a parked event, besides the original ones.
-	HeaderParkedSubject = "Scimflow-Stored-Subject" // the event's stored subject in IDM_EVENTS
-	HeaderParkedSeq     = "Scimflow-Stream-Seq"     // its sequence there
+	HeaderParkedSubject  = "Scimflow-Stored-Subject" // the event's stored subject in IDM_EVENTS
+	HeaderParkedSeq      = "Scimflow-Stream-Seq"     // its sequence there
+	HeaderParkedStoredAt = "Scimflow-Stored-At"      // when it was stored there (RFC 3339)
 )
 
 // Hold kinds: why a key is parked.
@@ -62,6 +63,9 @@ type ParkedEvent struct {
 	Data      []byte
 	Header    nats.Header
 	Parked    time.Time // when it was parked
+	// Stored is when IDM_EVENTS stored it (zero for an event parked by an earlier version, which
+	// did not keep it).
+	Stored time.Time
 }
 
 // ParkStore keeps parked keys and their events.
@@ -69,16 +73,7 @@ type ParkStore struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
-	// markerTTL is how long the marker an unpark leaves stays in IDM_KEYSTATE (0: for ever, on a
-	// server without per-message TTLs). Without it every key ever parked would leave a marker
-	// behind, which every listing of the partition's parked keys reads past.
-	markerTTL time.Duration
 }
-
-// unparkMarkerTTL is how long an unparked key's marker is kept: nothing reads it (a listing
-// treats a key without messages as it treats a marker), so it only needs to outlive a listing in
-// progress.
-const unparkMarkerTTL = time.Minute
 
 // OpenParkStore creates (or opens) IDM_PARKED and IDM_KEYSTATE. Replicas 0 opens them as they are
 // (creating them with one replica only when absent): a command-line tool must never rewrite the
@@ -88,11 +83,7 @@ func OpenParkStore(ctx context.Context, js jetstream.JetStream, replicas int) (*
 		st, serr := js.Stream(ctx, ParkedStream)
 		kv, kerr := js.KeyValue(ctx, KeyStateBucket)
 		if serr == nil && kerr == nil {
-			ps := &ParkStore{js: js, stream: st, kv: kv}
-			if status, err := kv.Status(ctx); err == nil {
-				ps.markerTTL = min(status.LimitMarkerTTL(), unparkMarkerTTL)
-			}
-			return ps, nil
+			return &ParkStore{js: js, stream: st, kv: kv}, nil
 		}
 		absent := (serr == nil || errors.Is(serr, jetstream.ErrStreamNotFound)) && (kerr == nil || errors.Is(kerr, jetstream.ErrBucketNotFound))
 		if !absent {
@@ -108,35 +99,38 @@ func OpenParkStore(ctx context.Context, js jetstream.JetStream, replicas int) (*
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", ParkedStream, err)
 	}
-	kvCfg := jetstream.KeyValueConfig{
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: KeyStateBucket, Description: "scimflow: parked and held keys", History: 1,
-		Storage: jetstream.FileStorage, Replicas: replicas, LimitMarkerTTL: unparkMarkerTTL,
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
-	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
-		kvCfg.LimitMarkerTTL = 0 // a server before 2.11: markers are swept when a worker starts
-		kv, err = js.CreateOrUpdateKeyValue(ctx, kvCfg)
-	}
+		Storage: jetstream.FileStorage, Replicas: replicas,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", KeyStateBucket, err)
 	}
-	s := &ParkStore{js: js, stream: st, kv: kv}
-	if kvCfg.LimitMarkerTTL > 0 {
-		s.markerTTL = unparkMarkerTTL
-	}
-	return s, nil
+	return &ParkStore{js: js, stream: st, kv: kv}, nil
 }
 
-// SweepMarkers removes the markers unparked keys left in IDM_KEYSTATE without a TTL (written by
-// an earlier version, or on a server without per-message TTLs), and says how many. Each is removed
-// with what came before it under its key, and nothing after: a key parked again since the listing
-// keeps its state. A worker sweeps when it starts.
-func (s *ParkStore) SweepMarkers(ctx context.Context) (int, error) {
+// MarkerAge is how old the marker an unparked key leaves in IDM_KEYSTATE must be before
+// SweepMarkers removes it.
+//
+// The marker is what keeps the key's older state from coming back. JetStream removes a state a
+// later write replaces "by limits", without a tombstone, and a server killed with kill -9
+// recovers such removals only from the stream's index, which it writes every 2 to 2.5 minutes:
+// in the chaos suite a marker removed a minute after it was written (a purge with a one-minute
+// TTL) let a server restarted 20 s later bring the state back, and the key was parked again
+// behind an event that had long been applied. A day is far beyond the index's interval.
+const MarkerAge = 24 * time.Hour
+
+// SweepMarkers removes the markers unparked keys left in IDM_KEYSTATE that are older than
+// olderThan, and says how many: without it every key ever parked would stay in the bucket, read
+// past by every listing of its partition's parked keys. Each marker is removed with what came
+// before it under its key and nothing after, so a key parked again since the listing keeps its
+// state. A worker sweeps with MarkerAge when it starts and every sweepEvery after.
+func (s *ParkStore) SweepMarkers(ctx context.Context, olderThan time.Duration) (int, error) {
 	prefix := "$KV." + KeyStateBucket + "."
 	stale := map[string]uint64{} // subject → the marker's sequence
-	err := lastPerKey(ctx, s.js, KeyStateBucket, ">", func(key string, h nats.Header, seq uint64) {
-		if kvRemoved(h) && h.Get(jetstream.MsgTTLHeader) == "" {
-			stale[prefix+key] = seq
+	err := lastPerKey(ctx, s.js, KeyStateBucket, ">", func(key string, h nats.Header, md *jetstream.MsgMetadata) {
+		if kvRemoved(h) && time.Since(md.Timestamp) > olderThan {
+			stale[prefix+key] = md.Sequence.Stream
 		} else {
 			delete(stale, prefix+key)
 		}
@@ -214,14 +208,7 @@ func (s *ParkStore) Unpark(ctx context.Context, subject string, rev uint64) erro
 	if rev > 0 {
 		opts = append(opts, jetstream.LastRevision(rev))
 	}
-	var err error
-	if s.markerTTL > 0 {
-		// A purge, since only a purge's marker can expire; with one revision kept per key it
-		// removes what a delete would.
-		err = s.kv.Purge(ctx, stateKey(subject), append(opts, jetstream.PurgeTTL(s.markerTTL))...)
-	} else {
-		err = s.kv.Delete(ctx, stateKey(subject), opts...)
-	}
+	err := s.kv.Delete(ctx, stateKey(subject), opts...)
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil, errors.Is(err, jetstream.ErrKeyNotFound):
@@ -281,9 +268,10 @@ func subjectOfStateKey(k string) string {
 	return PartitionedPrefix + "." + strings.TrimPrefix(k, "k.")
 }
 
-// Park appends one event of the key to IDM_PARKED. It is idempotent per events-stream sequence (a
-// redelivered event parked twice is stored once).
-func (s *ParkStore) Park(ctx context.Context, subject string, streamSeq uint64, msgID string, data []byte, hdr nats.Header) error {
+// Park appends one event of the key to IDM_PARKED: the event stored under subject at streamSeq in
+// IDM_EVENTS at time stored. It is idempotent per events-stream sequence (a redelivered event
+// parked twice is stored once).
+func (s *ParkStore) Park(ctx context.Context, subject string, streamSeq uint64, stored time.Time, msgID string, data []byte, hdr nats.Header) error {
 	m := nats.NewMsg(parkedSubject(subject))
 	m.Data = data
 	for k, v := range hdr {
@@ -294,6 +282,9 @@ func (s *ParkStore) Park(ctx context.Context, subject string, streamSeq uint64, 
 	}
 	m.Header.Set(HeaderParkedSubject, subject)
 	m.Header.Set(HeaderParkedSeq, strconv.FormatUint(streamSeq, 10))
+	if !stored.IsZero() {
+		m.Header.Set(HeaderParkedStoredAt, stored.UTC().Format(time.RFC3339Nano))
+	}
 	m.Header.Set(HeaderEventID, msgID)
 	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID("park/"+strconv.FormatUint(streamSeq, 10))); err != nil {
 		return fmt.Errorf("park event %s of %s: %w", msgID, subject, err)
@@ -320,6 +311,7 @@ func (s *ParkStore) Parked(ctx context.Context, subject string) ([]ParkedEvent, 
 		// The consume loop names the final outcome after the event's own message id.
 		pe.Header.Set(HeaderMsgID, pe.MsgID)
 		pe.StreamSeq, _ = strconv.ParseUint(m.Header.Get(HeaderParkedSeq), 10, 64)
+		pe.Stored, _ = time.Parse(time.RFC3339Nano, m.Header.Get(HeaderParkedStoredAt))
 		out = append(out, pe)
 		seq = m.Sequence + 1
 	}

@@ -207,7 +207,7 @@ func TestRemovingAParkedEventTwiceSucceeds(t *testing.T) {
 	park, err := OpenParkStore(ctx, s.JS, 1)
 	require.NoError(t, err)
 	subject := PartitionedPrefix + ".3.User.abc"
-	require.NoError(t, park.Park(ctx, subject, 41, "e-41", []byte(`{}`), nats.Header{}))
+	require.NoError(t, park.Park(ctx, subject, 41, time.Now(), "e-41", []byte(`{}`), nats.Header{}))
 	evs, err := park.Parked(ctx, subject)
 	require.NoError(t, err)
 	require.Len(t, evs, 1)
@@ -389,7 +389,7 @@ func TestUnparkingWaitsForAnEventBeingParkedBehind(t *testing.T) {
 	st, err := park.State(ctx, subject)
 	require.NoError(t, err)
 	require.NotNil(t, st, "unparked while an event was being parked behind it")
-	require.NoError(t, park.Park(ctx, subject, 10, "e-10", []byte(`{}`), nats.Header{}))
+	require.NoError(t, park.Park(ctx, subject, 10, time.Now(), "e-10", []byte(`{}`), nats.Header{}))
 	c.unfollow(pk)
 
 	// The next window replays e-10 instead of unparking the key.
@@ -407,4 +407,51 @@ func TestUnparkingWaitsForAnEventBeingParkedBehind(t *testing.T) {
 	c.parking.mu.Unlock()
 	_, busy = c.follow(subject)
 	assert.True(t, busy)
+}
+
+// A parked event runs again as the event IDM_EVENTS stored, not as one stored when it was parked:
+// the pipeline stops a redelivery older than what was last applied to its key only when the record
+// is newer than the event (Processor.superseded). A chaos run had an event applied, its
+// acknowledgement lost with a JetStream server killed, and the event delivered again and parked
+// behind its key: replayed as stored at its parking, it was sent again over its successor.
+func TestAParkedEventRunsAgainAsStoredInTheEventsStream(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	var mu sync.Mutex
+	runs := map[string][]Delivery{}
+	h := HandlerFunc(func(_ context.Context, d *Delivery) Result {
+		mu.Lock()
+		defer mu.Unlock()
+		runs[d.Event.ID] = append(runs[d.Event.ID], *d)
+		if d.Event.ID == "q-1" && len(runs["q-1"]) == 1 {
+			return Result{Outcome: Outcome{Status: StatusDeferred, Error: &OutcomeError{Class: "retryable", Message: "HTTP 503"}, Reason: "HTTP 503"},
+				RetryAt: time.Now().Add(time.Hour)}
+		}
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	})
+	c, _ := parkingConsumer(t, s, topo, ConsumerConfig{}, h)
+	publishUser(t, s.JS, "q-1", "q")
+	require.Eventually(t, func() bool { return c.ParkedKeys() == 1 }, 10*time.Second, 5*time.Millisecond, "q was not parked")
+	publishUser(t, s.JS, "q-2", "q")
+	require.Len(t, outcomes(2, 10*time.Second), 2, "q-1 deferred, q-2 parked behind it")
+	time.Sleep(20 * time.Millisecond) // parked well after it was stored
+	require.NotEmpty(t, requestControl(t, s.Conn, Control{Op: "retry", All: true}))
+	require.Len(t, outcomes(4, 10*time.Second), 4, "both replayed")
+
+	events, err := s.JS.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, runs["q-2"], 1, "q-2 ran before its window")
+	for _, id := range []string{"q-1", "q-2"} {
+		replay := runs[id][len(runs[id])-1]
+		stored, err := events.GetMsg(ctx, replay.StreamSeq)
+		require.NoError(t, err)
+		assert.True(t, replay.Stored.Equal(stored.Time), "%s replayed as stored at %s; IDM_EVENTS stored it at %s", id, replay.Stored, stored.Time)
+		assert.True(t, replay.Redelivered, id)
+	}
 }
