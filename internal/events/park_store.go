@@ -282,7 +282,9 @@ func (s *ParkStore) Park(ctx context.Context, subject string, streamSeq uint64, 
 	}
 	m.Header.Set(HeaderParkedSubject, subject)
 	m.Header.Set(HeaderParkedSeq, strconv.FormatUint(streamSeq, 10))
-	if !stored.IsZero() {
+	if stored.IsZero() {
+		m.Header.Del(HeaderParkedStoredAt) // the event's own, if it had one, says nothing of IDM_EVENTS
+	} else {
 		m.Header.Set(HeaderParkedStoredAt, stored.UTC().Format(time.RFC3339Nano))
 	}
 	m.Header.Set(HeaderEventID, msgID)
