@@ -330,9 +330,12 @@ func (c *cluster) killOne(ctx context.Context, rng *rand.Rand) {
 }
 
 // restartBroker kills the JetStream server with SIGKILL and starts it again on the same store
-// and port.
-func (c *cluster) restartBroker(ctx context.Context, rng *rand.Rand) error {
+// and port, after down (0: 1 to 3 s at random).
+func (c *cluster) restartBroker(ctx context.Context, rng *rand.Rand, down time.Duration) error {
 	pause := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+	if down > 0 {
+		pause = down
+	}
 	c.logf("kill -9 nats-server (pid %d); starting it again on the same store and port in %s", c.nats.PID(), pause)
 	c.nats.kill9()
 	sleep(ctx, pause)

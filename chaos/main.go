@@ -43,6 +43,7 @@ type options struct {
 	lanes         int
 	killEvery     time.Duration
 	brokerRestart bool
+	brokerDown    time.Duration
 	scale         bool
 	outage        time.Duration
 	rate5xx       float64
@@ -80,6 +81,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.lanes, "lanes", 0, "worker.lanes (0: the worker's default)")
 	fs.DurationVar(&o.killEvery, "kill-every", 6*time.Second, "mean time between kill -9 of a random worker (0: no kills)")
 	fs.BoolVar(&o.brokerRestart, "broker-restart", true, "kill -9 the JetStream server once and start it again")
+	fs.DurationVar(&o.brokerDown, "broker-down", 0, "how long the JetStream server stays down before it is started again (0: 1 to 3 s at random; past the pool entries' TTL of 10 s, the server comes back without them)")
 	fs.BoolVar(&o.scale, "scale", true, "add a worker, later remove one with SIGTERM")
 	fs.DurationVar(&o.outage, "outage", 20*time.Second, "one target outage of this length (0: none)")
 	fs.Float64Var(&o.rate5xx, "rate-5xx", 0.05, "fraction of SCIM requests answered 500/502/503")
@@ -504,7 +506,7 @@ func (r *runState) chaos(ctx context.Context, start time.Time, planned time.Dura
 		acts = append(acts, action{at(0.70), "remove", func(ctx context.Context) error { c.removeWorker(ctx, rng); return nil }})
 	}
 	if o.brokerRestart {
-		acts = append(acts, action{at(0.55), "broker", func(ctx context.Context) error { return c.restartBroker(ctx, rng) }})
+		acts = append(acts, action{at(0.55), "broker", func(ctx context.Context) error { return c.restartBroker(ctx, rng, o.brokerDown) }})
 	}
 	sort.SliceStable(acts, func(i, j int) bool { return acts[i].at < acts[j].at })
 	for _, a := range acts {
