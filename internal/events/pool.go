@@ -7,14 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -93,69 +91,6 @@ type Pool struct {
 	// afterRead, when set (tests), runs after each read of the bucket, before its callers are
 	// given it.
 	afterRead func()
-
-	// vmu guards known: the members this worker has read, with what they held, and when their
-	// entries vanished (remember).
-	vmu   sync.Mutex
-	known map[string]knownMember
-}
-
-// knownMember is a member as this worker last read it.
-type knownMember struct {
-	Member
-	vanished time.Time // when its entry was first found gone without a delete (zero: live)
-}
-
-// vanishGrace is how long the claims of a member whose entry vanished without a delete are still
-// honoured (HeldElsewhere): long enough for every live worker to write its entry again after a
-// JetStream server that was down longer than the entries' TTL comes back (the client reconnects
-// within about 2 s, then renews at its next heartbeat). A worker killed with kill -9 loses nothing
-// by it: its entry expires 10 s after its last heartbeat, and the server keeps its partitions
-// pinned for 15 s after its last pull.
-func (p *Pool) vanishGrace() time.Duration { return 2*p.cfg.Heartbeat + 2*time.Second }
-
-// remember keeps what a read of the bucket said of each member. A member deleted its entry when it
-// left; one whose entry is gone without a delete may be a worker killed, or one still running whose
-// entry the JetStream server dropped while it was down: its claims are honoured for vanishGrace
-// after its entry was first found gone.
-func (p *Pool) remember(members []Member, deleted map[string]bool) {
-	now := time.Now()
-	p.vmu.Lock()
-	defer p.vmu.Unlock()
-	if p.known == nil {
-		p.known = map[string]knownMember{}
-	}
-	live := map[string]bool{}
-	for _, m := range members {
-		live[m.Name] = true
-		p.known[m.Name] = knownMember{Member: m}
-	}
-	for name, k := range p.known {
-		switch {
-		case live[name]:
-		case deleted[name]:
-			delete(p.known, name)
-		case k.vanished.IsZero():
-			k.vanished = now
-			p.known[name] = k
-		case now.Sub(k.vanished) > p.vanishGrace():
-			delete(p.known, name)
-		}
-	}
-}
-
-// vanished returns the members whose entries vanished less than vanishGrace ago.
-func (p *Pool) vanished() []Member {
-	p.vmu.Lock()
-	defer p.vmu.Unlock()
-	var out []Member
-	for _, k := range p.known {
-		if !k.vanished.IsZero() && time.Since(k.vanished) <= p.vanishGrace() {
-			out = append(out, k.Member)
-		}
-	}
-	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
-	return out
 }
 
 // membersRead is one read of the pool bucket, shared by the callers that asked before it began.
@@ -262,10 +197,7 @@ func (p *Pool) sharedRead(ctx context.Context) ([]Member, error) {
 	p.next = nil // r begins: a caller asking from now on shares the next read
 	p.nmu.Unlock()
 	p.reads.Add(1)
-	members, deleted, err := readMembers(ctx, p.js, p.kv, p.badEntry)
-	if err == nil {
-		p.remember(members, deleted)
-	}
+	members, err := readMembers(ctx, p.js, p.kv, p.badEntry)
 	if p.afterRead != nil {
 		p.afterRead()
 	}
@@ -313,17 +245,12 @@ func (p *Pool) leaving() bool {
 // the server remembers them, but a JetStream server restarted from an older consumer state (after
 // a kill -9) has forgotten both, while the entries of this bucket, acknowledged only once stored,
 // are still there. delivered is the highest stream sequence of n another live member says it was
-// delivered (Member.Delivered), holding n or having let go of it lately. A member whose entry
-// vanished without a delete less than vanishGrace ago still holds what it last said it held: a
-// JetStream server down longer than the entries' TTL comes back without any entry, and a worker
-// that still runs a partition would otherwise not be seen until its next heartbeat.
+// delivered (Member.Delivered), holding n or having let go of it lately.
 func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, delivered uint64, err error) {
 	all, err := p.freshMembers(ctx)
 	if err != nil {
 		return "", 0, fmt.Errorf("read pool members: %w", err)
 	}
-	// Members whose entries vanished lately count as holding what they last said they held.
-	all = append(slices.Clip(all), p.vanished()...)
 	for _, m := range all {
 		if m.Name == p.me.Name {
 			continue
@@ -336,33 +263,23 @@ func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, deliver
 	return holder, delivered, nil
 }
 
-// readMembers reads every live entry of the pool bucket, sorted by name, and the names whose
-// entries were deleted (a worker that left: Pool.Leave), as opposed to expired (a worker killed,
-// or a JetStream server down longer than the entries' TTL), which leave nothing behind. An entry
-// that expires while it is read is left out, and so is one that is not a member's JSON (nothing a
-// worker writes): bad is told its key and what is wrong with it. The entries are listed by their
-// last messages until nothing is pending (as KVKeys does), since every member rewrites its entry
-// every heartbeat: a member left out is a claim not seen.
-func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, map[string]bool, error) {
-	live, deleted := map[string]bool{}, map[string]bool{}
-	err := lastPerKey(ctx, js, PoolBucket, ">", func(key string, h nats.Header, _ *jetstream.MsgMetadata) {
-		removed := kvRemoved(h)
-		live[key], deleted[key] = !removed, removed
-	})
+// readMembers reads every live entry of the pool bucket, sorted by name. An entry that expires
+// while it is read is left out, and so is one that is not a member's JSON (nothing a worker
+// writes): bad is told its key and what is wrong with it. The entries are listed by KVKeys, since
+// every member rewrites its entry every heartbeat: a member left out is a claim not seen.
+func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, error) {
+	keys, err := KVKeys(ctx, js, PoolBucket, ">")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var out []Member
-	for _, k := range slices.Sorted(maps.Keys(live)) {
-		if !live[k] {
-			continue
-		}
+	for _, k := range keys {
 		e, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // expired or left meanwhile
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("member %s: %w", k, err)
+			return nil, fmt.Errorf("member %s: %w", k, err)
 		}
 		var m Member
 		if err := json.Unmarshal(e.Value(), &m); err != nil {
@@ -372,13 +289,8 @@ func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVa
 		m.Name = k
 		out = append(out, m)
 	}
-	for k, d := range deleted {
-		if !d {
-			delete(deleted, k)
-		}
-	}
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
-	return out, deleted, nil
+	return out, nil
 }
 
 // Members returns the live members, sorted.
@@ -528,7 +440,7 @@ func ReadPool(ctx context.Context, js jetstream.JetStream) ([]Member, error) {
 		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
 	var errs []error
-	out, _, err := readMembers(ctx, js, kv, func(key string, err error) {
+	out, err := readMembers(ctx, js, kv, func(key string, err error) {
 		errs = append(errs, fmt.Errorf("pool bucket %s: entry %q is not a member's: %w", PoolBucket, key, err))
 	})
 	if err != nil {

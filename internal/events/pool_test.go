@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -453,59 +452,4 @@ func TestPoolReadsAreSharedButNeverOlderThanTheAsk(t *testing.T) {
 	got = <-second
 	require.NoError(t, got.err)
 	assert.Equal(t, "worker-a", got.holder, "given a read that began before it asked")
-}
-
-// A member whose entry vanished without a delete (expired: a worker killed, or a JetStream server
-// down longer than the TTL, which comes back without any entry) keeps its claims for a grace, long
-// enough for a live worker to write its entry again; one that left (its entry deleted) keeps none.
-func TestAVanishedMembersClaimsAreHonouredForAGrace(t *testing.T) {
-	t.Parallel()
-	s := natstest.MustStart(t)
-	ctx := context.Background()
-	join := func(name string, holds ...int) *Pool {
-		p, err := JoinPool(ctx, s.JS, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: time.Second, Logger: zerolog.Nop()})
-		require.NoError(t, err)
-		p.Track(func() ([]int, map[int]uint64) { return holds, map[int]uint64{holds[0]: 40} })
-		require.NoError(t, p.Announce(ctx))
-		return p
-	}
-	a, c := join("worker-a", 3), join("worker-c", 5)
-	b := join("worker-b", 7)
-	require.NoError(t, b.refresh(ctx))
-	kv, err := s.JS.KeyValue(ctx, PoolBucket)
-	require.NoError(t, err)
-
-	c.Leave(ctx)() // c leaves: its entry is deleted
-	holder, _, err := b.HeldElsewhere(ctx, 5)
-	require.NoError(t, err)
-	assert.Empty(t, holder, "a member that left holds nothing")
-
-	// a stops renewing: its entry expires (nothing runs a's heartbeat here).
-	require.Eventually(t, func() bool {
-		_, err := kv.Get(ctx, "worker-a")
-		return errors.Is(err, jetstream.ErrKeyNotFound)
-	}, 5*time.Second, 20*time.Millisecond)
-	holder, seq, err := b.HeldElsewhere(ctx, 3)
-	require.NoError(t, err)
-	assert.Equal(t, "worker-a", holder, "a vanished member's claim was dropped at once")
-	assert.Equal(t, uint64(40), seq)
-
-	// Back within the grace: its claims are read from its entry again.
-	require.NoError(t, a.Announce(ctx))
-	holder, _, err = b.HeldElsewhere(ctx, 3)
-	require.NoError(t, err)
-	assert.Equal(t, "worker-a", holder)
-
-	// Gone for good: honoured until the grace (2 heartbeats + 2 s) has passed, then not.
-	require.Eventually(t, func() bool {
-		_, err := kv.Get(ctx, "worker-a")
-		return errors.Is(err, jetstream.ErrKeyNotFound)
-	}, 5*time.Second, 20*time.Millisecond)
-	gone := time.Now()
-	require.Eventually(t, func() bool {
-		holder, _, err := b.HeldElsewhere(ctx, 3)
-		require.NoError(t, err)
-		return holder == ""
-	}, 10*time.Second, 50*time.Millisecond, "a vanished member's claims are honoured for ever")
-	assert.GreaterOrEqual(t, time.Since(gone), b.vanishGrace(), "dropped before the grace ended")
 }
