@@ -80,19 +80,8 @@ func TestNewOwnerWaitsForEventsThePreviousOwnerTookAfterTheBind(t *testing.T) {
 	// The previous owner, a client of the same durable consumer, takes k-1 and so holds the pin.
 	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
 	require.NoError(t, err)
-	fetchOne := func() jetstream.Msg {
-		t.Helper()
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
-		require.NoError(t, err)
-		for m := range batch.Messages() {
-			return m
-		}
-		require.NoError(t, batch.Error())
-		t.Fatal("the previous owner got no message")
-		return nil
-	}
 	publishUser(t, js, "k-1", "k")
-	m1 := fetchOne()
+	m1 := fetchPinned(t, cons)
 
 	// The new owner binds now, while k-1 is the only event not acknowledged.
 	runReady(t, b)
@@ -100,7 +89,7 @@ func TestNewOwnerWaitsForEventsThePreviousOwnerTookAfterTheBind(t *testing.T) {
 	// Still pinned, the previous owner takes k-2, then finishes k-1: everything delivered before the
 	// bind is acknowledged, but k-2 is not.
 	publishUser(t, js, "k-2", "k")
-	m2 := fetchOne()
+	m2 := fetchPinned(t, cons)
 	applied.add("k-1")
 	require.NoError(t, m1.DoubleAck(ctx))
 
@@ -213,10 +202,7 @@ func TestAFailedAckHoldsTheKeyAndIsRetried(t *testing.T) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, c.consumerConfig(0))
 	require.NoError(t, err)
 	publishUser(t, js, "k-1", "k")
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
-	require.NoError(t, err)
-	m := <-batch.Messages()
-	require.NotNil(t, m)
+	m := fetchPinned(t, cons)
 	msg := &flakyAck{Msg: m}
 	msg.fails.Store(2)
 	md, err := m.Metadata()
@@ -264,17 +250,6 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 	// before anyone bound (its window is due).
 	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
 	require.NoError(t, err)
-	fetchOne := func() jetstream.Msg {
-		t.Helper()
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
-		require.NoError(t, err)
-		for m := range batch.Messages() {
-			return m
-		}
-		require.NoError(t, batch.Error())
-		t.Fatal("the previous owner got no message")
-		return nil
-	}
 	parkIt := func(m jetstream.Msg, id string) string {
 		t.Helper()
 		md, err := m.Metadata()
@@ -286,15 +261,15 @@ func TestNewOwnerReadsParkedKeysOnlyOnceThePreviousOwnerLetsGo(t *testing.T) {
 		return m.Subject()
 	}
 	publishUser(t, js, "old-1", "old")
-	oldSubject := parkIt(fetchOne(), "old-1")
+	oldSubject := parkIt(fetchPinned(t, cons), "old-1")
 	publishUser(t, js, "other-1", "other")
-	held := fetchOne()
+	held := fetchPinned(t, cons)
 
 	runReady(t, b)
 
 	// Still pinned, the previous owner takes new-1 and parks it (its send was deferred).
 	publishUser(t, js, "new-1", "new")
-	newSubject := parkIt(fetchOne(), "new-1")
+	newSubject := parkIt(fetchPinned(t, cons), "new-1")
 	publishUser(t, js, "new-2", "new")
 	// The new owner would replay old-1 now, were it not waiting for the pin: once it has looked at
 	// the partition after new-2 and decided to keep waiting, nothing may have run.
@@ -345,10 +320,7 @@ func TestHandingOverLeavesAnotherWorkersPinAlone(t *testing.T) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, a.consumerConfig(0))
 	require.NoError(t, err)
 	publishUser(t, js, "k-1", "k")
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
-	require.NoError(t, err)
-	m := <-batch.Messages()
-	require.NotNil(t, m)
+	m := fetchPinned(t, cons)
 	theirs := m.Headers().Get("Nats-Pin-Id")
 	require.NotEmpty(t, theirs, "JetStream names the pin in every message")
 
@@ -384,10 +356,7 @@ func TestShutdownRunsNothingOfAPartitionStillShut(t *testing.T) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, EventsStream, b.consumerConfig(0))
 	require.NoError(t, err)
 	publishUser(t, js, "k-1", "k")
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
-	require.NoError(t, err)
-	m1 := <-batch.Messages()
-	require.NotNil(t, m1)
+	m1 := fetchPinned(t, cons)
 
 	stop := runReady(t, b)
 	st, err := js.Stream(ctx, EventsStream)
@@ -406,4 +375,18 @@ func TestShutdownRunsNothingOfAPartitionStillShut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 4, ci.NumAckPending+int(ci.NumPending), "k-1 held elsewhere and the three handed back, none acknowledged: %+v", ci)
 	require.NoError(t, m1.DoubleAck(ctx))
+}
+
+// fetchPinned fetches one message of cons as a client of the partition's priority group (so the
+// fetching client holds the pin), failing the test when none comes within 5 s.
+func fetchPinned(t *testing.T, cons jetstream.Consumer) jetstream.Msg {
+	t.Helper()
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
+	require.NoError(t, err)
+	for m := range batch.Messages() {
+		return m
+	}
+	require.NoError(t, batch.Error())
+	t.Fatal("the previous owner got no message")
+	return nil
 }

@@ -8,9 +8,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/scimflow/scimflow/internal/natstest"
 )
+
+// keyStateSubject is the stream subject of IDM_KEYSTATE's key k.
+func keyStateSubject(k string) string { return "$KV." + KeyStateBucket + "." + k }
 
 // keyStateMessages counts what IDM_KEYSTATE's stream holds under each of the given keys.
 func keyStateMessages(t *testing.T, js jetstream.JetStream, keys ...string) map[string]uint64 {
@@ -22,7 +23,7 @@ func keyStateMessages(t *testing.T, js jetstream.JetStream, keys ...string) map[
 	require.NoError(t, err)
 	out := map[string]uint64{}
 	for _, k := range keys {
-		out[k] = info.State.Subjects["$KV."+KeyStateBucket+"."+k]
+		out[k] = info.State.Subjects[keyStateSubject(k)]
 	}
 	return out
 }
@@ -33,11 +34,9 @@ func keyStateMessages(t *testing.T, js jetstream.JetStream, keys ...string) map[
 // was parked again behind an event applied long before.
 func TestUnparkedKeyKeepsItsMarker(t *testing.T) {
 	t.Parallel()
-	s := natstest.MustStart(t)
+	s, store := startParkStore(t)
 	ctx := context.Background()
-	store, err := OpenParkStore(ctx, s.JS, 1)
-	require.NoError(t, err)
-	subject := PartitionedPrefix + ".2.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	subject := adaSubject(2)
 	st := &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 3, HeadEvent: "e-3"}
 	require.NoError(t, store.SetState(ctx, st))
 	require.NoError(t, store.Unpark(ctx, subject, st.Revision))
@@ -47,7 +46,7 @@ func TestUnparkedKeyKeepsItsMarker(t *testing.T) {
 	assert.Zero(t, n)
 	kvStream, err := s.JS.Stream(ctx, "KV_"+KeyStateBucket)
 	require.NoError(t, err)
-	last, err := kvStream.GetLastMsgForSubject(ctx, "$KV."+KeyStateBucket+"."+stateKey(subject))
+	last, err := kvStream.GetLastMsgForSubject(ctx, keyStateSubject(stateKey(subject)))
 	require.NoError(t, err)
 	assert.Equal(t, "DEL", last.Header.Get("KV-Operation"), "the key's last message is not the unpark's marker")
 	assert.Equal(t, map[string]uint64{stateKey(subject): 1}, keyStateMessages(t, s.JS, stateKey(subject)))
@@ -57,10 +56,8 @@ func TestUnparkedKeyKeepsItsMarker(t *testing.T) {
 // again after its marker keeps its state, and younger markers stay.
 func TestSweepRemovesMarkersOlderThanItsAge(t *testing.T) {
 	t.Parallel()
-	s := natstest.MustStart(t)
+	s, store := startParkStore(t)
 	ctx := context.Background()
-	store, err := OpenParkStore(ctx, s.JS, 1)
-	require.NoError(t, err)
 	kv, err := s.JS.KeyValue(ctx, KeyStateBucket)
 	require.NoError(t, err)
 	for _, k := range []string{"k.1.User.a", "k.1.User.b", "k.1.User.c", "k.1.User.d"} {

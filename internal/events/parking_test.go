@@ -198,14 +198,26 @@ func requestControl(t *testing.T, nc *nats.Conn, c Control) []ControlReply {
 	return replies
 }
 
+// adaSubject is the stored subject of the user ada@example.com in partition p.
+func adaSubject(p int) string {
+	return fmt.Sprintf("%s.%d.User.%s", PartitionedPrefix, p, KeyToken(map[string]any{"userName": "ada@example.com"}))
+}
+
+// startParkStore starts a JetStream server and opens the park store on it.
+func startParkStore(t *testing.T) (*natstest.Server, *ParkStore) {
+	t.Helper()
+	s := natstest.MustStart(t)
+	store, err := OpenParkStore(context.Background(), s.JS, 1)
+	require.NoError(t, err)
+	return s, store
+}
+
 // A parked event removed already (by a run of it that another worker finished) is removed: the
 // acknowledgement of a second run succeeds instead of holding its key forever.
 func TestRemovingAParkedEventTwiceSucceeds(t *testing.T) {
 	t.Parallel()
-	s := natstest.MustStart(t)
+	_, park := startParkStore(t)
 	ctx := context.Background()
-	park, err := OpenParkStore(ctx, s.JS, 1)
-	require.NoError(t, err)
 	subject := PartitionedPrefix + ".3.User.abc"
 	require.NoError(t, park.Park(ctx, subject, 41, time.Now(), "e-41", []byte(`{}`), nats.Header{}))
 	evs, err := park.Parked(ctx, subject)
@@ -231,7 +243,7 @@ func TestParkedKeyStatesFailRatherThanLeaveAKeyOut(t *testing.T) {
 	ctx := context.Background()
 	admin, err := OpenParkStore(ctx, s.JS, 1)
 	require.NoError(t, err)
-	subject := PartitionedPrefix + ".3.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	subject := adaSubject(3)
 	require.NoError(t, admin.SetState(ctx, &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 7, HeadEvent: "e-7"}))
 	states, err := admin.States(ctx, 3)
 	require.NoError(t, err)
@@ -332,18 +344,16 @@ func TestAPartitionWaitsUntilItsParkedKeysCanBeRead(t *testing.T) {
 // no state to be found by.
 func TestUnparkKeepsAStateWrittenSince(t *testing.T) {
 	t.Parallel()
-	s := natstest.MustStart(t)
+	_, store := startParkStore(t)
 	ctx := context.Background()
-	store, err := OpenParkStore(ctx, s.JS, 1)
-	require.NoError(t, err)
-	subject := PartitionedPrefix + ".5.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	subject := adaSubject(5)
 	mine := &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 3, HeadEvent: "e-3"}
 	require.NoError(t, store.SetState(ctx, mine))
 	require.NotZero(t, mine.Revision)
 	theirs := &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 9, HeadEvent: "e-9"}
 	require.NoError(t, store.SetState(ctx, theirs))
 
-	err = store.Unpark(ctx, subject, mine.Revision)
+	err := store.Unpark(ctx, subject, mine.Revision)
 	require.ErrorIs(t, err, ErrParkedAgain)
 	st, err := store.State(ctx, subject)
 	require.NoError(t, err)
@@ -376,7 +386,7 @@ func TestUnparkingWaitsForAnEventBeingParkedBehind(t *testing.T) {
 	require.NoError(t, err)
 	c := NewConsumer(s.JS, topo, ConsumerConfig{Partitions: []int{0}, Park: park, Logger: zerolog.Nop()},
 		HandlerFunc(func(context.Context, *Delivery) Result { return Result{Outcome: Outcome{Status: StatusSucceeded}} }))
-	subject := PartitionedPrefix + ".0.User." + KeyToken(map[string]any{"userName": "ada@example.com"})
+	subject := adaSubject(0)
 	// Parked with head e-7, whose replay has run already: nothing is left under it.
 	require.NoError(t, park.SetState(ctx, &KeyState{Subject: subject, Object: "User", Hold: HoldWindow, HeadSeq: 7, HeadEvent: "e-7"}))
 	require.NoError(t, c.reloadParked(ctx, 0))
