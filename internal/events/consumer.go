@@ -205,6 +205,8 @@ type Consumer struct {
 	// recoverWaits counts the times a recovering partition asked the server and had to keep
 	// waiting (the previous owner still holds the pin or unacknowledged events).
 	recoverWaits atomic.Int64
+	// regates counts the times an open partition was shut because its pin moved (regate).
+	regates atomic.Int64
 	// pins is, per partition, the pin id of the last message JetStream delivered here: every
 	// message of a pinned consumer carries the id the server pinned it to.
 	pins map[int]string
@@ -216,6 +218,16 @@ type Consumer struct {
 	// this worker let go of each partition it no longer holds (Member.Delivered).
 	lastDelivered map[int]uint64
 	released      map[int]time.Time
+	// bound is, per partition bound here, its consumer and the context of its recoveries (regate);
+	// recovering is false once the shutdown waits for them (bg), after which none starts.
+	bindings   map[int]binding
+	recovering bool
+}
+
+// binding is a partition's consumer and the context its recoveries run in.
+type binding struct {
+	ctx  context.Context
+	cons jetstream.Consumer
 }
 
 // releasedMemory is how long a worker keeps saying what it was delivered of a partition it let
@@ -224,15 +236,17 @@ const releasedMemory = time.Minute
 
 // noteDelivery records a message of partition p delivered here: the pin it carried (JetStream
 // names it in every message of a pinned consumer) and its stream sequence. It says whether
-// another worker may have run it before (suspect).
-func (c *Consumer) noteDelivery(p int, pin string, seq uint64) (suspected bool) {
+// another worker may have run it before (suspect), and whether the pin is not the one the last
+// message delivered here since the bind carried (moved: see regate).
+func (c *Consumer) noteDelivery(p int, pin string, seq uint64) (suspected, moved bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if pin != "" {
+		moved = c.pins[p] != "" && c.pins[p] != pin
 		c.pins[p] = pin
 	}
 	c.lastDelivered[p] = max(c.lastDelivered[p], seq)
-	return seq != 0 && seq <= c.suspect[p]
+	return seq != 0 && seq <= c.suspect[p], moved
 }
 
 // pinOf is the pin id of the last message of partition p delivered here ("" when none since the
@@ -298,6 +312,8 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig, h Ha
 		suspect:       map[int]uint64{},
 		lastDelivered: map[int]uint64{},
 		released:      map[int]time.Time{},
+		bindings:      map[int]binding{},
+		recovering:    true,
 		parking:       parking{keys: map[string]*parkedKey{}},
 	}
 }
@@ -478,11 +494,10 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 	// and newer events of their keys must not run before them: the partition runs nothing until they
 	// are back (recover).
 	gen := c.keys.gate(p)
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		c.recover(ctx, cons, p, gen)
-	}()
+	c.mu.Lock()
+	c.bindings[p] = binding{ctx: ctx, cons: cons}
+	c.mu.Unlock()
+	c.startRecovery(ctx, cons, p, gen, false)
 	var once sync.Once
 	cc, err := cons.Consume(route,
 		jetstream.PullMaxMessages(c.cfg.PullBatch),
@@ -532,6 +547,7 @@ func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 	c.dropParked(p)
 	c.mu.Lock()
 	delete(c.bound, p)
+	delete(c.bindings, p)
 	c.released[p] = time.Now()
 	c.mu.Unlock()
 }
@@ -609,8 +625,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// A replayed event (worker replay, dlq replay) may well be in the target already.
 		d.Redelivered = d.Redelivered || msg.Headers().Get(HeaderReplay) != ""
 		p, _, _, _ := ParsePartitioned(d.Subject)
-		if c.noteDelivery(p, msg.Headers().Get(pinHeader), d.StreamSeq) {
-			d.Redelivered = true
+		suspected, moved := c.noteDelivery(p, msg.Headers().Get(pinHeader), d.StreamSeq)
+		d.Redelivered = d.Redelivered || suspected
+		if moved {
+			c.regate(p)
 		}
 		t := &task{msg: msg, d: d, partition: p}
 		switch c.keys.add(t) {
@@ -643,6 +661,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			<-pr.cc.Closed()
 		}
 		cancelBind()
+		c.mu.Lock()
+		c.recovering = false // no recovery starts from here on (regate)
+		c.mu.Unlock()
 		c.bg.Wait()
 		c.keys.release()
 		c.keys.close()
@@ -824,13 +845,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 // message delivered here gates the partition again (keyScheduler.add), and recover waits for the
 // proof as for any bind. gen is the gate's generation: a recovery outlived by a newer bind of p,
 // or by p's handover, ends.
-func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, gen uint64) {
+func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, gen uint64, trusted bool) {
 	log := c.log.With().Int("partition", p).Logger()
 	started, warned := time.Now(), time.Now()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	// trusted: the partition was let run on trust once, and its parked keys read then.
-	trusted := false
+	// trusted: the partition ran before this recovery (on trust, or until its pin moved), and its
+	// parked keys were read then.
 	// claimed: another worker said it held the partition while this one waited; theirs, the
 	// highest stream sequence the others said they were delivered there.
 	claimed, theirs := false, uint64(0)
@@ -904,7 +925,7 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 					continue
 				}
 				if ours {
-					if time.Since(started) > time.Second || held > 0 {
+					if time.Since(started) > time.Second || held > 0 && !trusted {
 						log.Info().Int("recovered", held).Dur("after", time.Since(started)).Msg("events delivered earlier are back: running the partition")
 					}
 					c.keys.open(p)
@@ -931,6 +952,47 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 		case <-t.C:
 		}
 	}
+}
+
+// startRecovery runs recover for gate generation gen of partition p, unless the shutdown already
+// waits for the recoveries: the partition then stays shut, and the shutdown hands its events back.
+func (c *Consumer) startRecovery(ctx context.Context, cons jetstream.Consumer, p int, gen uint64, trusted bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.recovering {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.recover(ctx, cons, p, gen, trusted)
+	}()
+}
+
+// regate shuts partition p while it runs, because a message was delivered here under another pin
+// than the one before: the server pinned the partition anew, so it may have been pinned to another
+// worker in between and delivered that worker some of p's events. A JetStream server restarted
+// forgets its pins, and when it was down longer than the pool's TTL it also comes back without the
+// pool's entries, so another worker may take the partition for a moment, be pinned, be delivered
+// the next event and hand it back, while this one, still running the partition, is pinned again
+// and delivered the event after it (found by the chaos suite with -broker-down 15s: a key's update
+// skipped as superseded by its successor, run first). The events running finish, and nothing more
+// of p starts until every event delivered elsewhere is back and nobody else holds p (recover, as
+// at a bind).
+func (c *Consumer) regate(p int) {
+	c.mu.Lock()
+	b, ok := c.bindings[p]
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	gen, ok := c.keys.regate(p)
+	if !ok {
+		return // gated already (its recovery sees the new pin), or being handed over
+	}
+	c.regates.Add(1)
+	c.log.Debug().Int("partition", p).Msg("the partition's pin moved: waiting for the events delivered elsewhere before running more")
+	c.startRecovery(b.ctx, b.cons, p, gen, true)
 }
 
 // parkedReadTimeout bounds a read of the pool's claims or of a partition's parked keys when it

@@ -173,3 +173,60 @@ func copyDir(t *testing.T, from, to string) {
 		require.NoError(t, os.WriteFile(filepath.Join(to, e.Name()), raw, 0o644))
 	}
 }
+
+// A worker whose partition stays open through a JetStream restart must not run a key's event
+// delivered under the new pin before the key's older event the server delivered to another worker
+// in between: the restarted server forgot the pin, so another client's pull was pinned first,
+// took k-2 and handed it back with a delay, and then this worker was pinned and delivered k-3
+// (found by the chaos suite with -broker-down 15s: the pool's entries had expired, another worker
+// took the partition for a moment, and a user's update was skipped as superseded by its
+// successor, run first).
+func TestAPartitionWhosePinMovedWaitsForTheEventsDeliveredElsewhere(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 1}
+	s := natstest.MustStartIn(t, t.TempDir())
+	ctx := context.Background()
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	applied := &appliedLog{}
+
+	// The worker's connection comes back 3 s after the restart: the other client pulls first.
+	nc, err := nats.Connect(s.URL, nats.MaxReconnects(-1), nats.ReconnectWait(3*time.Second), nats.ReconnectJitter(0, 0))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	a := NewConsumer(js, topo, ConsumerConfig{Partitions: []int{0}, Worker: "a", Logger: zerolog.Nop()},
+		HandlerFunc(func(_ context.Context, d *Delivery) Result {
+			applied.add(d.Event.ID)
+			return Result{Outcome: Outcome{Status: StatusSucceeded}}
+		}))
+	runReady(t, a)
+	publishUser(t, s.JS, "k-1", "k")
+	require.Eventually(t, func() bool { return len(applied.snapshot()) == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the worker never ran k-1")
+	regates := a.regates.Load()
+
+	s.Restart(t, nil)
+
+	// Another client, back first, is pinned and takes k-2, then hands it back with a delay and lets
+	// go of the pin; k-3 arrives.
+	other, err := nats.Connect(s.URL)
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	ojs, err := jetstream.New(other)
+	require.NoError(t, err)
+	cons, err := ojs.Consumer(ctx, EventsStream, a.ConsumerName(0))
+	require.NoError(t, err)
+	publishUser(t, s.JS, "k-2", "k")
+	m2 := fetchPinned(t, cons)
+	require.NoError(t, m2.NakWithDelay(6*time.Second))
+	st, err := s.JS.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, st.UnpinConsumer(ctx, a.ConsumerName(0), PriorityGroup))
+	publishUser(t, s.JS, "k-3", "k")
+
+	require.Eventually(t, func() bool { return len(applied.snapshot()) == 3 }, 20*time.Second, 10*time.Millisecond,
+		"applied %v", applied.snapshot())
+	assert.Equal(t, []string{"k-1", "k-2", "k-3"}, applied.snapshot())
+	assert.Greater(t, a.regates.Load(), regates, "the partition was not shut when its pin moved")
+}

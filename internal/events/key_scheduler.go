@@ -173,7 +173,7 @@ func (s *keyScheduler) add(t *task) addResult {
 			// Opened before the pin was shown to be ours: run nothing more of the partition until
 			// every event delivered elsewhere meanwhile is back (Consumer.recover).
 			delete(s.unproven, t.partition)
-			s.gated[t.partition] = true
+			s.shut(t.partition)
 		}
 		if seq != 0 && s.finished.has(seq, time.Now()) {
 			return duplicateFinished
@@ -579,6 +579,34 @@ func (s *keyScheduler) gate(p int) uint64 {
 	delete(s.unproven, p)
 	s.gateGen[p]++
 	return s.gateGen[p]
+}
+
+// regate gates partition p again while it runs, and returns the gate's generation: its pin moved
+// (Consumer.regate). The events running finish; no other starts until open(p). ok is false when p
+// is gated already, runs on trust (the next delivery gates it), or is being handed over.
+func (s *keyScheduler) regate(p int) (gen uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gated[p] || s.unproven[p] || s.handover[p] {
+		return 0, false
+	}
+	s.shut(p)
+	s.delivered[p] = false
+	s.gateGen[p]++
+	return s.gateGen[p], true
+}
+
+// shut gates partition p and takes its keys waiting for a lane off the ready list (a key being
+// handed back stays). Callers hold mu.
+func (s *keyScheduler) shut(p int) {
+	s.gated[p] = true
+	s.ready = slices.DeleteFunc(s.ready, func(k *keyQueue) bool {
+		if k.partition != p || k.release {
+			return false
+		}
+		k.queued = false
+		return true
+	})
 }
 
 // gateState is where the recovery of partition p stands (see keyScheduler.gateOf).

@@ -184,3 +184,39 @@ func TestHandedOverKeysGoFirst(t *testing.T) {
 	assert.Zero(t, s.readyReleases)
 	s.mu.Unlock()
 }
+
+// A partition shut again while it runs (its pin moved) starts nothing more until it is opened:
+// its keys waiting for a lane are taken off the ready list, the other partitions' keys still run,
+// and once open each key runs its events in stream order. A partition already shut, running on
+// trust or being handed over is not shut again.
+func TestARegatedPartitionStartsNothingUntilOpen(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 100)
+	s.add(schedTask("idm.part.0.User.a", 0, 3))
+	s.add(schedTask("idm.part.0.User.b", 0, 4))
+	s.add(schedTask("idm.part.1.User.c", 1, 5))
+	gen, ok := s.regate(0)
+	require.True(t, ok)
+	assert.Equal(t, gateClosed, s.gateOf(0, gen))
+	_, again := s.regate(0)
+	assert.False(t, again, "shut twice")
+
+	k, _, _, ok := s.next()
+	require.True(t, ok)
+	assert.Equal(t, "idm.part.1.User.c", k.subject, "the other partition runs")
+	s.mu.Lock()
+	blocked := s.firstAllowed()
+	s.mu.Unlock()
+	assert.Equal(t, -1, blocked, "a key of the shut partition is still ready to run")
+
+	s.add(schedTask("idm.part.0.User.a", 0, 1)) // delivered elsewhere, back now
+	s.open(0)
+	k, t1, _, ok := s.next()
+	require.True(t, ok)
+	assert.Equal(t, "idm.part.0.User.a", k.subject)
+	assert.Equal(t, uint64(1), t1.d.StreamSeq, "the key's older event runs first")
+
+	s.releasePartition(1)
+	_, ok = s.regate(1)
+	assert.False(t, ok, "a partition being handed over was shut")
+}

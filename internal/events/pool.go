@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -91,6 +93,102 @@ type Pool struct {
 	// afterRead, when set (tests), runs after each read of the bucket, before its callers are
 	// given it.
 	afterRead func()
+
+	// vmu guards what this worker remembers of the others (remember): known, the members it has
+	// read, with what they held and when their entries vanished; lastRead, its last read of the
+	// bucket; failed, whether a read or a renewal failed since; resumed, the first read after the
+	// last interruption of its view of the bucket.
+	vmu      sync.Mutex
+	known    map[string]knownMember
+	lastRead time.Time
+	failed   bool
+	resumed  time.Time
+}
+
+// knownMember is a member as this worker last read it.
+type knownMember struct {
+	Member
+	vanished time.Time // when its entry was first found gone without a delete (zero: live)
+}
+
+// vanishGrace is how long at least a member whose entry vanished without a delete stays in the
+// pool (remember): long enough for a worker still running to write its entry again after its
+// client reconnected (within about 2 s). A worker killed with kill -9 loses nothing by it: its entry
+// expires 10 s after its last heartbeat, and the server keeps its partitions pinned for 15 s after
+// its last pull.
+func (p *Pool) vanishGrace() time.Duration { return 2*p.cfg.Heartbeat + 2*time.Second }
+
+// interrupted is how far apart two reads of the bucket must be for this worker's view of it to
+// count as interrupted (remember).
+func (p *Pool) interrupted() time.Duration { return 2*p.cfg.Heartbeat + 2*time.Second }
+
+// noteFailure records that a read or a renewal of this worker's entry failed: its view of the
+// bucket is interrupted (remember).
+func (p *Pool) noteFailure() {
+	p.vmu.Lock()
+	p.failed = true
+	p.vmu.Unlock()
+}
+
+// remember keeps what a read of the bucket said of each member. A member deleted its entry when it
+// left, and is forgotten. One whose entry is gone without a delete expired: a worker killed, or
+// one still running whose renewals did not reach the bucket, such as every worker while a
+// JetStream server was down longer than the TTL (it comes back without any entry). Such a member
+// stays in the pool, with what it last said it held, for vanishGrace after its entry was found
+// gone, and, when it was found gone by the first read after this worker's own view of the bucket
+// was interrupted (a failed read or renewal, or reads further apart than interrupted), until a
+// whole TTL has passed since that read: the others had no more time than this worker to renew.
+func (p *Pool) remember(members []Member, deleted map[string]bool) {
+	now := time.Now()
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	if p.known == nil {
+		p.known = map[string]knownMember{}
+	}
+	if p.failed || !p.lastRead.IsZero() && now.Sub(p.lastRead) > p.interrupted() {
+		p.resumed = now
+	}
+	p.failed, p.lastRead = false, now
+	live := map[string]bool{}
+	for _, m := range members {
+		live[m.Name] = true
+		p.known[m.Name] = knownMember{Member: m}
+	}
+	for name, k := range p.known {
+		switch {
+		case live[name]:
+		case deleted[name]:
+			delete(p.known, name)
+		case k.vanished.IsZero():
+			k.vanished = now
+			p.known[name] = k
+		case !p.keeps(k, now):
+			delete(p.known, name)
+		}
+	}
+}
+
+// keeps says whether member k, whose entry vanished, is still in the pool (remember). Callers hold
+// vmu.
+func (p *Pool) keeps(k knownMember, now time.Time) bool {
+	return now.Sub(k.vanished) <= p.vanishGrace() ||
+		!k.vanished.Before(p.resumed) && now.Sub(p.resumed) < p.cfg.TTL
+}
+
+// vanished returns the members whose entries vanished and that are still in the pool (remember),
+// this worker left out.
+func (p *Pool) vanished() []Member {
+	now := time.Now()
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	var out []Member
+	for _, k := range p.known {
+		if !k.vanished.IsZero() && k.Name != p.me.Name && p.keeps(k, now) {
+			out = append(out, k.Member)
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	return out
 }
 
 // membersRead is one read of the pool bucket, shared by the callers that asked before it began.
@@ -143,6 +241,7 @@ func (p *Pool) renew(ctx context.Context) error {
 	}
 	raw, _ := json.Marshal(p.me)
 	if _, err := p.kv.Put(ctx, p.me.Name, raw); err != nil {
+		p.noteFailure()
 		return fmt.Errorf("announce pool member %s: %w", p.me.Name, err)
 	}
 	return nil
@@ -197,7 +296,12 @@ func (p *Pool) sharedRead(ctx context.Context) ([]Member, error) {
 	p.next = nil // r begins: a caller asking from now on shares the next read
 	p.nmu.Unlock()
 	p.reads.Add(1)
-	members, err := readMembers(ctx, p.js, p.kv, p.badEntry)
+	members, deleted, err := readMembers(ctx, p.js, p.kv, p.badEntry)
+	if err == nil {
+		p.remember(members, deleted)
+	} else {
+		p.noteFailure()
+	}
 	if p.afterRead != nil {
 		p.afterRead()
 	}
@@ -207,12 +311,15 @@ func (p *Pool) sharedRead(ctx context.Context) ([]Member, error) {
 	return members, err
 }
 
-// refresh reads the live members that are not leaving.
+// refresh reads the live members that are not leaving, and those whose entries vanished lately
+// (remember): a member is not given another's partitions because the other's entry was dropped by
+// a JetStream server that was down longer than the TTL, while the other still runs them.
 func (p *Pool) refresh(ctx context.Context) error {
 	all, err := p.freshMembers(ctx)
 	if err != nil {
 		return fmt.Errorf("read pool members: %w", err)
 	}
+	all = append(slices.Clip(all), p.vanished()...)
 	var names []string
 	for _, m := range all {
 		if !m.Leaving {
@@ -245,12 +352,15 @@ func (p *Pool) leaving() bool {
 // the server remembers them, but a JetStream server restarted from an older consumer state (after
 // a kill -9) has forgotten both, while the entries of this bucket, acknowledged only once stored,
 // are still there. delivered is the highest stream sequence of n another live member says it was
-// delivered (Member.Delivered), holding n or having let go of it lately.
+// delivered (Member.Delivered), holding n or having let go of it lately. A member whose entry
+// vanished without a delete, and that is still in the pool (remember), holds what it last said it
+// held.
 func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, delivered uint64, err error) {
 	all, err := p.freshMembers(ctx)
 	if err != nil {
 		return "", 0, fmt.Errorf("read pool members: %w", err)
 	}
+	all = append(slices.Clip(all), p.vanished()...)
 	for _, m := range all {
 		if m.Name == p.me.Name {
 			continue
@@ -263,23 +373,35 @@ func (p *Pool) HeldElsewhere(ctx context.Context, n int) (holder string, deliver
 	return holder, delivered, nil
 }
 
-// readMembers reads every live entry of the pool bucket, sorted by name. An entry that expires
-// while it is read is left out, and so is one that is not a member's JSON (nothing a worker
-// writes): bad is told its key and what is wrong with it. The entries are listed by KVKeys, since
-// every member rewrites its entry every heartbeat: a member left out is a claim not seen.
-func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, error) {
-	keys, err := KVKeys(ctx, js, PoolBucket, ">")
+// readMembers reads every live entry of the pool bucket, sorted by name, and the names whose
+// entries were deleted (a worker that left: Pool.Leave), as opposed to expired (a worker killed, or
+// a JetStream server down longer than the entries' TTL), which leaves nothing behind. An entry that
+// expires while it is read is left out, and so is one that is not a member's JSON (nothing a
+// worker writes): bad is told its key and what is wrong with it. The entries are listed by their
+// last messages until nothing is pending (as KVKeys does), since every member rewrites its entry
+// every heartbeat: a member left out is a claim not seen.
+func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, bad func(key string, err error)) ([]Member, map[string]bool, error) {
+	live, deleted := map[string]bool{}, map[string]bool{}
+	err := lastPerKey(ctx, js, PoolBucket, ">", func(key string, h nats.Header, _ *jetstream.MsgMetadata) {
+		op := h.Get("KV-Operation")
+		live[key] = !kvRemoved(h)
+		deleted[key] = op == "DEL" || op == "PURGE"
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	maps.DeleteFunc(deleted, func(_ string, d bool) bool { return !d })
 	var out []Member
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(live)) {
+		if !live[k] {
+			continue
+		}
 		e, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue // expired or left meanwhile
 		}
 		if err != nil {
-			return nil, fmt.Errorf("member %s: %w", k, err)
+			return nil, nil, fmt.Errorf("member %s: %w", k, err)
 		}
 		var m Member
 		if err := json.Unmarshal(e.Value(), &m); err != nil {
@@ -289,8 +411,7 @@ func readMembers(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyVa
 		m.Name = k
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return out, deleted, nil
 }
 
 // Members returns the live members, sorted.
@@ -440,7 +561,7 @@ func ReadPool(ctx context.Context, js jetstream.JetStream) ([]Member, error) {
 		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
 	var errs []error
-	out, err := readMembers(ctx, js, kv, func(key string, err error) {
+	out, _, err := readMembers(ctx, js, kv, func(key string, err error) {
 		errs = append(errs, fmt.Errorf("pool bucket %s: entry %q is not a member's: %w", PoolBucket, key, err))
 	})
 	if err != nil {

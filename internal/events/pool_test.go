@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -452,4 +453,92 @@ func TestPoolReadsAreSharedButNeverOlderThanTheAsk(t *testing.T) {
 	got = <-second
 	require.NoError(t, got.err)
 	assert.Equal(t, "worker-a", got.holder, "given a read that began before it asked")
+}
+
+// A member whose entry vanished without a delete (expired: a worker killed, or a JetStream server
+// down longer than the TTL, which comes back without any entry) stays in the pool, owning its
+// partitions and holding what it last said it held, for a grace long enough for a live worker to
+// write its entry again; and when the one who reads found it gone just after its own view of the
+// bucket was interrupted, for a whole TTL after that read, since the other had no more time to
+// renew than the reader. One that left (its entry deleted) goes at once.
+func TestAVanishedMemberStaysInThePoolForAGrace(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+	join := func(name string, holds ...int) *Pool {
+		p, err := JoinPool(ctx, s.JS, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: ttl, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		p.Track(func() ([]int, map[int]uint64) { return holds, map[int]uint64{holds[0]: 40} })
+		require.NoError(t, p.Announce(ctx))
+		return p
+	}
+	a, c := join("worker-a", 3), join("worker-c", 5)
+	b := join("worker-b", 7)
+	require.NoError(t, b.refresh(ctx))
+	require.Equal(t, []string{"worker-a", "worker-b", "worker-c"}, b.Members())
+	kv, err := s.JS.KeyValue(ctx, PoolBucket)
+	require.NoError(t, err)
+	expired := func(name string) func() bool {
+		return func() bool {
+			_, err := kv.Get(ctx, name)
+			return errors.Is(err, jetstream.ErrKeyNotFound)
+		}
+	}
+	// held reads the pool as b's heartbeat does, and says whether worker-a is in it.
+	held := func() bool {
+		require.NoError(t, b.refresh(ctx))
+		holder, seq, err := b.HeldElsewhere(ctx, 3)
+		require.NoError(t, err)
+		in := slices.Contains(b.Members(), "worker-a")
+		require.Equal(t, in, holder == "worker-a", "worker-a in the assignment %v, holding %q", in, holder)
+		if in {
+			require.Equal(t, uint64(40), seq)
+		}
+		return in
+	}
+
+	c.Leave(ctx)() // c leaves: its entry is deleted
+	holder, _, err := b.HeldElsewhere(ctx, 5)
+	require.NoError(t, err)
+	assert.Empty(t, holder, "a member that left holds nothing")
+	require.NoError(t, b.refresh(ctx))
+	assert.NotContains(t, b.Members(), "worker-c", "a member that left is in the assignment")
+
+	// a stops renewing (nothing runs its heartbeat here) while b reads every heartbeat: its entry
+	// expires, and it stays for the grace (2 heartbeats + 2 s).
+	for !expired("worker-a")() {
+		require.True(t, held())
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.True(t, held(), "a vanished member was dropped at once")
+	gone := vanishedAt(b, "worker-a")
+	require.False(t, gone.IsZero())
+	for held() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.GreaterOrEqual(t, time.Since(gone), b.vanishGrace(), "dropped before the grace ended")
+	assert.Less(t, time.Since(gone), ttl, "kept past the grace while b's view was whole")
+
+	// a is back, and expires again while b does not read the bucket (as while a JetStream server
+	// is down): found gone by b's first read after, it stays a whole TTL after that read.
+	require.NoError(t, a.Announce(ctx))
+	require.True(t, held())
+	require.Eventually(t, expired("worker-a"), 2*ttl, 50*time.Millisecond)
+	require.True(t, held(), "a vanished member was dropped at once")
+	b.vmu.Lock()
+	resumed := b.resumed
+	b.vmu.Unlock()
+	require.Equal(t, resumed, vanishedAt(b, "worker-a"), "found gone by the first read after the interruption")
+	for held() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.GreaterOrEqual(t, time.Since(resumed), ttl, "dropped before a whole TTL after b's view was interrupted")
+}
+
+// vanishedAt is when p first found member's entry gone (zero: not found gone).
+func vanishedAt(p *Pool, member string) time.Time {
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	return p.known[member].vanished
 }
