@@ -845,13 +845,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 // message delivered here gates the partition again (keyScheduler.add), and recover waits for the
 // proof as for any bind. gen is the gate's generation: a recovery outlived by a newer bind of p,
 // or by p's handover, ends.
-func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, gen uint64, trusted bool) {
+func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, gen uint64, regated bool) {
 	log := c.log.With().Int("partition", p).Logger()
 	started, warned := time.Now(), time.Now()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	// trusted: the partition ran before this recovery (on trust, or until its pin moved), and its
-	// parked keys were read then.
+	// trusted: the partition ran before this recovery (on trust, or until its pin moved: regated),
+	// and its parked keys were read then.
+	trusted := regated
+	// history: events of the partition were delivered before this worker bound it (to anybody).
+	ci0 := cons.CachedInfo()
+	history := ci0 == nil || ci0.Delivered.Stream > 0 || ci0.NumAckPending > 0
 	// claimed: another worker said it held the partition while this one waited; theirs, the
 	// highest stream sequence the others said they were delivered there.
 	claimed, theirs := false, uint64(0)
@@ -887,12 +891,24 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 				holder, seq, herr := c.heldElsewhere(hctx, p)
 				cancel()
 				theirs = max(theirs, seq)
-				if herr != nil || holder != "" {
+				// Nobody's claim proves nothing until this worker has watched the pool long
+				// enough for every live member to have renewed its entry (Pool.Settled): a
+				// worker that joins, or whose view was interrupted, just after a JetStream
+				// server that was down longer than the TTL came back finds no entry, while a
+				// worker that has not reconnected yet still runs events of the partition the
+				// server delivered to it before, and now delivers here again (found by the
+				// chaos suite with -broker-down 15s: a worker restarted during the outage ran
+				// a key's delete again after its successor's create). A partition nothing of
+				// which was delivered before the bind needs no wait, nor one that ran here until
+				// its pin moved (regate): the worker pinned in between claimed it before it bound
+				// it.
+				settling := !regated && history && !c.poolSettled()
+				if herr != nil || holder != "" || settling {
 					claimed = claimed || holder != ""
 					c.recoverWaits.Add(1)
 					if time.Since(warned) > 30*time.Second {
 						warned = time.Now()
-						log.Warn().Err(herr).Str("holder", holder).Dur("waiting", time.Since(started)).
+						log.Warn().Err(herr).Str("holder", holder).Bool("settling", settling).Dur("waiting", time.Since(started)).
 							Msg("still waiting for another worker to let go of the partition")
 					}
 					select {
@@ -956,7 +972,7 @@ func (c *Consumer) recover(ctx context.Context, cons jetstream.Consumer, p int, 
 
 // startRecovery runs recover for gate generation gen of partition p, unless the shutdown already
 // waits for the recoveries: the partition then stays shut, and the shutdown hands its events back.
-func (c *Consumer) startRecovery(ctx context.Context, cons jetstream.Consumer, p int, gen uint64, trusted bool) {
+func (c *Consumer) startRecovery(ctx context.Context, cons jetstream.Consumer, p int, gen uint64, regated bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.recovering {
@@ -965,7 +981,7 @@ func (c *Consumer) startRecovery(ctx context.Context, cons jetstream.Consumer, p
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		c.recover(ctx, cons, p, gen, trusted)
+		c.recover(ctx, cons, p, gen, regated)
 	}()
 }
 
@@ -1022,6 +1038,15 @@ func (c *Consumer) heldElsewhere(ctx context.Context, p int) (holder string, del
 		return "", 0, nil
 	}
 	return c.cfg.Pool.HeldElsewhere(ctx, p)
+}
+
+// poolSettled says whether this worker has watched the pool long enough to trust that a member
+// it does not see holds nothing (Pool.Settled); true without a pool.
+func (c *Consumer) poolSettled() bool {
+	if c.cfg.Pool == nil || c.cfg.Partitions != nil {
+		return true
+	}
+	return c.cfg.Pool.Settled()
 }
 
 // pinned says whether a client holds the pin of the consumer's priority group.

@@ -230,3 +230,125 @@ func TestAPartitionWhosePinMovedWaitsForTheEventsDeliveredElsewhere(t *testing.T
 	assert.Equal(t, []string{"k-1", "k-2", "k-3"}, applied.snapshot())
 	assert.Greater(t, a.regates.Load(), regates, "the partition was not shut when its pin moved")
 }
+
+// A worker that joins the pool just after a JetStream server that was down longer than the pool's
+// TTL came back finds no entry: the server dropped them all, and a worker still running events of
+// a partition has not reconnected and renewed its entry yet. The joining worker must not take the
+// absence of a claim for proof until it has watched the pool for a whole TTL, when every live
+// member has renewed (found by the chaos suite with -broker-down 15s: a worker restarted during
+// the outage ran a key's delete again after its successor's create, which the old owner had run).
+func TestAWorkerJoiningAfterALongOutageWaitsForTheOthersToRenew(t *testing.T) {
+	t.Parallel()
+	const ttl = 3 * time.Second
+	topo := Topology{Partitions: 1}
+	s := natstest.MustStartIn(t, t.TempDir())
+	ctx := context.Background()
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+
+	// The partition ran before: another key's event was delivered and acknowledged. Its consumer's
+	// state now is what the server comes back with after the kill -9 below.
+	probe := NewConsumer(s.JS, topo, ConsumerConfig{}, nil)
+	cons, err := s.JS.CreateOrUpdateConsumer(ctx, EventsStream, probe.consumerConfig(0))
+	require.NoError(t, err)
+	publishUser(t, s.JS, "j-1", "j")
+	require.NoError(t, fetchPinned(t, cons).DoubleAck(ctx))
+	st, err := s.JS.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, st.UnpinConsumer(ctx, probe.ConsumerName(0), PriorityGroup))
+	stateDir := filepath.Join(s.StoreDir(), "jetstream", "$G", "streams", EventsStream, "obs", probe.ConsumerName(0))
+	before := t.TempDir()
+	s.Restart(t, func() { copyDir(t, stateDir, before) })
+
+	type run struct {
+		worker, id string
+		start, end time.Time
+	}
+	var mu sync.Mutex
+	var runs []run
+	ran := func(worker string, d *Delivery, start time.Time) {
+		mu.Lock()
+		runs = append(runs, run{worker: worker, id: d.Event.ID, start: start, end: time.Now()})
+		mu.Unlock()
+	}
+	snapshot := func() []run {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(runs)
+	}
+	started, finish := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	letFinish := func() { once.Do(func() { close(finish) }) }
+	start := func(name string, reconnect time.Duration, h Handler) *Consumer {
+		nc, err := nats.Connect(s.URL, nats.MaxReconnects(-1), nats.ReconnectWait(reconnect), nats.ReconnectJitter(0, 0))
+		require.NoError(t, err)
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		runCtx, cancel := context.WithCancel(ctx)
+		pool, err := JoinPool(runCtx, js, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: ttl, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		c := NewConsumer(js, topo, ConsumerConfig{Pool: pool, Worker: name, DrainTimeout: 20 * time.Second, AckWait: 20 * time.Second, Logger: zerolog.Nop()}, h)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(runCtx) }()
+		t.Cleanup(func() { letFinish(); cancel(); <-done })
+		return c
+	}
+
+	// worker-a runs k-1, which takes long; k-2 waits behind it.
+	a := start("worker-a", time.Second, HandlerFunc(func(_ context.Context, d *Delivery) Result {
+		begin := time.Now()
+		if d.Event.ID == "k-1" {
+			close(started)
+			<-finish
+		}
+		ran("worker-a", d, begin)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	require.Eventually(t, func() bool { return len(a.Stats().Partitions) == 1 }, 10*time.Second, 20*time.Millisecond)
+	publishUser(t, s.JS, "k-1", "k")
+	<-started
+	publishUser(t, s.JS, "k-2", "k")
+	require.Eventually(t, func() bool { return a.Stats().Held == 2 }, 10*time.Second, 20*time.Millisecond)
+
+	// The server is killed, stays down longer than the TTL (worker-a's entry expires), and comes
+	// back with the consumer state from before k-1 was delivered. worker-a reconnects 1 s later.
+	s.Restart(t, func() {
+		time.Sleep(ttl + 500*time.Millisecond)
+		require.NoError(t, os.RemoveAll(stateDir))
+		copyDir(t, before, stateDir)
+	})
+	kv, err := s.JS.KeyValue(ctx, PoolBucket)
+	require.NoError(t, err)
+	_, err = kv.Get(ctx, "worker-a")
+	require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "worker-a's entry outlived the outage")
+
+	// worker-b starts now, finds nobody, takes the partition and is delivered k-1 and k-2 again.
+	other := takerFrom(t, "worker-a")
+	b := start(other, 50*time.Millisecond, HandlerFunc(func(_ context.Context, d *Delivery) Result {
+		ran(other, d, time.Now())
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	require.Eventually(t, func() bool { return b.Stats().Received >= 2 || a.Stats().Received > 2 }, 10*time.Second, 20*time.Millisecond,
+		"the restarted server delivers k-1 and k-2 again")
+	time.Sleep(ttl + time.Second) // worker-b would run them now, were it not waiting
+	assert.Empty(t, snapshot(), "a worker ran the partition while worker-a still ran k-1")
+
+	letFinish()
+	require.Eventually(t, func() bool { return a.Stats().Held == 0 && b.Stats().Held == 0 && len(b.Stats().Partitions) == 1 },
+		30*time.Second, 20*time.Millisecond, "worker-b runs the partition in the end")
+	got := snapshot()
+	require.NotEmpty(t, got)
+	for i, x := range got {
+		for _, y := range got[i+1:] {
+			if x.worker != y.worker && x.start.Before(y.end) && y.start.Before(x.end) {
+				t.Errorf("%s ran %s while %s ran %s", x.worker, x.id, y.worker, y.id)
+			}
+		}
+	}
+	var order []string
+	for _, r := range got {
+		order = append(order, r.worker+":"+r.id)
+	}
+	assert.Equal(t, "k-2", got[len(got)-1].id, "the key ends as its last event left it: %v", order)
+	t.Logf("ran %v", order)
+}

@@ -211,10 +211,14 @@ func TestARegatedPartitionStartsNothingUntilOpen(t *testing.T) {
 
 	s.add(schedTask("idm.part.0.User.a", 0, 1)) // delivered elsewhere, back now
 	s.open(0)
-	k, t1, _, ok := s.next()
-	require.True(t, ok)
-	assert.Equal(t, "idm.part.0.User.a", k.subject)
-	assert.Equal(t, uint64(1), t1.d.StreamSeq, "the key's older event runs first")
+	heads := map[string]uint64{}
+	for range 2 {
+		k, head, _, ok := s.next()
+		require.True(t, ok)
+		heads[k.subject] = head.d.StreamSeq
+	}
+	assert.Equal(t, map[string]uint64{"idm.part.0.User.a": 1, "idm.part.0.User.b": 4}, heads,
+		"each key of the partition runs, its oldest event first")
 
 	s.releasePartition(1)
 	_, ok = s.regate(1)

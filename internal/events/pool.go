@@ -83,10 +83,10 @@ type Pool struct {
 	// wmu orders this worker's announcements: the one written last says what it holds now.
 	wmu sync.Mutex
 
-	// Reads of the bucket are shared (freshMembers): rmu runs one at a time, next is the read the
+	// Reads of the bucket are shared (freshMembers): rsem runs one at a time, next is the read the
 	// callers asking now will share (nil: none asked since the last one began), reads counts the
 	// reads made.
-	rmu   sync.Mutex
+	rsem  chan struct{}
 	nmu   sync.Mutex
 	next  *membersRead
 	reads atomic.Int64
@@ -97,12 +97,14 @@ type Pool struct {
 	// vmu guards what this worker remembers of the others (remember): known, the members it has
 	// read, with what they held and when their entries vanished; lastRead, its last read of the
 	// bucket; failed, whether a read or a renewal failed since; resumed, the first read after the
-	// last interruption of its view of the bucket.
+	// last interruption of its view of the bucket; since, the first read of its view as it stands,
+	// uninterrupted (resumed, or its first read).
 	vmu      sync.Mutex
 	known    map[string]knownMember
 	lastRead time.Time
 	failed   bool
 	resumed  time.Time
+	since    time.Time
 }
 
 // knownMember is a member as this worker last read it.
@@ -145,8 +147,12 @@ func (p *Pool) remember(members []Member, deleted map[string]bool) {
 	if p.known == nil {
 		p.known = map[string]knownMember{}
 	}
-	if p.failed || !p.lastRead.IsZero() && now.Sub(p.lastRead) > p.interrupted() {
+	interrupted := p.failed || !p.lastRead.IsZero() && now.Sub(p.lastRead) > p.interrupted()
+	if interrupted {
 		p.resumed = now
+	}
+	if interrupted || p.lastRead.IsZero() {
+		p.since = now
 	}
 	p.failed, p.lastRead = false, now
 	live := map[string]bool{}
@@ -166,6 +172,18 @@ func (p *Pool) remember(members []Member, deleted map[string]bool) {
 			delete(p.known, name)
 		}
 	}
+}
+
+// Settled says whether this worker has read the pool bucket, uninterrupted, for a whole TTL: long
+// enough for every live member to have written its entry since. Until then a member it does not
+// see may be alive and hold partitions: one whose entry a JetStream server, down longer than the
+// TTL, dropped before this worker joined or while its own view was interrupted, and that has not
+// renewed it yet (its client reconnects within about 2 s, and a renewal under way when the server
+// went away fails only after 5 s).
+func (p *Pool) Settled() bool {
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	return !p.since.IsZero() && time.Since(p.since) >= p.cfg.TTL
 }
 
 // keeps says whether member k, whose entry vanished, is still in the pool (remember). Callers hold
@@ -214,7 +232,7 @@ func JoinPool(ctx context.Context, js jetstream.JetStream, worker string, cfg Po
 		return nil, fmt.Errorf("pool bucket %s: %w", PoolBucket, err)
 	}
 	now := time.Now().UTC()
-	p := &Pool{js: js, kv: kv, cfg: cfg, log: cfg.Logger, me: Member{Name: cfg.Member, Worker: worker, Started: now, Seen: now}}
+	p := &Pool{js: js, kv: kv, cfg: cfg, log: cfg.Logger, me: Member{Name: cfg.Member, Worker: worker, Started: now, Seen: now}, rsem: make(chan struct{}, 1)}
 	if err := p.renew(ctx); err != nil {
 		return nil, err
 	}
@@ -286,8 +304,12 @@ func (p *Pool) sharedRead(ctx context.Context) ([]Member, error) {
 	r := p.next
 	p.nmu.Unlock()
 
-	p.rmu.Lock() // wait for a read under way to end: r begins after it
-	defer p.rmu.Unlock()
+	select { // wait for a read under way to end: r begins after it
+	case p.rsem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-p.rsem }()
 	p.nmu.Lock()
 	if r.done { // made by another caller while this one waited
 		p.nmu.Unlock()
@@ -433,11 +455,18 @@ func (p *Pool) Run(ctx context.Context, partitions int, changed func(owned []int
 	defer t.Stop()
 	var last []int
 	first := true
+	// Each renewal and read is bounded, so that one under way when the JetStream server went away
+	// does not hold up the first renewal after it is back: the others wait for it (Settled).
+	bounded := func(f func(context.Context) error) error {
+		bctx, cancel := context.WithTimeout(ctx, max(2*p.cfg.Heartbeat, 2*time.Second))
+		defer cancel()
+		return f(bctx)
+	}
 	for {
-		if err := p.renew(ctx); err != nil && ctx.Err() == nil {
+		if err := bounded(p.renew); err != nil && ctx.Err() == nil {
 			p.log.Warn().Err(err).Msg("renewing pool membership")
 		}
-		if err := p.refresh(ctx); err != nil && ctx.Err() == nil {
+		if err := bounded(p.refresh); err != nil && ctx.Err() == nil {
 			p.log.Warn().Err(err).Msg("reading pool members")
 		}
 		owned := p.Owned(partitions)
