@@ -218,7 +218,7 @@ type Consumer struct {
 	// this worker let go of each partition it no longer holds (Member.Delivered).
 	lastDelivered map[int]uint64
 	released      map[int]time.Time
-	// bound is, per partition bound here, its consumer and the context of its recoveries (regate);
+	// bindings is, per partition bound here, its consumer and the context of its recoveries (regate);
 	// recovering is false once the shutdown waits for them (bg), after which none starts.
 	bindings   map[int]binding
 	recovering bool
