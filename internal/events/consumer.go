@@ -179,6 +179,13 @@ type PoolStats struct {
 	Member     string           `json:"member"`
 	Members    []string         `json:"members"`
 	Assignment map[string][]int `json:"assignment"`
+	// Vanished are the members whose entries expired lately that this worker still counts in
+	// (Pool.Vanished): after a JetStream outage longer than the TTL, the workers not reconnected yet.
+	Vanished []string `json:"vanished,omitempty"`
+	// Settling is set until this worker has read the pool, uninterrupted, for a whole TTL since it
+	// started or its view was interrupted (Pool.Settled): meanwhile a partition that ran before
+	// does not open on the absence of another worker's claim.
+	Settling bool `json:"settling,omitempty"`
 }
 
 // Consumer consumes the events stream partition by partition, runs each event through the handler
@@ -339,7 +346,8 @@ func (c *Consumer) Stats() ConsumerStats {
 	}
 	if c.cfg.Pool != nil && c.cfg.Partitions == nil {
 		members := c.cfg.Pool.Members()
-		st.Pool = &PoolStats{Member: c.cfg.Pool.Name(), Members: members, Assignment: Assign(members, c.topo.PartitionCount())}
+		st.Pool = &PoolStats{Member: c.cfg.Pool.Name(), Members: members, Assignment: Assign(members, c.topo.PartitionCount()),
+			Vanished: c.cfg.Pool.Vanished(), Settling: !c.cfg.Pool.Settled()}
 	}
 	return st
 }

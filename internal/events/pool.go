@@ -186,6 +186,15 @@ func (p *Pool) Settled() bool {
 	return !p.since.IsZero() && time.Since(p.since) >= p.cfg.TTL
 }
 
+// Vanished names the members whose entries vanished and that are still in the pool (remember).
+func (p *Pool) Vanished() []string {
+	var names []string
+	for _, m := range p.vanished() {
+		names = append(names, m.Name)
+	}
+	return names
+}
+
 // keeps says whether member k, whose entry vanished, is still in the pool (remember). Callers hold
 // vmu.
 func (p *Pool) keeps(k knownMember, now time.Time) bool {

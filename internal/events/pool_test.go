@@ -477,6 +477,7 @@ func TestAVanishedMemberStaysInThePoolForAGrace(t *testing.T) {
 	b := join("worker-b", 7)
 	require.NoError(t, b.refresh(ctx))
 	require.Equal(t, []string{"worker-a", "worker-b", "worker-c"}, b.Members())
+	assert.False(t, b.Settled(), "settled as it joined")
 	kv, err := s.JS.KeyValue(ctx, PoolBucket)
 	require.NoError(t, err)
 	expired := func(name string) func() bool {
@@ -512,6 +513,7 @@ func TestAVanishedMemberStaysInThePoolForAGrace(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.True(t, held(), "a vanished member was dropped at once")
+	assert.Equal(t, []string{"worker-a"}, b.Vanished())
 	gone := vanishedAt(b, "worker-a")
 	require.False(t, gone.IsZero())
 	for held() {
@@ -519,6 +521,8 @@ func TestAVanishedMemberStaysInThePoolForAGrace(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, time.Since(gone), b.vanishGrace(), "dropped before the grace ended")
 	assert.Less(t, time.Since(gone), ttl, "kept past the grace while b's view was whole")
+	assert.Empty(t, b.Vanished())
+	assert.True(t, b.Settled(), "not settled after a whole TTL of uninterrupted reads")
 
 	// a is back, and expires again while b does not read the bucket (as while a JetStream server
 	// is down): found gone by b's first read after, it stays a whole TTL after that read.
@@ -526,6 +530,7 @@ func TestAVanishedMemberStaysInThePoolForAGrace(t *testing.T) {
 	require.True(t, held())
 	require.Eventually(t, expired("worker-a"), 2*ttl, 50*time.Millisecond)
 	require.True(t, held(), "a vanished member was dropped at once")
+	assert.False(t, b.Settled(), "settled right after its view was interrupted")
 	b.vmu.Lock()
 	resumed := b.resumed
 	b.vmu.Unlock()
