@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -515,6 +516,23 @@ func (c *Consumer) bind(ctx context.Context, p int, route func(jetstream.Msg), l
 			if errors.Is(err, jetstream.ErrConsumerDeleted) {
 				once.Do(func() { lost <- p })
 				return
+			}
+			if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// Pulls that go unanswered: the consumer may be gone without the server having
+				// said so, when no pull of ours was waiting as it was deleted, or when the server
+				// restarted without it. Then no "consumer deleted" ever comes.
+				go func() {
+					gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+					defer cancel()
+					if _, gerr := c.js.Consumer(gctx, EventsStream, c.ConsumerName(p)); errors.Is(gerr, jetstream.ErrConsumerNotFound) {
+						once.Do(func() {
+							select {
+							case lost <- p:
+							case <-ctx.Done(): // stopping: nothing is recreated
+							}
+						})
+					}
+				}()
 			}
 			if errors.Is(err, jetstream.ErrPinIDMismatch) {
 				return // another worker holds the partition's pin; ours follows when it lets go
