@@ -120,10 +120,6 @@ type knownMember struct {
 // its last pull.
 func (p *Pool) vanishGrace() time.Duration { return 2*p.cfg.Heartbeat + 2*time.Second }
 
-// interrupted is how far apart two reads of the bucket must be for this worker's view of it to
-// count as interrupted (remember).
-func (p *Pool) interrupted() time.Duration { return 2*p.cfg.Heartbeat + 2*time.Second }
-
 // noteFailure records that a read or a renewal of this worker's entry failed: its view of the
 // bucket is interrupted (remember).
 func (p *Pool) noteFailure() {
@@ -138,7 +134,7 @@ func (p *Pool) noteFailure() {
 // JetStream server was down longer than the TTL (it comes back without any entry). Such a member
 // stays in the pool, with what it last said it held, for vanishGrace after its entry was found
 // gone, and, when it was found gone by the first read after this worker's own view of the bucket
-// was interrupted (a failed read or renewal, or reads further apart than interrupted), until a
+// was interrupted (a failed read or renewal, or reads further apart than vanishGrace), until a
 // whole TTL has passed since that read: the others had no more time than this worker to renew.
 func (p *Pool) remember(members []Member, deleted map[string]bool) {
 	now := time.Now()
@@ -147,7 +143,8 @@ func (p *Pool) remember(members []Member, deleted map[string]bool) {
 	if p.known == nil {
 		p.known = map[string]knownMember{}
 	}
-	interrupted := p.failed || !p.lastRead.IsZero() && now.Sub(p.lastRead) > p.interrupted()
+	// Reads further apart than the grace a vanished member gets mean the view was interrupted.
+	interrupted := p.failed || !p.lastRead.IsZero() && now.Sub(p.lastRead) > p.vanishGrace()
 	if interrupted {
 		p.resumed = now
 	}
