@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/scimflow/scimflow/internal/ablate"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/pipeline"
 	"github.com/scimflow/scimflow/internal/reconcile"
@@ -172,6 +173,9 @@ var _ pipeline.AppliedReader = (*AppliedLog)(nil)
 // RecordApplied is the pipeline's hook: a write of ours succeeded. Failures are logged, never
 // returned: the record only sharpens drift reports.
 func (l *AppliedLog) RecordApplied(ctx context.Context, a pipeline.Applied) {
+	if ablate.Applied {
+		return // make bench's ablation: what the worker costs without the record
+	}
 	if err := l.record(ctx, a); err != nil {
 		l.log.Warn().Err(err).Str("event", a.EventID).Str("object", a.Object).Str("key", events.KeyString(a.Key)).Msg("applied log: record a write")
 	}

@@ -56,14 +56,15 @@ func WaitHTTP(ctx context.Context, url string, exited func() error, within time.
 	return fmt.Errorf("%s did not answer 200 within %s", url, within)
 }
 
-// Binary is a program a harness builds: its file name and its package.
-type Binary struct{ Name, Pkg string }
+// Binary is a program a harness builds: its file name, its package and the build tags it is
+// built with (comma-separated; none when empty).
+type Binary struct{ Name, Pkg, Tags string }
 
 // The programs every harness runs.
 var (
-	NATSServer = Binary{"nats-server", "./tools/nats-server"}
-	Worker     = Binary{"worker", "./cmd/worker"}
-	Simulator  = Binary{"cyberark-sim", "./cmd/cyberark-sim"}
+	NATSServer = Binary{Name: "nats-server", Pkg: "./tools/nats-server"}
+	Worker     = Binary{Name: "worker", Pkg: "./cmd/worker"}
+	Simulator  = Binary{Name: "cyberark-sim", Pkg: "./cmd/cyberark-sim"}
 )
 
 // Build compiles bins from repo into dir, statically (CGO_ENABLED=0); out (nil: nowhere) gets a
@@ -71,7 +72,11 @@ var (
 func Build(ctx context.Context, repo, dir string, out io.Writer, bins ...Binary) error {
 	for _, b := range bins {
 		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b.Name), b.Pkg)
+		args := []string{"build", "-o", filepath.Join(dir, b.Name)}
+		if b.Tags != "" {
+			args = append(args, "-tags", b.Tags)
+		}
+		cmd := exec.CommandContext(ctx, "go", append(args, b.Pkg)...)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {

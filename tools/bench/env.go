@@ -42,6 +42,8 @@ type env struct {
 	consumers []*proc
 	httpPorts []int    // per worker: its /readyz, /metrics
 	bareArgs  []string // extra flags of the bare loop
+	workerBin string   // the worker's binary when not the ordinary build (the ablation part)
+	workerEnv []string // more environment of the worker
 }
 
 func (h *harness) newEnv(ctx context.Context, name string, simArgs []string) (*env, error) {
@@ -138,7 +140,11 @@ log:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	p, err := startProc(name, filepath.Join(e.h.bin, "worker"), []string{"run", "--config", path}, filepath.Join(e.dir, name+".log"), nil)
+	bin := filepath.Join(e.h.bin, rig.Worker.Name)
+	if e.workerBin != "" {
+		bin = e.workerBin
+	}
+	p, err := rig.Start(name, bin, []string{"run", "--config", path}, e.workerEnv, filepath.Join(e.dir, name+".log"), nil)
 	if err != nil {
 		return err
 	}

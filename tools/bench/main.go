@@ -8,6 +8,8 @@
 //     JetStream server (/proc/<pid>/stat), NATS messages in per event (/varz in_msgs), peak RSS
 //     (/proc/<pid>/status VmHWM), SCIM requests per event; and, in a separate round, which NATS
 //     subjects those messages go to;
+//   - ablation: the same drain by the worker built to leave out its applied record, its
+//     provisioning log or both (internal/ablate), against the bare loop: what each costs;
 //   - latency scaling: the simulator at 5, 50 and 200 ms with a concurrency cap, events/s against
 //     Little's law's bound, 429s drawn; and lookups and writes at different latencies;
 //   - end-to-end latency: publish to outcome, p50/p95/p99, at half the measured maximum rate;
@@ -55,7 +57,7 @@ type options struct {
 	strict        bool
 }
 
-var allParts = []string{"micro", "overhead", "census", "latency", "e2e", "scale"}
+var allParts = []string{"micro", "overhead", "census", "ablation", "latency", "e2e", "scale"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -194,11 +196,15 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 			h.logf("%-28s %10.0f ns/op %8.0f B/op %6.0f allocs/op", r.name, r.nsPerOp, r.bPerOp, r.allocs)
 		}
 	}
-	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] {
+	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["ablation"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] {
 		return nil
 	}
+	bins := []rig.Binary{rig.NATSServer, rig.Worker, rig.Simulator, {Name: "bareloop", Pkg: "./bench/bareloop"}}
+	if o.parts["ablation"] {
+		bins = append(bins, ablationWorker)
+	}
 	h.logf("building nats-server, worker, cyberark-sim and bareloop")
-	if err := rig.Build(ctx, h.repo, h.bin, nil, rig.NATSServer, rig.Worker, rig.Simulator, rig.Binary{Name: "bareloop", Pkg: "./bench/bareloop"}); err != nil {
+	if err := rig.Build(ctx, h.repo, h.bin, nil, bins...); err != nil {
 		return err
 	}
 	if o.parts["overhead"] {
@@ -214,6 +220,12 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 				return err
 			}
 			rep.census = append(rep.census, c)
+		}
+	}
+	if o.parts["ablation"] {
+		var err error
+		if rep.ablation, err = h.ablation(ctx); err != nil {
+			return err
 		}
 	}
 	if o.parts["latency"] {

@@ -1,0 +1,9 @@
+//go:build !scimflow_ablate
+
+package ablate
+
+// Applied is false in every build but the benchmark's ablation build.
+const Applied = false
+
+// History is false in every build but the benchmark's ablation build.
+const History = false
