@@ -69,15 +69,32 @@ func mustReadFile(t testing.TB, path string) []byte {
 
 // agree checks that reading raw through the shape's projection gives ValuesIn the values the
 // whole decoded object gives it, for the id, every key and every property, and the same hashes.
-func agree(t testing.TB, sh *shape, raw []byte) (projected bool) {
+// When the shape's hash tree is sure of an answer, its hashes are those of the whole decode too;
+// streamed says it was.
+func agree(t testing.TB, sh *shape, raw []byte) (projected, streamed bool) {
 	t.Helper()
 	var whole map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	wholeErr := dec.Decode(&whole)
+	if sh.hash != nil {
+		if h, sure := sh.hash.hashStream(sh, raw); sure {
+			require.NoError(t, wholeErr, "the hash tree was sure of what encoding/json refuses: %s", raw)
+			wantH, wantOK := hashResource(sh, whole)
+			require.True(t, wantOK, "the hash tree hashed what the whole decode does not: %s", raw)
+			require.Equal(t, wantH, h, "%s", raw)
+			streamed = true
+		}
+	}
+	if wholeErr == nil {
+		wantH, wantOK := hashResource(sh, whole)
+		gotH, gotOK := hashAnswer(sh, raw)
+		require.Equal(t, wantOK, gotOK, "%s", raw)
+		require.Equal(t, wantH, gotH, "%s", raw)
+	}
 	part, ok := sh.proj.decode(raw)
 	if !ok {
-		return false // decoded whole by hashAnswer: nothing to compare
+		return false, streamed // decoded whole by hashAnswer: nothing more to compare
 	}
 	require.NoError(t, wholeErr, "the projection read what encoding/json refuses: %s", raw)
 	require.Equal(t, whole["id"], part["id"], "id of %s", raw)
@@ -94,7 +111,7 @@ func agree(t testing.TB, sh *shape, raw []byte) (projected bool) {
 	gotE, gotErr := sh.entryOf(raw)
 	require.Equal(t, wantErr, gotErr, "%s", raw)
 	require.Equal(t, wantE, gotE, "%s", raw)
-	return true
+	return true, streamed
 }
 
 // wholeEntry is the entry of a decoded resource as the inventory wrote it with json.Marshal
@@ -181,15 +198,42 @@ var projectionAnswers = []string{
 
 func TestProjectionReadsWhatValuesInReads(t *testing.T) {
 	t.Parallel()
-	projected := 0
+	projected, streamed := 0, 0
 	for _, sh := range projectionShapes(t) {
 		for _, a := range projectionAnswers {
-			if agree(t, sh, []byte(a)) {
+			p, s := agree(t, sh, []byte(a))
+			if p {
 				projected++
+			}
+			if s {
+				streamed++
 			}
 		}
 	}
 	require.Greater(t, projected, len(projectionAnswers), "the projection read most answers itself")
+	require.Greater(t, streamed, 10, "the hash tree hashed answers itself")
+}
+
+// The example model's objects are hashed as their answers are read; a model whose paths overlap
+// (name and name.givenName) or differ only in case (Title and title) is read through the
+// projection instead.
+func TestHashTreeWhereItCanBeSure(t *testing.T) {
+	t.Parallel()
+	trees := func(name, text string) map[string]bool {
+		m, err := reconcile.ParseModel(name, []byte(text))
+		require.NoError(t, err)
+		shs, err := shapesOf(m, nil)
+		require.NoError(t, err)
+		out := map[string]bool{}
+		for _, sh := range shs {
+			out[sh.object] = sh.hash != nil
+		}
+		return out
+	}
+	require.Equal(t, map[string]bool{"User": false, "Group": true, "Account": true}, trees("projection.yaml", projectionModel))
+	for object, tree := range trees("cyberark.yaml", string(mustReadFile(t, "../../deploy/examples/models/cyberark.yaml"))) {
+		require.True(t, tree, "%s of the example model", object)
+	}
 }
 
 // Random resources built from the paths the shapes name (in every case), with noise around them.
@@ -225,7 +269,7 @@ func TestProjectionAgreesOnRandomResources(t *testing.T) {
 		}
 	}
 	shs := projectionShapes(t)
-	projected := 0
+	projected, streamed := 0, 0
 	for i := range 3000 {
 		m, _ := gen(0).(map[string]any)
 		if m == nil {
@@ -237,12 +281,80 @@ func TestProjectionAgreesOnRandomResources(t *testing.T) {
 		raw, err := json.Marshal(m)
 		require.NoError(t, err)
 		for _, sh := range shs {
-			if agree(t, sh, raw) {
+			p, s := agree(t, sh, raw)
+			if p {
 				projected++
+			}
+			if s {
+				streamed++
 			}
 		}
 	}
 	require.Greater(t, projected, 3000)
+	require.Greater(t, streamed, 100, "the hash tree hashed answers itself")
+}
+
+// Random answers as a target writes them: every path of the shape spelled as the model spells it,
+// with values of every kind (strings that need escapes, numbers, nulls, arrays, objects) and noise
+// around them. The hash tree is sure of most and agrees with the whole decode on each.
+func TestHashTreeAgreesOnRandomAnswers(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	value := func() any {
+		return []any{"s", "é\"q\"", "a<b>&\u2028", json.Number("-1.5e3"), true, nil, "", []any{"x", nil, []any{"y"}},
+			map[string]any{"b": 1, "a": []any{}}, fmt.Sprintf("u-%08d", rng.IntN(1e8))}[rng.IntN(10)]
+	}
+	var put func(m map[string]any, segs []string)
+	put = func(m map[string]any, segs []string) {
+		if len(segs) == 1 {
+			m[segs[0]] = value()
+			return
+		}
+		switch next := m[segs[0]].(type) {
+		case map[string]any:
+			put(next, segs[1:])
+		case []any:
+			for _, e := range next {
+				if em, ok := e.(map[string]any); ok {
+					put(em, segs[1:])
+				}
+			}
+		default:
+			if rng.IntN(2) == 0 {
+				arr := []any{}
+				for range 1 + rng.IntN(4) {
+					em := map[string]any{"display": "noise"}
+					put(em, segs[1:])
+					arr = append(arr, em, "loose")
+				}
+				m[segs[0]] = arr
+				return
+			}
+			em := map[string]any{"$ref": "noise"}
+			put(em, segs[1:])
+			m[segs[0]] = em
+		}
+	}
+	streamed := 0
+	for _, sh := range projectionShapes(t) {
+		for i := range 300 {
+			m := map[string]any{"id": fmt.Sprintf("id-%d", i), "meta": map[string]any{"version": "W/\"1\""}}
+			for _, k := range sh.keys {
+				put(m, k.Segments())
+			}
+			for _, p := range sh.props {
+				if segs := p.Segments(); len(segs) > 0 && rng.IntN(4) > 0 {
+					put(m, segs)
+				}
+			}
+			raw, err := json.Marshal(m)
+			require.NoError(t, err)
+			if _, s := agree(t, sh, raw); s {
+				streamed++
+			}
+		}
+	}
+	require.Greater(t, streamed, 1000, "the hash tree hashed answers itself")
 }
 
 func FuzzProjectionAgreesWithTheWholeDecode(f *testing.F) {

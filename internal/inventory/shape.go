@@ -25,6 +25,7 @@ type shape struct {
 	keyOrder []int // indexes of keys by name, as an entry's key lists them
 	props    []*reconcile.Property
 	proj     *projection // what of a resource the id, keys and props are read from
+	hash     *hashTree   // how an answer is hashed as it is read (nil: through proj)
 }
 
 // shapesOf returns the shapes of the named objects of m, in the order given; no names means every
@@ -69,6 +70,7 @@ func shapesOf(m *reconcile.Model, names []string) ([]*shape, error) {
 			paths = append(paths, p.Segments())
 		}
 		s.proj = newProjection(paths)
+		s.hash = newHashTree(s)
 		s.keyOrder = make([]int, len(s.keys))
 		for i := range s.keyOrder {
 			s.keyOrder[i] = i
@@ -235,6 +237,11 @@ func hashResource(s *shape, res map[string]any) (map[string]uint64, bool) {
 
 // hashAnswer hashes a target's answer (a resource in JSON), reading only what the hashes need.
 func hashAnswer(s *shape, raw []byte) (map[string]uint64, bool) {
+	if s.hash != nil {
+		if h, sure := s.hash.hashStream(s, raw); sure {
+			return h, true
+		}
+	}
 	res, ok := s.decode(raw)
 	if !ok {
 		return nil, false
