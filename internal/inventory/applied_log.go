@@ -222,7 +222,8 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 		for n, v := range a.Attributes {
 			rec.Attributes[n] = v
 		}
-		raw, err := rec.appendJSON(make([]byte, 0, rec.encodedSize()))
+		buf := recordBufs.Get().(*[]byte)
+		raw, err := rec.appendJSON(slices.Grow((*buf)[:0], rec.encodedSize()))
 		if err != nil {
 			return fmt.Errorf("encode applied record: %w", err)
 		}
@@ -232,6 +233,12 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 			next, err = l.kv.Create(ctx, k, raw)
 		} else {
 			next, err = l.kv.Update(ctx, k, raw, rev)
+		}
+		// The write has copied raw to the connection (or its reconnect buffer): the next record
+		// may use it.
+		if cap(raw) <= 64<<10 {
+			*buf = raw
+			recordBufs.Put(buf)
 		}
 		if err == nil {
 			if l.observe != nil {
@@ -251,6 +258,9 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 	}
 	return errors.New("write applied record: too much contention")
 }
+
+// recordBufs are the buffers records are encoded into, reused once written.
+var recordBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // clone copies r deep enough for a write to build on it without touching r: the slices and
 // maps the write changes.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -110,7 +111,9 @@ type hashWalk struct {
 // escape, an id that is not a plain string or number, a key without a value, or text that is not
 // a JSON object.
 func (t *hashTree) hashStream(s *shape, raw []byte) (hashes map[string]uint64, sure bool) {
-	w := &hashWalk{t: t, keys: make([]int, t.keys), spans: make([][][2]int, t.sinks-1-t.keys), buf: make([]byte, 0, 256)}
+	w := walks.Get().(*hashWalk)
+	defer w.release()
+	w.reset(t)
 	if _, ok := jsonx.Read(raw, func(d *jsontext.Decoder) (struct{}, bool) {
 		// What follows the object is not read, as encoding/json's Decoder does not read it.
 		return struct{}{}, d.PeekKind() == '{' && w.read(t.root, d)
@@ -148,6 +151,32 @@ func (t *hashTree) hashStream(s *shape, raw []byte) (hashes map[string]uint64, s
 		out[p.Name()] = h
 	}
 	return out, true
+}
+
+// walks are the walks not in use: one answer's walk is a few buffers the next one reuses.
+var walks = sync.Pool{New: func() any { return &hashWalk{} }}
+
+// reset readies w for an answer hashed through t.
+func (w *hashWalk) reset(t *hashTree) {
+	w.t, w.id, w.ids = t, nil, 0
+	w.keys = append(w.keys[:0], make([]int, t.keys)...)
+	props := t.sinks - 1 - t.keys
+	if cap(w.spans) < props {
+		w.spans = make([][][2]int, props)
+	}
+	w.spans = w.spans[:props]
+	for i := range w.spans {
+		w.spans[i] = w.spans[i][:0]
+	}
+	w.buf = w.buf[:0]
+}
+
+// release returns w to walks, unless an answer made its buffer large.
+func (w *hashWalk) release() {
+	w.t, w.id = nil, nil
+	if cap(w.buf) <= 64<<10 {
+		walks.Put(w)
+	}
 }
 
 // read reads the value that comes next under n; false: the walk cannot be sure of the answer.
