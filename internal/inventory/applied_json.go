@@ -89,11 +89,14 @@ func (s *AppliedState) appendJSON(b []byte) ([]byte, error) {
 	}
 	if len(s.Hashes) > 0 {
 		b = append(b, `,"hashes":{`...)
-		names := make([]string, 0, len(s.Hashes))
-		for n := range s.Hashes {
-			names = append(names, n)
+		names := s.names
+		if !namesAll(names, s.Hashes) {
+			names = make([]string, 0, len(s.Hashes))
+			for n := range s.Hashes {
+				names = append(names, n)
+			}
+			slices.Sort(names)
 		}
-		slices.Sort(names)
 		for i, n := range names {
 			if i > 0 {
 				b = append(b, ',')
@@ -105,4 +108,17 @@ func (s *AppliedState) appendJSON(b []byte) ([]byte, error) {
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
+}
+
+// namesAll reports that names are exactly the names of hashes.
+func namesAll(names []string, hashes map[string]uint64) bool {
+	if len(names) != len(hashes) {
+		return false
+	}
+	for _, n := range names {
+		if _, ok := hashes[n]; !ok {
+			return false
+		}
+	}
+	return true
 }

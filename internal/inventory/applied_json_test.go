@@ -25,6 +25,14 @@ func TestAppliedRecordJSONIsEncodingJSONs(t *testing.T) {
 			States:     []AppliedState{{EventID: "e-3", At: at}, {EventID: "e-2", At: at.Add(-time.Hour), Hashes: map[string]uint64{"x": 5}}},
 			Attributes: map[string]any{}},
 		{Object: "User", Key: nil, EventID: "", Operation: "", At: at, Attributes: map[string]any{"m": map[string]any{"z": nil, "a": []any{1.5, "<b>"}}}},
+		// States whose writer gave the names sorted, and whose writer gave names that are not the
+		// hashes' (more, fewer, others): those are sorted again.
+		{Object: "User", EventID: "e-4", At: at, States: []AppliedState{
+			{EventID: "e-4", At: at, Hashes: map[string]uint64{"b": 2, "a": 1, "c": 3}, names: []string{"a", "b", "c"}},
+			{EventID: "e-3", At: at, Hashes: map[string]uint64{"b": 2, "a": 1}, names: []string{"a", "b", "c"}},
+			{EventID: "e-2", At: at, Hashes: map[string]uint64{"b": 2, "a": 1, "c": 3}, names: []string{"a", "b"}},
+			{EventID: "e-1", At: at, Hashes: map[string]uint64{"b": 2, "a": 1}, names: []string{"a", "z"}},
+		}},
 	}
 	for i, r := range records {
 		want, err := json.Marshal(r)

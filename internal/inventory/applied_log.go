@@ -53,7 +53,8 @@ type AppliedState struct {
 	At      time.Time         `json:"at"`
 	Hashes  map[string]uint64 `json:"hashes,omitempty"`
 
-	encoded []byte // the state's JSON once written (see appendJSON): a record keeps up to keptStates
+	encoded []byte   // the state's JSON once written (see appendJSON): a record keeps up to keptStates
+	names   []string // Hashes' names sorted, when the writer knows them (its shape's); else sorted when encoded
 }
 
 // AppliedLog records the worker's own writes (the pipeline's hook) and answers the inventory's
@@ -186,6 +187,7 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 	state := AppliedState{EventID: a.EventID, At: l.now().UTC()}
 	if sh := l.shapes[a.Object]; sh != nil && len(a.Resource) > 0 && !a.Deleted {
 		state.Hashes, _ = hashAnswer(sh, a.Resource)
+		state.names = sh.sortedProps
 	}
 	// The remembered record, if any, is the base; a key never written is created without a read
 	// when the event creates the object.

@@ -26,6 +26,8 @@ type shape struct {
 	props    []*reconcile.Property
 	proj     *projection // what of a resource the id, keys and props are read from
 	hash     *hashTree   // how an answer is hashed as it is read (nil: through proj)
+	// sortedProps are the props' names sorted: an applied state's hashes are encoded in that order.
+	sortedProps []string
 }
 
 // shapesOf returns the shapes of the named objects of m, in the order given; no names means every
@@ -71,6 +73,8 @@ func shapesOf(m *reconcile.Model, names []string) ([]*shape, error) {
 		}
 		s.proj = newProjection(paths)
 		s.hash = newHashTree(s)
+		s.sortedProps = s.propNames()
+		slices.Sort(s.sortedProps)
 		s.keyOrder = make([]int, len(s.keys))
 		for i := range s.keyOrder {
 			s.keyOrder[i] = i
