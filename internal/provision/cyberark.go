@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/scimflow/scimflow/internal/auth"
 	"github.com/scimflow/scimflow/internal/jsonx"
@@ -95,29 +98,27 @@ func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
 		return p, nil
 	}
 	createsUser := method == http.MethodPost && rest == "" && strings.EqualFold(resource, ResourceUsers)
-	if !bytes.Contains(body, []byte(CustomSchema)) && !bytes.Contains(body, []byte(`\u`)) &&
-		!(createsUser && bytes.Contains(body, []byte(`"password"`))) {
-		// The common bodies, without decoding them: nothing to list in schemas, and a user's
-		// create that names no password gets one as its first member.
-		if !createsUser || !json.Valid(body) {
+	if top, ok := scanTop(body); ok && !(top.custom && top.schemasArray && !top.listed) {
+		// The common bodies, without decoding them: the extension listed already (or not used),
+		// and a user's create that names no password gets one as its first member.
+		if !createsUser || top.password {
 			return p, nil
 		}
-		if obj := bytes.TrimLeft(body, " \t\r\n"); obj[0] == '{' {
-			pw, err := GeneratePassword()
-			if err != nil {
-				return p, err
-			}
-			members := bytes.TrimLeft(obj[1:], " \t\r\n")
-			out := make([]byte, 0, len(body)+len(pw)+16)
-			out = append(out, `{"password":`...)
-			out = jsonx.AppendString(out, pw, false)
-			if members[0] != '}' {
-				out = append(out, ',')
-			}
-			p.body, p.secret = append(out, members...), auth.Secret(pw)
-			return p, nil
+		pw, err := GeneratePassword()
+		if err != nil {
+			return p, err
 		}
-		return p, nil // not a JSON object: the target will say what is wrong
+		members := bytes.TrimLeft(bytes.TrimLeft(body, " \t\r\n")[1:], " \t\r\n")
+		out := make([]byte, 0, len(body)+len(pw)+16)
+		out = append(out, `{"password":`...)
+		out = jsonx.AppendString(out, pw, false)
+		if members[0] != '}' {
+			out = append(out, ',')
+		}
+		p.body, p.secret = append(out, members...), auth.Secret(pw)
+		return p, nil
+	} else if !ok && !json.Valid(body) {
+		return p, nil // not JSON: the target will say what is wrong
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -159,4 +160,61 @@ func prepareCyberArk(method, rel string, body []byte) (prepared, error) {
 	}
 	p.body = bytes.TrimRight(buf.Bytes(), "\n")
 	return p, nil
+}
+
+// topMembers is what the CyberArk profile needs to know of a request body's members: whether it
+// names a password and the custom extension, and whether its schemas (an array) list the
+// extension.
+type topMembers struct{ password, custom, schemasArray, listed bool }
+
+// scanTop reads body's top-level members without decoding them. ok is false where body is not
+// one JSON object read as encoding/json reads it into a map (a member name escaped or given twice,
+// text after the object, not JSON): prepareCyberArk decodes it then.
+func scanTop(body []byte) (topMembers, bool) {
+	return jsonx.Read(body, func(d *jsontext.Decoder) (topMembers, bool) {
+		var t topMembers
+		schemas := false
+		if !jsonx.Members(d, func(name []byte) bool {
+			text, plain := jsonx.PlainName(name)
+			if !plain {
+				return false
+			}
+			switch string(text) {
+			case "password":
+				if t.password {
+					return false
+				}
+				t.password = true
+			case CustomSchema:
+				if t.custom {
+					return false
+				}
+				t.custom = true
+			case "schemas":
+				if schemas {
+					return false
+				}
+				schemas = true
+				if d.PeekKind() != '[' {
+					return d.SkipValue() == nil
+				}
+				t.schemasArray = true
+				return jsonx.Elements(d, func() bool {
+					if d.PeekKind() != '"' {
+						return d.SkipValue() == nil
+					}
+					tok, err := d.ReadToken()
+					if err == nil && strings.EqualFold(tok.String(), CustomSchema) {
+						t.listed = true
+					}
+					return err == nil
+				})
+			}
+			return d.SkipValue() == nil
+		}) {
+			return t, false
+		}
+		_, err := d.ReadToken()
+		return t, err == io.EOF
+	})
 }

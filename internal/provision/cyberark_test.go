@@ -120,3 +120,63 @@ func TestContainerPermissionID(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, "ContainerPermissions/Finance%20Safe:corp:jdoe", ResourcePath(ResourceContainerPermissions, id))
 }
+
+// Whether a body is read by scanTop or decoded, a create gets what the decoding reading gives: a
+// password unless the body names one, the custom extension listed in schemas when the body uses
+// it, and nothing else changed.
+func TestPrepareCyberArkScansAsItDecodes(t *testing.T) {
+	t.Parallel()
+	// want is what the decoding path makes of body (a POST of Users): the members as a map, and
+	// whether a password was generated.
+	want := func(body string) (map[string]any, bool) {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(body), &m))
+		_, named := m["password"]
+		if _, ok := m[CustomSchema]; ok {
+			if ss, ok := m["schemas"].([]any); ok {
+				listed := false
+				for _, s := range ss {
+					if str, _ := s.(string); strings.EqualFold(str, CustomSchema) {
+						listed = true
+					}
+				}
+				if !listed {
+					m["schemas"] = append(ss, CustomSchema)
+				}
+			}
+		}
+		delete(m, "password")
+		return m, !named
+	}
+	for _, body := range []string{
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:scim:schemas:extension:custom:2.0"],"userName":"a","urn:scim:schemas:extension:custom:2.0":{"costCenter":"7"}}`,
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","urn:scim:schemas:extension:custom:2.0":{"costCenter":"7"}}`,
+		`{"schemas":["URN:SCIM:SCHEMAS:EXTENSION:CUSTOM:2.0"],"urn:scim:schemas:extension:custom:2.0":{}}`,
+		`{"schemas":"not an array","urn:scim:schemas:extension:custom:2.0":{}}`,
+		`{"schemas":[1,null,{"a":"urn:scim:schemas:extension:custom:2.0"}],"urn:scim:schemas:extension:custom:2.0":{}}`,
+		`{"schemas":["urn:scim:schemas:extension:custom:2.0"],"schemas":["x"],"urn:scim:schemas:extension:custom:2.0":{}}`,
+		`{"schemas":["x"],"urn:scim:schemas:extension:custom:2.0":{},"urn:scim:schemas:extension:custom:2.0":1}`,
+		`{"schemas":["x"],"urn:scim:schemas:extension:custom:2.\u0030":{}}`,
+		`{"schemas":["urn:scim:schemas:extension:custom:2.\u0030"],"urn:scim:schemas:extension:custom:2.0":{}}`,
+		`{"userName":"a","password":null}`,
+		`{"userName":"a","pass\u0077ord":"x"}`,
+		`{"userName":"a","password":"x","password":"y"}`,
+		`{"userName":"a","title":"urn:scim:schemas:extension:custom:2.0"}`,
+		` {  "userName" : "a" } `,
+		`{}`,
+	} {
+		p, err := prepareCyberArk("POST", "Users", []byte(body))
+		require.NoError(t, err, body)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(p.body, &got), body)
+		wantM, generated := want(body)
+		if generated {
+			require.NotEmpty(t, p.secret, body)
+			assert.Equal(t, p.secret.Reveal(), got["password"], body)
+		} else {
+			assert.Empty(t, p.secret, body)
+		}
+		delete(got, "password")
+		assert.Equal(t, wantM, got, body)
+	}
+}
