@@ -195,23 +195,11 @@ func (w *hashWalk) read(n *hashNode, d *jsontext.Decoder) bool {
 				}
 				return true
 			}
-			v, ok := jsonx.Unquote(tok)
-			if !ok {
-				return false
-			}
-			for _, s := range n.sinks {
-				w.add(s, v)
-			}
-			return true
+			str, ok := jsonx.Unquote(tok)
+			return ok && w.addAll(n, str)
 		}
 		v, ok := jsonx.Value(d)
-		if !ok {
-			return false
-		}
-		for _, s := range n.sinks {
-			w.add(s, v)
-		}
-		return true
+		return ok && w.addAll(n, v)
 	}
 	switch d.PeekKind() {
 	case '{':
@@ -255,6 +243,14 @@ func (w *hashWalk) read(n *hashNode, d *jsontext.Decoder) bool {
 		// A scalar where n leads further holds nothing.
 		return d.SkipValue() == nil
 	}
+}
+
+// addAll gives v to every sink of n.
+func (w *hashWalk) addAll(n *hashNode, v any) bool {
+	for _, s := range n.sinks {
+		w.add(s, v)
+	}
+	return true
 }
 
 // add gives v to sink s: the id as it is; a key's and an attribute's values as ValuesIn collects
