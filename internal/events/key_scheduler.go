@@ -269,7 +269,14 @@ func (s *keyScheduler) next() (k *keyQueue, t *task, release bool, ok bool) {
 		s.cond.Wait()
 	}
 	k = s.ready[i]
-	s.ready = slices.Delete(s.ready, i, i+1)
+	if i == 0 {
+		// The usual case, taken off the front without moving the rest: on a deep backlog the
+		// list holds thousands of keys.
+		s.ready[0] = nil
+		s.ready = s.ready[1:]
+	} else {
+		s.ready = slices.Delete(s.ready, i, i+1)
+	}
 	if k.release {
 		s.readyReleases--
 	}

@@ -224,3 +224,26 @@ func TestARegatedPartitionStartsNothingUntilOpen(t *testing.T) {
 	_, ok = s.regate(1)
 	assert.False(t, ok, "a partition being handed over was shut")
 }
+
+// BenchmarkKeySchedulerBacklog is a lane's turn on a deep backlog: a key taken off a ready list
+// of 5,000 others, run, and a new key queued behind them.
+func BenchmarkKeySchedulerBacklog(b *testing.B) {
+	s := newKeyScheduler(time.Minute, 1<<20)
+	seq := uint64(0)
+	add := func() {
+		seq++
+		s.add(schedTask(fmt.Sprintf("idm.part.%d.User.k%d", seq%32, seq), int(seq%32), seq))
+	}
+	for range 5000 {
+		add()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		k, _, _, ok := s.next()
+		if !ok {
+			b.Fatal("nothing ready")
+		}
+		s.finish(k, done, time.Time{})
+		add()
+	}
+}
