@@ -247,3 +247,23 @@ func BenchmarkKeySchedulerBacklog(b *testing.B) {
 		add()
 	}
 }
+
+// BenchmarkRecentSeqsFull is the acknowledged-sequence set of a worker that has run long enough
+// to fill it (the consumer's bound, 2^18): each sequence added forgets the oldest.
+func BenchmarkRecentSeqsFull(b *testing.B) {
+	r := recentSeqs{retain: time.Hour, limit: 1 << 18}
+	now := time.Now()
+	seq := uint64(0)
+	for range 1 << 18 {
+		seq++
+		r.add(seq, now)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		seq++
+		r.add(seq, now)
+	}
+	if len(r.order) != 1<<18 || len(r.at) != 1<<18 {
+		b.Fatalf("%d sequences in order, %d in the set, want %d", len(r.order), len(r.at), 1<<18)
+	}
+}
