@@ -10,11 +10,13 @@ import (
 )
 
 // microPackages and microPattern are the Go micro-benchmarks of issue 10: event decoding,
-// planning and filter building, with allocations; and the applied log's reading of a write's
-// answer (a user, a group of 50 members), its largest share of the worker's CPU.
+// planning and filter building, with allocations; the applied log's reading of a write's answer
+// (a user, a group of 50 members), its largest share of the worker's CPU; and the key scheduler's
+// turn on a deep backlog and on a full set of acknowledged sequences, the costs that grow with
+// the backlog and with the worker's age, which a short drain does not reach.
 var (
 	microPackages = []string{"./internal/events", "./internal/reconcile", "./internal/provision", "./internal/inventory"}
-	microPattern  = "Decode$|Plan$|Filter$|HashAnswer$"
+	microPattern  = "Decode$|Plan$|Filter$|HashAnswer$|KeySchedulerBacklog$|RecentSeqsFull$"
 )
 
 // microResult is one benchmark line of `go test -bench -benchmem`.
