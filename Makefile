@@ -82,7 +82,8 @@ bench: deps ## issue 10's harness (under 10 minutes): worker against a bare loop
 	$(GO) run ./tools/bench $(BENCH_FLAGS)
 
 .PHONY: bench-all
-bench-all: bench ## make bench, then every Go benchmark once (-benchtime 1x) and bench-inventory
+bench-all: bench ## make bench, then the soak (one worker, 300,000 events: does an event cost more as the worker ages), every Go benchmark once (-benchtime 1x) and bench-inventory
+	$(GO) run ./tools/bench -parts soak -docs ""
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 	$(MAKE) --no-print-directory bench-inventory
 

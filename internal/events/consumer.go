@@ -1127,12 +1127,16 @@ func (c *Consumer) lane(ctx context.Context) {
 	}
 }
 
-// keepAlive tells JetStream, every third of AckWait, that every held event is still being worked
-// on, so that no event waiting behind its key is redelivered behind its successors.
+// keepAlive tells JetStream that every held event is still being worked on, so that no event
+// waiting behind its key is redelivered behind its successors: every sixth of AckWait, each
+// event it has heard nothing of for a third of AckWait or more. An event is so kept alive at
+// most half an AckWait after it was last heard of, and only as often as it needs: on a deep
+// backlog an event waits many seconds in the worker, and an InProgress for every held event at
+// every tick was up to two messages per event.
 func (c *Consumer) keepAlive() (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
-	t := time.NewTicker(c.cfg.AckWait / 3)
+	t := time.NewTicker(c.cfg.AckWait / 6)
 	go func() {
 		defer close(finished)
 		defer t.Stop()
@@ -1140,8 +1144,8 @@ func (c *Consumer) keepAlive() (stop func()) {
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				for _, m := range c.keys.heldMessages() {
+			case now := <-t.C:
+				for _, m := range c.keys.staleMessages(now, c.cfg.AckWait/3) {
 					_ = m.InProgress()
 				}
 			}

@@ -84,6 +84,12 @@ func TestConsumerQueuedEventsOutliveAckWait(t *testing.T) {
 		assert.Equal(t, exp, log.key(fmt.Sprintf("k-%d", k)), "key k-%d applied out of order or twice", k)
 	}
 	assert.Len(t, log.sequence(), len(want), "an event was handled twice: %v", log.sequence())
+	// Kept alive, none was even delivered again: every delivery of the consumer was a first one.
+	cons, err := js.Consumer(context.Background(), EventsStream, c.ConsumerName(0))
+	require.NoError(t, err)
+	ci, err := cons.Info(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(len(want)), ci.Delivered.Consumer, "deliveries, %d of them first ones", len(want))
 }
 
 // A deferred event holds its key: the key's later events wait behind it (in order), while other

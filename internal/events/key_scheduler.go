@@ -127,6 +127,8 @@ type task struct {
 	replay *replayInfo
 	// acking: the outcome is published and only the acknowledgement is left to do.
 	acking bool
+	// alive is when JetStream last heard of the message: its delivery, or the last InProgress.
+	alive time.Time
 }
 
 // disposition is what became of a key's head task after a run.
@@ -201,6 +203,9 @@ func (s *keyScheduler) add(t *task) addResult {
 				at = i
 			}
 		}
+	}
+	if t.alive.IsZero() {
+		t.alive = time.Now()
 	}
 	k.tasks = slices.Insert(k.tasks, at, t)
 	s.held++
@@ -435,14 +440,18 @@ func (s *keyScheduler) close() {
 	s.mu.Unlock()
 }
 
-// heldMessages returns every held message, for the keep-alive.
-func (s *keyScheduler) heldMessages() []jetstream.Msg {
+// staleMessages returns the held messages JetStream has heard nothing of for older or more, for
+// the keep-alive, and counts them heard of now.
+func (s *keyScheduler) staleMessages(now time.Time, older time.Duration) []jetstream.Msg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]jetstream.Msg, 0, s.held)
+	var out []jetstream.Msg
 	for _, k := range s.keys {
 		for _, t := range k.tasks {
-			out = append(out, t.msg)
+			if now.Sub(t.alive) >= older {
+				out = append(out, t.msg)
+				t.alive = now
+			}
 		}
 	}
 	return out

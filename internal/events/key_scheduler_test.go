@@ -267,3 +267,20 @@ func BenchmarkRecentSeqsFull(b *testing.B) {
 		b.Fatalf("%d sequences in order, %d in the set, want %d", len(r.order), len(r.at), 1<<18)
 	}
 }
+
+// The keep-alive names only the held events JetStream has heard nothing of for long enough, and
+// counts them heard of: an event delivered since the last tick is not kept alive at this one.
+func TestStaleMessagesAreThoseNotHeardOfLately(t *testing.T) {
+	t.Parallel()
+	s := newKeyScheduler(time.Minute, 100)
+	now := time.Now()
+	old, fresh := schedTask("idm.part.0.User.a", 0, 1), schedTask("idm.part.0.User.b", 0, 2)
+	old.alive = now.Add(-11 * time.Second)
+	old.msg, fresh.msg = &parkedMsg{}, &parkedMsg{}
+	s.add(old)
+	s.add(fresh)
+	assert.Equal(t, now, s.keys["idm.part.0.User.a"].tasks[0].alive.Add(11*time.Second), "a task's delivery time is kept")
+	assert.Len(t, s.staleMessages(now, 10*time.Second), 1, "only the event not heard of for 10 s")
+	assert.Empty(t, s.staleMessages(now.Add(5*time.Second), 10*time.Second), "both heard of within 10 s")
+	assert.Len(t, s.staleMessages(now.Add(11*time.Second), 10*time.Second), 2)
+}

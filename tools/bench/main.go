@@ -14,6 +14,8 @@
 //     Little's law's bound, 429s drawn; and lookups and writes at different latencies;
 //   - end-to-end latency: publish to outcome, p50/p95/p99, at half the measured maximum rate;
 //   - scale-out: 1, 2 and 3 workers (the pool) against a latency-bound target;
+//   - soak (only when asked, make bench-all): one worker on a backlog of 300,000 events, its cost
+//     per event early and late in the drain, so that a cost growing with its age shows;
 //   - the Go micro-benchmarks of decoding, planning and filter building, with allocations.
 //
 // It prints one table, each target of issue 10 marked met or short with its figure, and rewrites
@@ -51,13 +53,19 @@ type options struct {
 	scaleEvents   int
 	scaleSettle   time.Duration
 	scaleWindow   time.Duration
+	soakUsers     int
 	parts         map[string]bool
 	docs          string
 	keep          bool
 	strict        bool
 }
 
-var allParts = []string{"micro", "overhead", "census", "ablation", "latency", "e2e", "scale"}
+// allParts are the parts -parts takes; defaultParts are those make bench runs (the soak, 4–6
+// minutes more, is make bench-all's).
+var (
+	allParts     = []string{"micro", "overhead", "census", "ablation", "latency", "e2e", "scale", "soak"}
+	defaultParts = allParts[:len(allParts)-1]
+)
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -75,7 +83,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.scaleEvents, "scale-events", 12000, "backlog of creates of each scale-out run")
 	fs.DurationVar(&o.scaleSettle, "scale-settle", 8*time.Second, "scale-out: wait after every worker is ready, for the pool to settle")
 	fs.DurationVar(&o.scaleWindow, "scale-window", 15*time.Second, "scale-out: how long outcomes are counted")
-	parts := fs.String("parts", strings.Join(allParts, ","), "what to measure, comma-separated: "+strings.Join(allParts, ", "))
+	fs.IntVar(&o.soakUsers, "soak-users", 75000, "users of the soak's mixed workload (4 events each)")
+	parts := fs.String("parts", strings.Join(defaultParts, ","), "what to measure, comma-separated: "+strings.Join(allParts, ", "))
 	fs.StringVar(&o.docs, "docs", "docs/benchmarks.md", "the file whose generated part is rewritten (empty: none)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (stores, configs, logs)")
 	fs.BoolVar(&o.strict, "strict", false, "exit 1 when a target is short")
@@ -196,7 +205,7 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 			h.logf("%-28s %10.0f ns/op %8.0f B/op %6.0f allocs/op", r.name, r.nsPerOp, r.bPerOp, r.allocs)
 		}
 	}
-	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["ablation"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] {
+	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["ablation"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] && !o.parts["soak"] {
 		return nil
 	}
 	bins := []rig.Binary{rig.NATSServer, rig.Worker, rig.Simulator, {Name: "bareloop", Pkg: "./bench/bareloop"}}
@@ -273,6 +282,12 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 				return err
 			}
 			rep.scale = append(rep.scale, r)
+		}
+	}
+	if o.parts["soak"] {
+		var err error
+		if rep.soak, err = h.soak(ctx); err != nil {
+			return err
 		}
 	}
 	return nil

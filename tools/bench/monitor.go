@@ -157,7 +157,15 @@ func perEvent(d time.Duration, n int) float64 {
 // when the last does. It fails when a consumer process exits, when no outcome arrives for stall,
 // or when an event ends other than succeeded or skipped.
 func (e *env) waitDrain(ctx context.Context, m *monitor, n int, stall time.Duration) (drain, error) {
+	d, _, err := e.waitDrainMarks(ctx, m, n, stall, nil)
+	return d, err
+}
+
+// waitDrainMarks is waitDrain that also takes a snapshot when the count of final outcomes first
+// reaches each of marks (ascending).
+func (e *env) waitDrainMarks(ctx context.Context, m *monitor, n int, stall time.Duration, marks []int) (drain, []snapshot, error) {
 	var d drain
+	var at []snapshot
 	started := false
 	last, lastChange := 0, time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -165,21 +173,28 @@ func (e *env) waitDrain(ctx context.Context, m *monitor, n int, stall time.Durat
 	for {
 		select {
 		case <-ctx.Done():
-			return d, ctx.Err()
+			return d, at, ctx.Err()
 		case <-tick.C:
 		}
 		c := m.count()
 		if !started && c > 0 {
 			s, err := e.snapshot(ctx, m)
 			if err != nil {
-				return d, err
+				return d, at, err
 			}
 			d.from, started = s, true
+		}
+		for len(at) < len(marks) && c >= marks[len(at)] {
+			s, err := e.snapshot(ctx, m)
+			if err != nil {
+				return d, at, err
+			}
+			at = append(at, s)
 		}
 		if c >= n {
 			s, err := e.snapshot(ctx, m)
 			if err != nil {
-				return d, err
+				return d, at, err
 			}
 			d.to = s
 			break
@@ -189,20 +204,20 @@ func (e *env) waitDrain(ctx context.Context, m *monitor, n int, stall time.Durat
 		}
 		for _, p := range e.consumers {
 			if p.Exited() {
-				return d, fmt.Errorf("%s exited (%v) after %d of %d outcomes; its log: %s", p.Name, p.Err(), c, n, p.Log)
+				return d, at, fmt.Errorf("%s exited (%v) after %d of %d outcomes; its log: %s", p.Name, p.Err(), c, n, p.Log)
 			}
 		}
 		if time.Since(lastChange) > stall {
-			return d, fmt.Errorf("no outcome for %s after %d of %d; logs in %s", stall, c, n, e.dir)
+			return d, at, fmt.Errorf("no outcome for %s after %d of %d; logs in %s", stall, c, n, e.dir)
 		}
 	}
 	m.mu.Lock()
 	failed, first := m.failed, m.firstFail
 	m.mu.Unlock()
 	if failed > 0 {
-		return d, fmt.Errorf("%d of %d events did not succeed, the first: %s", failed, n, first)
+		return d, at, fmt.Errorf("%d of %d events did not succeed, the first: %s", failed, n, first)
 	}
-	return d, nil
+	return d, at, nil
 }
 
 // rss is the peak RSS of every consumer process, summed, and of the JetStream server.

@@ -24,6 +24,7 @@ type report struct {
 	e2eGuess bool
 	e2eGiven bool // -e2e-rate
 	scale    []scaleRun
+	soak     *soakRun
 	elapsed  time.Duration
 	machine  machineInfo
 }
@@ -141,6 +142,7 @@ func (r *report) rows() []row {
 			add(sec, fmt.Sprintf("%d worker(s)", s.workers), fmt.Sprintf("%.0f events/s, %.2f × one worker; %.0f µs CPU per event; partitions run when counting started: %s", s.rate, s.rate/base, s.cpu, s.ownedText()), target, v)
 		}
 	}
+	rows = append(rows, soakRows(r.soak)...)
 	for _, m := range r.micro {
 		fig := fmt.Sprintf("%s/op, %.0f B/op, %.0f allocs/op", nsText(m.nsPerOp), m.bPerOp, m.allocs)
 		if len(m.extra) > 0 {
