@@ -56,27 +56,11 @@ func (e *env) startConsumer(ctx context.Context, kind string, workers int) error
 // runDrain runs one round: a fresh env (setup, when set, adjusts it), items prefilled, the
 // consumer started, the drain measured, the simulator's counters read.
 func (h *harness) runDrain(ctx context.Context, name, kind string, items []item, simArgs []string, setup func(e *env) error, sampleLimit bool) (*round, error) {
-	e, err := h.newEnv(ctx, name, simArgs)
+	e, m, done, err := h.startDrain(ctx, name, kind, items, simArgs, setup)
 	if err != nil {
 		return nil, err
 	}
-	defer e.close()
-	if setup != nil {
-		if err := setup(e); err != nil {
-			return nil, err
-		}
-	}
-	if err := prefill(ctx, e.js, items); err != nil {
-		return nil, err
-	}
-	m, err := newMonitor(e.nc)
-	if err != nil {
-		return nil, err
-	}
-	defer m.close()
-	if err := e.startConsumer(ctx, kind, 1); err != nil {
-		return nil, err
-	}
+	defer done()
 	r := &round{kind: kind, n: len(items), limitMin: -1, limitLast: -1}
 	stopLimit := func() {}
 	if kind == kindWorker && sampleLimit {
@@ -102,6 +86,36 @@ func (h *harness) runDrain(ctx context.Context, name, kind string, items []item,
 	}
 	r.maxInFlt = st.MaxInFlight
 	return r, nil
+}
+
+// startDrain readies one drain: a fresh env (setup, when set, adjusts it), items prefilled, a
+// monitor of the outcomes, one consumer of kind started. done closes the monitor and the env.
+func (h *harness) startDrain(ctx context.Context, name, kind string, items []item, simArgs []string, setup func(e *env) error) (e *env, m *monitor, done func(), err error) {
+	if e, err = h.newEnv(ctx, name, simArgs); err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (*env, *monitor, func(), error) {
+		if m != nil {
+			m.close()
+		}
+		e.close()
+		return nil, nil, nil, err
+	}
+	if setup != nil {
+		if err := setup(e); err != nil {
+			return fail(err)
+		}
+	}
+	if err := prefill(ctx, e.js, items); err != nil {
+		return fail(err)
+	}
+	if m, err = newMonitor(e.nc); err != nil {
+		return fail(err)
+	}
+	if err := e.startConsumer(ctx, kind, 1); err != nil {
+		return fail(err)
+	}
+	return e, m, func() { m.close(); e.close() }, nil
 }
 
 // sampleLimit reads worker 1's adaptive limit every 250 ms until the returned stop is called.

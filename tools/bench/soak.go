@@ -12,7 +12,6 @@ type soakRun struct {
 	n           int
 	users       int
 	early, late drain
-	whole       drain
 }
 
 // Where the soak's two windows lie, as fractions of the backlog: after the groups and the first
@@ -36,24 +35,12 @@ func (h *harness) soak(ctx context.Context) (*soakRun, error) {
 		return nil, err
 	}
 	n := len(items)
-	e, err := h.newEnv(ctx, "soak", nil)
+	h.logf("soak: publishing %d events, then draining them with one worker", n)
+	e, m, done, err := h.startDrain(ctx, "soak", kindWorker, items, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer e.close()
-	h.logf("soak: publishing %d events", n)
-	if err := prefill(ctx, e.js, items); err != nil {
-		return nil, err
-	}
-	m, err := newMonitor(e.nc)
-	if err != nil {
-		return nil, err
-	}
-	defer m.close()
-	if err := e.startConsumer(ctx, kindWorker, 1); err != nil {
-		return nil, err
-	}
-	h.logf("soak: draining them with one worker")
+	defer done()
 	marks := []int{int(soakEarlyFrom * float64(n)), int(soakEarlyTo * float64(n)), int(soakLateFrom * float64(n))}
 	d, at, err := e.waitDrainMarks(ctx, m, n, 2*time.Minute, marks)
 	if err != nil {
@@ -62,7 +49,7 @@ func (h *harness) soak(ctx context.Context) (*soakRun, error) {
 	if len(at) != len(marks) {
 		return nil, fmt.Errorf("soak: %d of %d marks taken", len(at), len(marks))
 	}
-	r := &soakRun{n: n, users: users, whole: d, early: drain{from: at[0], to: at[1]}, late: drain{from: at[2], to: d.to}}
+	r := &soakRun{n: n, users: users, early: drain{from: at[0], to: at[1]}, late: drain{from: at[2], to: d.to}}
 	h.logf("soak: early %s; late %s", soakText(r.early), soakText(r.late))
 	return r, nil
 }
