@@ -26,8 +26,13 @@ its entry each second; an entry expires 10 s after its worker stopped renewing) 
 member with the partitions rendezvous hashing gives it and the partitions it holds (those it
 consumes, and one it is handing over until its last event there is done), then each partition
 with its owner, the worker the server has pinned it to, and its events not yet acknowledged and
-not yet delivered. A member shutting down is marked "(leaving)": it owns nothing, but the others
-run none of the partitions it still holds until it is gone.
+not yet delivered. A member's STATE is "leaving" while it shuts down: it owns nothing, but the
+others run none of the partitions it still holds until it is gone. It is "settling" for 10 s
+after it started or its view of the bucket was interrupted (a JetStream server down, say): until
+then a partition that ran before does not open for it merely because no member claims it. A
+member whose entry vanished without a delete (a worker killed, or a JetStream server down longer
+than the entries' TTL) is no longer listed, but the workers that still count it in, with its
+partitions, for a grace of a few seconds are named below the members.
 Workers started with worker.partitions (a static split) are not members of the pool.`,
 	Examples: []string{
 		"worker pool --config deploy/examples/config.yaml",
@@ -146,19 +151,21 @@ func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w 
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "MEMBER\tWORKER\tSTARTED\tLAST SEEN\tPARTITIONS\tHOLDS\n")
+	fmt.Fprintf(tw, "MEMBER\tSTATE\tWORKER\tSTARTED\tLAST SEEN\tPARTITIONS\tHOLDS\n")
 	for _, m := range v.Members {
-		name := m.Name
-		if m.Leaving {
-			name += " (leaving)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\n", name, m.Worker, m.Started.Format(time.RFC3339),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t%s\n", m.Name, memberState(m.Member), m.Worker, m.Started.Format(time.RFC3339),
 			time.Since(m.Seen).Round(100*time.Millisecond), ranges(m.Partitions), ranges(slices.Clone(m.Holds)))
 	}
 	if len(v.Members) == 0 {
-		fmt.Fprintf(tw, "(no live member)\t\t\t\t\t\n")
+		fmt.Fprintf(tw, "(no live member)\t\t\t\t\t\t\n")
 	}
 	tw.Flush()
+	for _, m := range v.Members {
+		if len(m.Vanished) > 0 {
+			fmt.Fprintf(w, "%s still counts in %s: the entry vanished without a delete; its partitions stay with it for a grace\n",
+				m.Name, strings.Join(m.Vanished, ", "))
+		}
+	}
 	for _, p := range v.Problems {
 		fmt.Fprintf(w, "warning: %s\n", p)
 	}
@@ -174,6 +181,17 @@ func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w 
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", p.Partition, cmpOr(p.Owner, "-"), cmpOr(p.PinnedTo, "-"), unacked, pending)
 	}
 	return tw.Flush()
+}
+
+// memberState is a member's STATE in `worker pool`: leaving, settling (Member.Settling) or live.
+func memberState(m events.Member) string {
+	switch {
+	case m.Leaving:
+		return "leaving"
+	case m.Settling:
+		return "settling"
+	}
+	return "live"
 }
 
 func cmpOr(s, def string) string {

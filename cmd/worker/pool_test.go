@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -110,4 +111,66 @@ func TestRunWorkersSharePartitions(t *testing.T) {
 	a.stop(t)
 	require.Eventually(t, func() bool { return len(b.partitions()) == 8 }, 20*time.Second, 50*time.Millisecond,
 		"the remaining worker did not take the partitions of the one that stopped:\n%s", b.logs)
+}
+
+// `worker pool` gives each member's state from the member's own entry: leaving while it shuts
+// down, settling until it has read the pool uninterrupted for a whole TTL, live after; and it names
+// the workers that still count in a member whose entry vanished without a delete.
+func TestPoolShowsEachMembersState(t *testing.T) {
+	t.Parallel()
+	ns := natstest.MustStart(t)
+	ctx := context.Background()
+	require.NoError(t, events.Topology{Partitions: 4}.Ensure(ctx, ns.JS))
+	const ttl = 3 * time.Second
+	join := func(name string) *events.Pool {
+		p, err := events.JoinPool(ctx, ns.JS, name, events.PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: ttl, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		return p
+	}
+	a, b := join("worker-a"), join("worker-b")
+	join("worker-c") // never renews: its entry expires after ttl
+	// render runs `worker pool` and returns each member's STATE and the lines below the members.
+	render := func() (map[string]string, []string) {
+		var out, errOut syncBuffer
+		require.NoError(t, run(ctx, []string{"pool", "--nats", ns.URL}, &out, &errOut), errOut.String())
+		lines := strings.Split(out.String(), "\n")
+		require.Equal(t, []string{"MEMBER", "STATE", "WORKER"}, strings.Fields(lines[0])[:3], out.String())
+		states := map[string]string{}
+		i := 1
+		for ; i < len(lines) && lines[i] != ""; i++ {
+			if f := strings.Fields(lines[i]); strings.HasPrefix(f[0], "worker-") && len(f) > 1 {
+				states[f[0]] = f[1]
+			}
+		}
+		var notes []string
+		for _, l := range lines[1:i] {
+			if !strings.HasPrefix(l, "worker-") || strings.Contains(l, "still counts in") {
+				notes = append(notes, l)
+			}
+		}
+		return states, notes
+	}
+
+	gone := a.Leave(ctx)
+	states, notes := render()
+	assert.Equal(t, map[string]string{"worker-a": "leaving", "worker-b": "settling", "worker-c": "settling"}, states)
+	assert.Empty(t, notes)
+	gone() // a's entry is deleted: it left, and nobody counts it in
+
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { defer close(ran); b.Run(rctx, 4, func([]int) {}) }()
+	t.Cleanup(func() { stop(); <-ran })
+	var live, counted bool
+	require.Eventually(t, func() bool {
+		states, notes := render()
+		require.NotContains(t, states, "worker-a", "a member that left is listed")
+		live = live || states["worker-b"] == "live"
+		for _, n := range notes {
+			require.Equal(t, "worker-b still counts in worker-c: the entry vanished without a delete; its partitions stay with it for a grace", n)
+			require.NotContains(t, states, "worker-c", "a member whose entry vanished is listed with it")
+			counted = true
+		}
+		return live && counted
+	}, 4*ttl, 50*time.Millisecond, "worker-b live %v, counting in worker-c %v", live, counted)
 }

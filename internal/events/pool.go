@@ -61,6 +61,13 @@ type Member struct {
 	// Leaving is set by a worker shutting down: the others take its partitions at once (Assign
 	// leaves it out) but do not run one it still holds until it is gone.
 	Leaving bool `json:"leaving,omitempty"`
+	// Settling is set while the worker has not yet read the pool, uninterrupted, for a whole TTL
+	// since it started or its view was interrupted (Pool.Settled): meanwhile a partition that ran
+	// before does not open for it on the absence of claims.
+	Settling bool `json:"settling,omitempty"`
+	// Vanished names the members whose entries vanished without a delete that the worker still
+	// counts in, with their partitions, for a grace (Pool.Vanished).
+	Vanished []string `json:"vanished,omitempty"`
 }
 
 // Pool is a worker's view of the pool: the live members, renewed every heartbeat, and the
@@ -263,6 +270,7 @@ func (p *Pool) renew(ctx context.Context) error {
 	if holds != nil {
 		p.me.Holds, p.me.Delivered = holds()
 	}
+	p.me.Settling, p.me.Vanished = !p.Settled(), p.Vanished()
 	raw, _ := json.Marshal(p.me)
 	if _, err := p.kv.Put(ctx, p.me.Name, raw); err != nil {
 		p.noteFailure()
