@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -103,6 +102,8 @@ type hashWalk struct {
 	keys  []int
 	spans [][][2]int
 	buf   []byte
+	texts [][]byte    // one attribute's texts, as they are hashed
+	keyed []keyedText // sortTexts' scratch
 }
 
 // hashStream is hashResource(s, the answer decoded) for the answers it reads with certainty, sure
@@ -138,15 +139,15 @@ func (t *hashTree) hashStream(s *shape, raw []byte) (hashes map[string]uint64, s
 		}
 	}
 	out := make(map[string]uint64, len(s.props))
-	var texts [][]byte
 	for i, p := range s.props {
 		var h uint64
 		if spans := w.spans[i]; len(spans) > 0 {
-			texts = texts[:0]
+			w.texts = w.texts[:0]
 			for _, sp := range spans {
-				texts = append(texts, w.buf[sp[0]:sp[1]])
+				w.texts = append(w.texts, w.buf[sp[0]:sp[1]])
 			}
-			h = hashTexts(texts)
+			w.keyed = sortTexts(w.texts, w.keyed)
+			h = hashSorted(w.texts)
 		}
 		out[p.Name()] = h
 	}
@@ -171,10 +172,16 @@ func (w *hashWalk) reset(t *hashTree) {
 	w.buf = w.buf[:0]
 }
 
-// release returns w to walks, unless an answer made its buffer large.
+// maxWalkBuf bounds the buffer of a walk kept for the next answer: a group of about 25,000
+// members (UUIDs). A walk of a larger answer is left to the garbage collector.
+const maxWalkBuf = 1 << 20
+
+// release returns w to walks, unless an answer made its buffer larger than maxWalkBuf.
 func (w *hashWalk) release() {
 	w.t, w.id = nil, nil
-	if cap(w.buf) <= 64<<10 {
+	clear(w.texts)
+	clear(w.keyed)
+	if cap(w.buf) <= maxWalkBuf {
 		walks.Put(w)
 	}
 }
@@ -271,7 +278,7 @@ func (w *hashWalk) addText(s int, text []byte) {
 	if s > w.t.keys {
 		i := s - 1 - w.t.keys
 		from := len(w.buf)
-		w.buf = strconv.AppendQuote(slices.Grow(w.buf, len(text)+2), string(text))
+		w.buf = appendQuoted(slices.Grow(w.buf, len(text)+2), text)
 		w.spans[i] = append(w.spans[i], [2]int{from, len(w.buf)})
 		return
 	}
@@ -292,7 +299,7 @@ func (w *hashWalk) collect(i int, v any) {
 	case string:
 		from := len(w.buf)
 		// strconv grows a full buffer to the size it needs and no more: grown here, it doubles.
-		w.buf = strconv.AppendQuote(slices.Grow(w.buf, len(t)+2), t)
+		w.buf = appendQuoted(slices.Grow(w.buf, len(t)+2), t)
 		w.spans[i] = append(w.spans[i], [2]int{from, len(w.buf)})
 	default:
 		from := len(w.buf)

@@ -2,10 +2,11 @@ package inventory
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,24 +187,84 @@ func hashValues(vs []any) uint64 {
 
 // hashTexts is hashValues of values already written as canonical JSON (texts is sorted in place).
 func hashTexts(texts [][]byte) uint64 {
-	if len(texts) > 1 {
-		slices.SortFunc(texts, bytes.Compare)
-	}
-	h := fnv.New64a()
+	sortTexts(texts, nil)
+	return hashSorted(texts)
+}
+
+// hashSorted is FNV-1a over texts, each followed by a zero byte, never 0.
+func hashSorted(texts [][]byte) uint64 {
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
 	for _, t := range texts {
-		h.Write(t)
-		h.Write([]byte{0})
+		for _, c := range t {
+			h ^= uint64(c)
+			h *= prime64
+		}
+		h *= prime64 // the separator: h ^= 0
 	}
-	return max(h.Sum64(), 1)
+	return max(h, 1)
+}
+
+// keyedText is a text with its first 8 bytes read as a big-endian number (zero-padded when it is
+// shorter). Two texts whose numbers differ are ordered by them as bytes.Compare orders the texts:
+// the first byte that differs decides, and a padding zero is never above the byte it stands
+// against. Equal numbers are ordered by the whole texts.
+type keyedText struct {
+	key  uint64
+	text []byte
+}
+
+// sortTexts sorts texts as bytes.Compare orders them. Many texts (a group's members) are sorted by
+// their first 8 bytes as numbers, comparing whole texts only where those are equal: ids such as
+// UUIDs differ early, so a sort of 5,000 members does a fraction of the work. scratch is reused
+// for the keys and returned, grown, for the next call.
+func sortTexts(texts [][]byte, scratch []keyedText) []keyedText {
+	switch {
+	case len(texts) < 2:
+		return scratch
+	case len(texts) <= 16:
+		slices.SortFunc(texts, bytes.Compare)
+		return scratch
+	}
+	ks := scratch[:0]
+	for _, t := range texts {
+		var b [8]byte
+		copy(b[:], t)
+		ks = append(ks, keyedText{binary.BigEndian.Uint64(b[:]), t})
+	}
+	slices.SortFunc(ks, func(a, b keyedText) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return bytes.Compare(a.text, b.text)
+	})
+	for i, k := range ks {
+		texts[i] = k.text
+	}
+	return ks
 }
 
 // canonical is the JSON of v (strings without the cost of encoding/json).
 func canonical(v any) []byte {
 	if s, ok := v.(string); ok {
-		return strconv.AppendQuote(make([]byte, 0, len(s)+2), s)
+		return appendQuoted(make([]byte, 0, len(s)+2), s)
 	}
 	b, _ := jsonx.Append(nil, v, true) // json.Marshal's bytes
 	return b
+}
+
+// appendQuoted is strconv.AppendQuote(buf, string(s)), without its rune-by-rune work (nor, for
+// bytes, the conversion) when s is printable ASCII without a quote or a backslash: an id, a
+// userName, a group's name.
+func appendQuoted[T string | []byte](buf []byte, s T) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return strconv.AppendQuote(buf, string(s))
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // HashResource returns the managed attributes' hashes of a resource of object, by property name,

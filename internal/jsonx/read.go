@@ -9,9 +9,11 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// reader is a pooled decoder with its reader.
+// reader is a pooled decoder with its reader. The reader is a bytes.Buffer, which jsontext
+// parses in place (from any other reader it copies the text, a few KiB at a time, into a buffer
+// of its own); it is only ever read.
 type reader struct {
-	r *bytes.Reader
+	r *bytes.Buffer
 	d *jsontext.Decoder
 }
 
@@ -20,7 +22,7 @@ type reader struct {
 var (
 	readOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 	readers     = sync.Pool{New: func() any {
-		r := bytes.NewReader(nil)
+		r := new(bytes.Buffer)
 		return &reader{r: r, d: jsontext.NewDecoder(r, readOptions...)}
 	}}
 )
@@ -28,10 +30,10 @@ var (
 // Read runs read on a decoder of raw (pooled; read must not keep it).
 func Read[T any](raw []byte, read func(d *jsontext.Decoder) (T, bool)) (T, bool) {
 	rd := readers.Get().(*reader)
-	rd.r.Reset(raw)
+	*rd.r = *bytes.NewBuffer(raw)
 	rd.d.Reset(rd.r, readOptions...)
 	defer func() {
-		rd.r.Reset(nil)
+		*rd.r = bytes.Buffer{}
 		rd.d.Reset(rd.r, readOptions...)
 		readers.Put(rd)
 	}()
