@@ -54,6 +54,7 @@ type options struct {
 	scaleSettle   time.Duration
 	scaleWindow   time.Duration
 	soakUsers     int
+	bigGroup      int
 	parts         map[string]bool
 	docs          string
 	keep          bool
@@ -63,7 +64,7 @@ type options struct {
 // allParts are the parts -parts takes; defaultParts are those make bench runs (the soak, 4–6
 // minutes more, is make bench-all's).
 var (
-	allParts     = []string{"micro", "overhead", "census", "ablation", "latency", "e2e", "scale", "soak"}
+	allParts     = []string{"micro", "overhead", "census", "ablation", "biggroup", "latency", "e2e", "scale", "soak"}
 	defaultParts = allParts[:len(allParts)-1]
 )
 
@@ -84,6 +85,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.scaleSettle, "scale-settle", 8*time.Second, "scale-out: wait after every worker is ready, for the pool to settle")
 	fs.DurationVar(&o.scaleWindow, "scale-window", 15*time.Second, "scale-out: how long outcomes are counted")
 	fs.IntVar(&o.soakUsers, "soak-users", 75000, "users of the soak's mixed workload (4 events each)")
+	fs.IntVar(&o.bigGroup, "big-group", 2500, "members the large-group part's one group ends with (a user, 4 events, each)")
 	parts := fs.String("parts", strings.Join(defaultParts, ","), "what to measure, comma-separated: "+strings.Join(allParts, ", "))
 	fs.StringVar(&o.docs, "docs", "docs/benchmarks.md", "the file whose generated part is rewritten (empty: none)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (stores, configs, logs)")
@@ -114,6 +116,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-pairs: at least 1")
 	case o.users < 1 || o.groups < 1:
 		return nil, errors.New("-users and -groups: at least 1")
+	case o.bigGroup < 1:
+		return nil, errors.New("-big-group: at least 1")
 	case o.cap < 1:
 		return nil, errors.New("-cap: at least 1")
 	}
@@ -205,7 +209,7 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 			h.logf("%-28s %10.0f ns/op %8.0f B/op %6.0f allocs/op", r.name, r.nsPerOp, r.bPerOp, r.allocs)
 		}
 	}
-	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["ablation"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] && !o.parts["soak"] {
+	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["ablation"] && !o.parts["biggroup"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] && !o.parts["soak"] {
 		return nil
 	}
 	bins := []rig.Binary{rig.NATSServer, rig.Worker, rig.Simulator, {Name: "bareloop", Pkg: "./bench/bareloop"}}
@@ -234,6 +238,12 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 	if o.parts["ablation"] {
 		var err error
 		if rep.ablation, err = h.ablation(ctx); err != nil {
+			return err
+		}
+	}
+	if o.parts["biggroup"] {
+		var err error
+		if rep.bigGroup, err = h.bigGroup(ctx); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,7 @@ type report struct {
 	bares    []*round
 	census   []censusResult
 	ablation []*ablationResult
+	bigGroup *bigGroupRun
 	latency  []latencyRun
 	mixed    *latencyRun
 	e2e      []e2eResult // the worker's, then the bare loop's at the same rate
@@ -89,6 +90,7 @@ func (r *report) rows() []row {
 		add("NATS messages per event, by subject", c.kind, fmt.Sprintf("%s (in_msgs %.2f)", c.summary(), c.inMsgs), "", "")
 	}
 	rows = append(rows, ablationRows(r.ablation)...)
+	rows = append(rows, bigGroupRows(r.bigGroup, r.workers, r.bares)...)
 	for _, l := range r.latency {
 		sec := fmt.Sprintf("latency scaling (cap %d, creates)", l.cap)
 		fig := fmt.Sprintf("%s: %.0f events/s of %.0f = %.2f; %.2f%% 429; %d in flight at most", l.kind, l.r.d.rate(), l.bound, l.fraction(), 100*l.r.rejected, l.r.maxInFlt)
