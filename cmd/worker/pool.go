@@ -27,9 +27,10 @@ member with the partitions rendezvous hashing gives it and the partitions it hol
 consumes, and one it is handing over until its last event there is done), then each partition
 with its owner, the worker the server has pinned it to, and its events not yet acknowledged and
 not yet delivered. A member's STATE is "leaving" while it shuts down: it owns nothing, but the
-others run none of the partitions it still holds until it is gone. It is "settling" for 10 s
-after it started or its view of the bucket was interrupted (a JetStream server down, say): until
-then a partition that ran before does not open for it merely because no member claims it. A
+others run none of the partitions it still holds until it is gone. It is "settling" after it
+started or its view of the bucket was interrupted (a JetStream server down, say), until it has
+read the bucket for 10 s or seen another member "live": until then a partition that ran before
+does not open for it merely because no member claims it. A
 member whose entry vanished without a delete (a worker killed, or a JetStream server down longer
 than the entries' TTL) is no longer listed, but the workers that still count it in, with its
 partitions, for a grace of a few seconds are named below the members.
@@ -183,15 +184,15 @@ func renderPool(ctx context.Context, js jetstream.JetStream, consumer string, w 
 	return tw.Flush()
 }
 
-// memberState is a member's STATE in `worker pool`: leaving, settling (Member.Settling) or live.
+// memberState is a member's STATE in `worker pool`: leaving, live (Member.Settled) or settling.
 func memberState(m events.Member) string {
 	switch {
 	case m.Leaving:
 		return "leaving"
-	case m.Settling:
-		return "settling"
+	case m.Settled:
+		return "live"
 	}
-	return "live"
+	return "settling"
 }
 
 func cmpOr(s, def string) string {

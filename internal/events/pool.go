@@ -61,10 +61,11 @@ type Member struct {
 	// Leaving is set by a worker shutting down: the others take its partitions at once (Assign
 	// leaves it out) but do not run one it still holds until it is gone.
 	Leaving bool `json:"leaving,omitempty"`
-	// Settling is set while the worker has not yet read the pool, uninterrupted, for a whole TTL
-	// since it started or its view was interrupted (Pool.Settled): meanwhile a partition that ran
-	// before does not open for it on the absence of claims.
-	Settling bool `json:"settling,omitempty"`
+	// Settled says the worker trusts the absence of a member's claim (Pool.Settled): it has read
+	// the pool, uninterrupted, for a whole TTL, or since another member said it had. Until then a
+	// partition that ran before does not open for it on the absence of claims. An entry without
+	// it (a worker that is settling, or one older than the field) vouches for nobody.
+	Settled bool `json:"settled,omitempty"`
 	// Vanished names the members whose entries vanished without a delete that the worker still
 	// counts in, with their partitions, for a grace (Pool.Vanished).
 	Vanished []string `json:"vanished,omitempty"`
@@ -112,6 +113,10 @@ type Pool struct {
 	failed   bool
 	resumed  time.Time
 	since    time.Time
+	// vouched is the last read that found another member settled (Member.Settled): from it on,
+	// while this worker's view is not interrupted, it trusts the absence of claims as that member
+	// does (Settled).
+	vouched time.Time
 }
 
 // knownMember is a member as this worker last read it.
@@ -163,6 +168,9 @@ func (p *Pool) remember(members []Member, deleted map[string]bool) {
 	for _, m := range members {
 		live[m.Name] = true
 		p.known[m.Name] = knownMember{Member: m}
+		if m.Settled && m.Name != p.me.Name {
+			p.vouched = now
+		}
 	}
 	for name, k := range p.known {
 		switch {
@@ -178,16 +186,31 @@ func (p *Pool) remember(members []Member, deleted map[string]bool) {
 	}
 }
 
-// Settled says whether this worker has read the pool bucket, uninterrupted, for a whole TTL: long
-// enough for every live member to have written its entry since. Until then a member it does not
-// see may be alive and hold partitions: one whose entry a JetStream server, down longer than the
-// TTL, dropped before this worker joined or while its own view was interrupted, and that has not
-// renewed it yet (its client reconnects within about 2 s, and a renewal under way when the server
-// went away fails only after 5 s).
+// Settled says whether this worker trusts that a member it does not see holds nothing: its view
+// of the pool bucket is whole now (no failed read or renewal since its last read, which is at most
+// vanishGrace old), and it has read the bucket, uninterrupted, for a whole TTL, long enough for
+// every live member to have written its entry since, or another member said it had (its entry's
+// Settled) in a read since this worker's view was last interrupted.
+//
+// Until then a member it does not see may be alive and hold partitions: one whose entry a
+// JetStream server, down longer than the TTL, dropped before this worker joined or while its own
+// view was interrupted, and that has not renewed it yet (its client reconnects within about 2 s,
+// and a renewal under way when the server went away fails only after 5 s). A member that says it
+// is settled had the bucket in view for the TTL before its renewal: no such outage happened then,
+// and one after it would have dropped its entry too (or made it renew unsettled), so the entry
+// read vouches for the bucket as this worker sees it. A worker that joins a running pool so
+// trusts its claims at once instead of 10 s later; after an outage longer than the TTL every
+// member's view was interrupted, and nobody vouches until one has read for a whole TTL again.
 func (p *Pool) Settled() bool {
 	p.vmu.Lock()
 	defer p.vmu.Unlock()
-	return !p.since.IsZero() && time.Since(p.since) >= p.cfg.TTL
+	switch {
+	case p.failed || p.since.IsZero() || time.Since(p.lastRead) > p.vanishGrace():
+		return false
+	case time.Since(p.since) >= p.cfg.TTL:
+		return true
+	}
+	return !p.vouched.Before(p.since)
 }
 
 // Vanished names the members whose entries vanished and that are still in the pool (remember).
@@ -270,7 +293,7 @@ func (p *Pool) renew(ctx context.Context) error {
 	if holds != nil {
 		p.me.Holds, p.me.Delivered = holds()
 	}
-	p.me.Settling, p.me.Vanished = !p.Settled(), p.Vanished()
+	p.me.Settled, p.me.Vanished = p.Settled(), p.Vanished()
 	raw, _ := json.Marshal(p.me)
 	if _, err := p.kv.Put(ctx, p.me.Name, raw); err != nil {
 		p.noteFailure()

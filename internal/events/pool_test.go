@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -132,13 +133,19 @@ func (l *handledLog) snapshot() []handled {
 
 func startPoolWorker(t *testing.T, url string, topo Topology, name string, log *handledLog) *poolWorker {
 	t.Helper()
+	return startPoolWorkerTTL(t, url, topo, name, log, 2*time.Second)
+}
+
+// startPoolWorkerTTL is startPoolWorker with the pool's member TTL given.
+func startPoolWorkerTTL(t *testing.T, url string, topo Topology, name string, log *handledLog, ttl time.Duration) *poolWorker {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	pool, err := JoinPool(ctx, js, name, PoolConfig{Member: name, Heartbeat: 200 * time.Millisecond, TTL: 2 * time.Second, Logger: zerolog.Nop()})
+	pool, err := JoinPool(ctx, js, name, PoolConfig{Member: name, Heartbeat: 200 * time.Millisecond, TTL: ttl, Logger: zerolog.Nop()})
 	require.NoError(t, err)
 	h := HandlerFunc(func(ctx context.Context, d *Delivery) Result {
 		start := time.Now()
@@ -554,4 +561,113 @@ func vanishedAt(p *Pool, member string) time.Time {
 	p.vmu.Lock()
 	defer p.vmu.Unlock()
 	return p.known[member].vanished
+}
+
+// A worker that joins a pool in which another member says it is settled trusts the absence of
+// claims at once; one that finds only members still settling, or an entry that does not say
+// (a worker older than the field), waits its TTL. The trust lasts while its own view does: a
+// failed read, or reads further apart than the grace, end it until a read finds a settled member
+// again, and a vouch read before the interruption does not count after it.
+func TestASettledMemberVouchesForAWorkerThatJoins(t *testing.T) {
+	t.Parallel()
+	s := natstest.MustStart(t)
+	ctx := context.Background()
+	const ttl = 3 * time.Second
+	join := func(name string) *Pool {
+		p, err := JoinPool(ctx, s.JS, name, PoolConfig{Member: name, Heartbeat: 100 * time.Millisecond, TTL: ttl, Logger: zerolog.Nop()})
+		require.NoError(t, err)
+		return p
+	}
+	a := join("worker-a")
+	b := join("worker-b") // a is not settled yet: it joined a moment ago
+	assert.False(t, b.Settled(), "vouched for by a member that is settling")
+
+	actx, stopA := context.WithCancel(ctx)
+	ranA := make(chan struct{})
+	go func() { defer close(ranA); a.Run(actx, 4, func([]int) {}) }()
+	require.Eventually(t, a.Settled, 2*ttl, 50*time.Millisecond, "a running member never settled")
+	kv, err := s.JS.KeyValue(ctx, PoolBucket)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		e, err := kv.Get(ctx, "worker-a")
+		require.NoError(t, err)
+		var m Member
+		require.NoError(t, json.Unmarshal(e.Value(), &m))
+		return m.Settled
+	}, time.Second, 20*time.Millisecond, "a settled member's entry does not say so")
+
+	c := join("worker-c")
+	assert.True(t, c.Settled(), "a worker joining a settled pool waits its TTL")
+	require.NoError(t, c.Announce(ctx))
+	e, err := kv.Get(ctx, "worker-c")
+	require.NoError(t, err)
+	assert.Contains(t, string(e.Value()), `"settled":true`, "a vouched-for member does not say it is settled")
+
+	// c's view is interrupted: until its next read it trusts nothing, and that read finds a
+	// settled, so c is vouched for again.
+	c.noteFailure()
+	assert.False(t, c.Settled(), "settled through a failed read")
+	require.NoError(t, c.refresh(ctx))
+	assert.True(t, c.Settled())
+	// Reads further apart than the grace: not settled until the next read.
+	time.Sleep(c.vanishGrace() + 100*time.Millisecond)
+	assert.False(t, c.Settled(), "settled on a read older than the grace")
+	require.NoError(t, c.refresh(ctx))
+	assert.True(t, c.Settled())
+
+	// a stops and its entry expires; c's view is interrupted; nobody settled is left (b never
+	// renewed since it joined), so the vouch from before the interruption no longer counts.
+	stopA()
+	<-ranA
+	require.Eventually(t, func() bool {
+		_, err := kv.Get(ctx, "worker-a")
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	}, 2*ttl, 50*time.Millisecond, "a's entry did not expire")
+	c.noteFailure()
+	require.NoError(t, c.refresh(ctx))
+	assert.False(t, c.Settled(), "vouched for by a read from before its view was interrupted")
+	c.Leave(ctx)()
+
+	// An entry that does not say whether its worker is settled (an older worker) vouches for nobody.
+	old, err := json.Marshal(map[string]any{"worker": "old", "started": time.Now().UTC(), "seen": time.Now().UTC()})
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "worker-old", old)
+	require.NoError(t, err)
+	d := join("worker-d")
+	assert.False(t, d.Settled(), "vouched for by an entry that does not say")
+}
+
+// A worker that joins a pool whose member is settled runs the partitions it is given, which ran
+// on that member before, as soon as the member has handed them over: it trusts the absence of
+// claims at once (a settled member vouches for it) instead of after a whole TTL of its own reads.
+func TestAWorkerJoiningASettledPoolRunsAtOnce(t *testing.T) {
+	t.Parallel()
+	const ttl = 8 * time.Second
+	topo := Topology{Partitions: 4}
+	s := natstest.MustStart(t)
+	require.NoError(t, topo.Ensure(context.Background(), s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	log := &handledLog{}
+	a := startPoolWorkerTTL(t, s.URL, topo, "worker-a", log, ttl)
+	pub := NewPublisher(s.JS)
+	for k := range 20 { // every partition runs on a before b joins
+		_, err := pub.PublishEvent(context.Background(), NewEvent(fmt.Sprintf("j%02d", k), "/t",
+			Change{Object: "User", Operation: OpUpdate, Key: map[string]any{"userName": fmt.Sprintf("j%02d", k)}}))
+		require.NoError(t, err)
+	}
+	require.Len(t, outcomes(20, 20*time.Second), 20)
+	ran := map[int]bool{}
+	for _, h := range log.snapshot() {
+		ran[h.partition] = true
+	}
+	require.Len(t, ran, 4, "a partition never ran before the join")
+	require.Eventually(t, a.c.cfg.Pool.Settled, 2*ttl, 50*time.Millisecond, "worker-a never settled")
+
+	joined := time.Now()
+	b := startPoolWorkerTTL(t, s.URL, topo, "worker-b", log, ttl)
+	require.Eventually(t, func() bool {
+		pb := b.c.Stats().Partitions
+		return len(pb) > 0 && runsAll(b.c, pb)
+	}, ttl-2*time.Second, 20*time.Millisecond, "worker-b waited for its own TTL to run the partitions that ran on worker-a")
+	t.Logf("worker-b ran its partitions %v after it joined (its TTL: %v)", time.Since(joined).Round(time.Millisecond), ttl)
 }
