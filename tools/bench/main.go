@@ -82,7 +82,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.e2eRate, "e2e-rate", 0, "events/s the end-to-end measurement publishes (0: half the overhead rounds' worker rate)")
 	fs.DurationVar(&o.scaleLatency, "scale-latency", 500*time.Millisecond, "simulator latency of the scale-out measurement (no cap: each worker is bound by its own limit)")
 	fs.IntVar(&o.scaleEvents, "scale-events", 12000, "backlog of creates of each scale-out run")
-	fs.DurationVar(&o.scaleSettle, "scale-settle", 8*time.Second, "scale-out: wait after every worker is ready, for the pool to settle")
+	fs.DurationVar(&o.scaleSettle, "scale-settle", 12*time.Second, "scale-out: wait after every worker is ready, for the pool to settle (a member's TTL, 10 s, and a little)")
 	fs.DurationVar(&o.scaleWindow, "scale-window", 15*time.Second, "scale-out: how long outcomes are counted")
 	fs.IntVar(&o.soakUsers, "soak-users", 75000, "users of the soak's mixed workload (4 events each)")
 	fs.IntVar(&o.bigGroup, "big-group", 2500, "members the large-group part's one group ends with (a user, 4 events, each)")
