@@ -117,7 +117,7 @@ func (r *report) rows() []row {
 		case r.e2eGuess:
 			load = fmt.Sprintf("%.0f events/s (half of a guessed 1,000: the overhead rounds did not run)", e.rate)
 		}
-		figure := fmt.Sprintf("p50 %s, p95 %s, p99 %s, max %s (%d events, after %d warm-up creates)", ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max), e.n, e2eWarmUp)
+		figure := fmt.Sprintf("p50 %s, p95 %s, p99 %s, max %s (%d events, after %d warm-up creates and %s at the same rate)", ms(e.p50), ms(e.p95), ms(e.p99), ms(e.max), e.n, e2eWarmUp, e2eLead)
 		if e.kind == kindWorker {
 			add(sec, "publish → outcome, "+load, "worker: "+figure, "p99 < 50 ms", verdict(e.p99 < 50*time.Millisecond))
 			var parts []string
