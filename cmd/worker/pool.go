@@ -30,10 +30,10 @@ not yet delivered. A member's STATE is "leaving" while it shuts down: it owns no
 others run none of the partitions it still holds until it is gone. It is "settling" after it
 started or its view of the bucket was interrupted (a JetStream server down, say), until it has
 read the bucket for 10 s or seen another member "live": until then a partition that ran before
-does not open for it merely because no member claims it. A
-member whose entry vanished without a delete (a worker killed, or a JetStream server down longer
-than the entries' TTL) is no longer listed, but the workers that still count it in, with its
-partitions, for a grace of a few seconds are named below the members.
+does not open for it merely because no member claims it. A member whose entry vanished without a
+delete (a worker killed, or a JetStream server down longer than the entries' TTL) is no longer
+listed, but the workers that still count it in, with its partitions, for a grace of a few
+seconds are named below the members.
 Workers started with worker.partitions (a static split) are not members of the pool.`,
 	Examples: []string{
 		"worker pool --config deploy/examples/config.yaml",

@@ -178,9 +178,7 @@ const maxWalkBuf = 1 << 20
 
 // release returns w to walks, unless an answer made its buffer larger than maxWalkBuf.
 func (w *hashWalk) release() {
-	w.t, w.id = nil, nil
-	clear(w.texts)
-	clear(w.keyed)
+	w.t, w.id = nil, nil // texts and keyed point into buf, which the walk keeps anyway
 	if cap(w.buf) <= maxWalkBuf {
 		walks.Put(w)
 	}

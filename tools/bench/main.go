@@ -209,8 +209,8 @@ func (h *harness) measure(ctx context.Context, rep *report) error {
 			h.logf("%-28s %10.0f ns/op %8.0f B/op %6.0f allocs/op", r.name, r.nsPerOp, r.bPerOp, r.allocs)
 		}
 	}
-	if !o.parts["overhead"] && !o.parts["census"] && !o.parts["ablation"] && !o.parts["biggroup"] && !o.parts["latency"] && !o.parts["e2e"] && !o.parts["scale"] && !o.parts["soak"] {
-		return nil
+	if !slices.ContainsFunc(allParts, func(p string) bool { return p != "micro" && o.parts[p] }) {
+		return nil // only the micro-benchmarks: no process to build or run
 	}
 	bins := []rig.Binary{rig.NATSServer, rig.Worker, rig.Simulator, {Name: "bareloop", Pkg: "./bench/bareloop"}}
 	if o.parts["ablation"] {
