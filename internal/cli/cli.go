@@ -10,14 +10,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
+	"time"
 )
 
 // ProfileEnv names the environment variable that, when set to a folder, makes a command write a CPU
-// profile of its whole run there as <prog>-<pid>.pprof, and what it allocated as
-// <prog>-<pid>.allocs.pprof (go tool pprof reads both). The profile is
-// complete once the command ends, SIGTERM included; a killed process leaves none.
+// profile of its whole run there as <prog>-<pid>.pprof, what it allocated as
+// <prog>-<pid>.allocs.pprof, and where its goroutines waited as <prog>-<pid>.block.pprof (channels,
+// conditions and locks, every wait of 200µs or more) and <prog>-<pid>.mutex.pprof (go tool pprof
+// reads them all). The profiles are complete once the command ends, SIGTERM included; a killed
+// process leaves none.
 const ProfileEnv = "SCIMFLOW_CPUPROFILE"
 
 // ExitError ends a command with a status after its output already said why (a usage error is 2, a
@@ -71,13 +75,20 @@ func StartProfile(prog string) (stop func()) {
 		fmt.Fprintf(os.Stderr, "%s: %s: %v\n", prog, ProfileEnv, err)
 		os.Exit(2)
 	}
+	// Where goroutines waited: every wait of 200µs or more, shorter ones sampled; one contended
+	// lock in five.
+	runtime.SetBlockProfileRate(int(200 * time.Microsecond))
+	runtime.SetMutexProfileFraction(5)
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		// Beside it, what the run allocated (go tool pprof -sample_index=alloc_space).
-		if a, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.allocs.pprof", prog, os.Getpid()))); err == nil {
-			_ = pprof.Lookup("allocs").WriteTo(a, 0)
-			a.Close()
+		// Beside it, what the run allocated (go tool pprof -sample_index=alloc_space) and where it
+		// waited.
+		for _, name := range []string{"allocs", "block", "mutex"} {
+			if a, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.%s.pprof", prog, os.Getpid(), name))); err == nil {
+				_ = pprof.Lookup(name).WriteTo(a, 0)
+				a.Close()
+			}
 		}
 	}
 }
