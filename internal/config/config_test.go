@@ -106,6 +106,7 @@ log:
     openTimeout: 1m
   concurrency:
     max: 20
+    latencyFloor: 3ms
   retry:
     attempts: 2
 `, 1)
@@ -124,6 +125,7 @@ log:
 	assert.EqualValues(t, 5, c.Target.Breaker.ConsecutiveFailures)
 	assert.Equal(t, time.Minute, c.Target.Breaker.OpenTimeout)
 	assert.Equal(t, 20, c.Target.Concurrency.Max)
+	assert.Equal(t, 3*time.Millisecond, c.Target.Concurrency.LatencyFloor)
 	assert.Equal(t, 2, c.Target.Retry.Attempts)
 	assert.Len(t, c.NATS.ClientOptions(), 1)
 }

@@ -181,6 +181,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Breaker.FailureRatio = 2 }, "target.breaker.failureRatio"},
 		{func(c *Config) { c.Concurrency = ConcurrencyConfig{Min: 5, Max: 2} }, "target.concurrency: need 1 <= min <= initial <= max"},
 		{func(c *Config) { c.Concurrency.Backoff = 1.5 }, "target.concurrency.backoff"},
+		{func(c *Config) { c.Concurrency.LatencyFloor = -time.Millisecond }, "target.concurrency.latencyFloor: must not be negative"},
 		{func(c *Config) { c.Retry.Attempts = -1 }, "target.retry.attempts"},
 		{func(c *Config) { c.Retry.BaseBackoff, c.Retry.MaxBackoff = time.Second, time.Millisecond }, "target.retry:"},
 	}

@@ -116,6 +116,11 @@ type ConcurrencyConfig struct {
 	// Tolerance is how much slower than the best recent round trip a response may be before it
 	// counts as congestion; default 2.0 (twice the baseline).
 	Tolerance float64 `yaml:"tolerance"`
+	// LatencyFloor is how much slower than the best recent round trip a response must also be
+	// before it counts as congestion; default 5ms. Below it, a slower round trip is the client's
+	// own noise (a shared host's scheduling, GC, its JetStream server's disk), not a queue at the
+	// target: at a target answering in a millisecond, a tolerance alone mistook it for one.
+	LatencyFloor time.Duration `yaml:"latencyFloor"`
 	// Backoff is the multiplicative decrease on overload (429, 503, timeout); default 0.9.
 	Backoff float64 `yaml:"backoff"`
 	// Increase is the additive increase per round trip once past slow start; default 0.25.
@@ -157,6 +162,7 @@ func (c Config) withDefaults() Config {
 	l.Max = cmp.Or(l.Max, max(64, l.Min))
 	l.Initial = cmp.Or(l.Initial, min(max(4, l.Min), l.Max))
 	l.Tolerance = cmp.Or(l.Tolerance, 2.0)
+	l.LatencyFloor = cmp.Or(l.LatencyFloor, DefaultLatencyFloor)
 	l.Backoff = cmp.Or(l.Backoff, 0.9)
 	l.Increase = cmp.Or(l.Increase, 0.25)
 	r := &c.Retry
@@ -225,6 +231,9 @@ func (c Config) Validate() error {
 	}
 	if !(l.Tolerance >= 1) {
 		add("concurrency.tolerance", "must be at least 1, got %v", l.Tolerance)
+	}
+	if l.LatencyFloor < 0 {
+		add("concurrency.latencyFloor", "must not be negative, got %v", l.LatencyFloor)
 	}
 	if !(l.Backoff > 0 && l.Backoff < 1) {
 		add("concurrency.backoff", "must be in (0, 1), got %v", l.Backoff)

@@ -30,9 +30,11 @@ const (
 //     returns at once and its slot would be refilled at once, so every rejection must shed, but
 //     a burst (the overshoot of slow start) must not collapse the limit;
 //   - decrease on latency: a smoothed round trip (of the request's class) slower than
-//     Tolerance × the best recent round trip multiplies the limit by Backoff, at most once per
-//     smoothed round trip, since every request of a slow round trip carries the same signal; one
-//     slow answer among fast ones is jitter, not a queue;
+//     Tolerance × the best recent round trip, and more than LatencyFloor slower, multiplies the
+//     limit by Backoff, at most once per smoothed round trip, since every request of a slow round
+//     trip carries the same signal; one slow answer among fast ones is jitter, not a queue, and
+//     so is a rise of a few milliseconds: at a target that answers in one, the client's own
+//     host (its scheduling, its JetStream server's disk) moves the round trip that much;
 //   - near the capacity at which the last rejection came (±1), growth is eight times slower, so
 //     the limit lingers just below the target's capacity instead of hitting it every few round
 //     trips (the plateau of TCP BIC/CUBIC); past it without a rejection, the memory is dropped;
@@ -62,6 +64,9 @@ type Limiter struct {
 	peak         int       // most requests in flight recently
 	peakAt       time.Time // when peak was seen
 }
+
+// DefaultLatencyFloor is ConcurrencyConfig.LatencyFloor's default.
+const DefaultLatencyFloor = 5 * time.Millisecond
 
 // baselineWindow is how long the best round trip is remembered.
 const baselineWindow = 10 * time.Second
@@ -162,7 +167,7 @@ func (l *Limiter) release(o outcome, rtt time.Duration, class string) {
 		// The class's smoothed round trip, not this one answer, is compared with its best: one
 		// slow answer (a GC pause, a descheduled thread) is noise, a slower average is a queue.
 		base, srtt := l.sample(now, rtt, class)
-		if srtt > time.Duration(float64(base)*l.cfg.Tolerance) && srtt-base > time.Millisecond {
+		if srtt > time.Duration(float64(base)*l.cfg.Tolerance) && srtt-base > l.cfg.LatencyFloor {
 			l.decrease(now, true)
 		} else if 2*l.peak >= l.capacity() {
 			switch {
