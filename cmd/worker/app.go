@@ -231,6 +231,7 @@ func startApp(ctx context.Context, cfg *config.Config, log zerolog.Logger) (_ *a
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: watch: %w", idCacheBucket, err)
 	}
+	ids.ObserveWrites(func(d time.Duration) { a.metrics.StoreWrite("idcache", d) })
 	a.target, err = newTarget(cfg, log, ids, a.metrics.Call)
 	if err != nil {
 		return nil, err

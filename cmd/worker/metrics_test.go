@@ -157,6 +157,9 @@ func TestMetricsExposition(t *testing.T) {
 	assert.Equal(t, float64(creates+3), value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "outcome"}))
 	assert.Equal(t, float64(creates+1), value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "applied"}))
 	assert.GreaterOrEqual(t, value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "ack"}), float64(creates+2))
+	// Every created user's new id is written to the key → id bucket (the deletes' fresh lookups
+	// may write theirs too).
+	assert.GreaterOrEqual(t, value(t, fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "idcache"}), float64(creates))
 	assert.GreaterOrEqual(t, value(t, fams, "scimflow_token_requests_total", map[string]string{"result": "ok"}), 1.0)
 	assert.Equal(t, 1.0, value(t, fams, "scimflow_target_breaker_state", map[string]string{"state": "closed"}))
 	assert.Equal(t, 8.0, value(t, fams, "scimflow_partitions_owned", nil))

@@ -64,7 +64,7 @@ var (
 	famInvObjects     = Family{"scimflow_inventory_objects", "gauge", "Objects the last inventory read, by data-model object.", []string{"object"}}
 	famInvDrift       = Family{"scimflow_inventory_drift", "gauge", "Changes the last inventory found, by drift class.", []string{"class"}}
 	famInvRunning     = Family{"scimflow_inventory_running", "gauge", "1 while this worker runs an inventory.", nil}
-	famStoreWrites    = Family{"scimflow_jetstream_write_seconds", "histogram", "JetStream round trips on an event's path, by what is written: the applied record (applied) and the outcome (outcome), each stored (fsynced with sync_interval: always) before the server answers, and the confirmed acknowledgement (ack).", []string{"write"}}
+	famStoreWrites    = Family{"scimflow_jetstream_write_seconds", "histogram", "JetStream round trips on an event's path, by what is written: the applied record (applied), the outcome (outcome) and a created object's key → id (idcache), each stored (fsynced with sync_interval: always) before the server answers, and the confirmed acknowledgement (ack).", []string{"write"}}
 	famInvJobs        = Family{"scimflow_inventory_duration_seconds", "histogram", "Inventory jobs this worker ran, by how they ended (status): how long each took.", []string{"status"}}
 )
 

@@ -144,12 +144,23 @@ type progress struct {
 	// record is closed when the applied record being written beside the outcome is stored (or
 	// failed); nil when none is being written.
 	record chan struct{}
+	// cached is closed when a created object's key → id, written beside the outcome, is stored
+	// (or failed); nil when none is being written.
+	cached chan struct{}
 }
 
 // awaitRecord waits for the applied record being written, if any.
 func (st *progress) awaitRecord() {
 	if st.record != nil {
 		<-st.record
+	}
+}
+
+// settle waits for everything written beside the outcome: the applied record and the key → id.
+func (st *progress) settle() {
+	st.awaitRecord()
+	if st.cached != nil {
+		<-st.cached
 	}
 }
 
@@ -181,8 +192,8 @@ func (p *Processor) Handle(ctx context.Context, d *events.Delivery) events.Resul
 		// The outcome of this window: it carries every request the window made.
 		res.Outcome.Requests, st.calls, st.refWaits = st.calls, nil, 0
 	}
-	if st.record != nil {
-		res.Settle = st.awaitRecord
+	if st.record != nil || st.cached != nil {
+		res.Settle = st.settle
 	}
 	return res
 }
@@ -279,8 +290,8 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 		case err == nil:
 			st.sent = true
 			st.targetID = cmp.Or(targetID, st.targetID)
-			p.remember(ctx, rd, plan, targetID)
 			fu, partial := plan.FollowUp()
+			p.remember(ctx, st, rd, plan, targetID, !partial)
 			p.recordApplied(ctx, st, d, ch, plan, st.targetID, body, partial)
 			st.note("%s", strings.Join(plan.Notes, "; "))
 			if partial {
@@ -324,7 +335,13 @@ func (p *Processor) handle(ctx context.Context, d *events.Delivery, st *progress
 // remember keeps the key → id cache true to what the plan just did: a deleted object's key no
 // longer resolves, a created object's key resolves to its new id, and a renamed object's id moves
 // from its old key to its new one (so that a later event of the old key can never reach it).
-func (p *Processor) remember(ctx context.Context, rd *reader, plan *reconcile.Plan, targetID string) {
+//
+// A create that is the event's last write (last: no follow-up plans after it) stores its new
+// key → id beside the outcome, as the applied record is (startRecord): the outcome does not wait
+// for the bucket's write, the acknowledgement does (Result.Settle), so the key's next event finds
+// the id stored. Another key's event that asks for the id meanwhile reads the bucket, and failing
+// that the target, as it did while the write was awaited.
+func (p *Processor) remember(ctx context.Context, st *progress, rd *reader, plan *reconcile.Plan, targetID string, last bool) {
 	switch {
 	case plan.ObjectID != "" && hasDelete(plan):
 		rd.forget(ctx, p.target, func(id string) bool { return id == plan.ObjectID })
@@ -332,7 +349,22 @@ func (p *Processor) remember(ctx context.Context, rd *reader, plan *reconcile.Pl
 	case plan.Rekey != nil:
 		p.rekey(ctx, plan, cmp.Or(plan.ObjectID, targetID))
 	case plan.ObjectID == "" && targetID != "" && len(plan.Key) > 0:
-		p.target.Remember(ctx, plan.KeyResource, toProvision(plan.Key), targetID)
+		resource, key := plan.KeyResource, toProvision(plan.Key)
+		if !last {
+			p.target.Remember(ctx, resource, key, targetID)
+			return
+		}
+		if st.cached != nil {
+			<-st.cached
+		}
+		done := make(chan struct{})
+		st.cached = done
+		wctx, cancel := context.WithTimeout(ctx, recordWriteTimeout)
+		go func() {
+			defer close(done)
+			defer cancel()
+			p.target.Remember(wctx, resource, key, targetID)
+		}()
 	}
 }
 

@@ -360,3 +360,56 @@ func TestAfterAStaleIDTheKeyIsLookedUpInTheTarget(t *testing.T) {
 	}
 	assert.Equal(t, 1, notFound, "one stale id tried, then the target asked: %+v", res.Outcome.Requests)
 }
+
+// gatedCache holds every Put until its gate opens, and says when one was stored.
+type gatedCache struct {
+	provision.IDCache
+	gate   chan struct{}
+	stored chan struct{}
+}
+
+func (c *gatedCache) Put(ctx context.Context, resource, key, id string) {
+	<-c.gate
+	c.IDCache.Put(ctx, resource, key, id)
+	close(c.stored)
+}
+
+// A create's new key → id is written beside the outcome, as the applied record is: the outcome
+// does not wait for the bucket, and Settle (which the consume loop calls before the
+// acknowledgement, so before the key's next event) does.
+func TestACreatedIDIsStoredBesideTheOutcomeAndBeforeTheAcknowledgement(t *testing.T) {
+	t.Parallel()
+	cache := &gatedCache{IDCache: kvCache(t), gate: make(chan struct{}), stored: make(chan struct{})}
+	f := setupWithCache(t, Config{}, cache)
+	ctx := context.Background()
+
+	handled := make(chan events.Result, 1)
+	go func() {
+		handled <- f.proc.Handle(ctx, delivery(1, "Create", "User", user("ada@x"), map[string]any{"title": "CTO"}))
+	}()
+	var res events.Result
+	select {
+	case res = <-handled:
+	case <-time.After(10 * time.Second):
+		close(cache.gate)
+		t.Fatal("the create's outcome waited for the id cache's write")
+	}
+	require.Equal(t, events.StatusSucceeded, res.Outcome.Status, "%+v", res.Outcome)
+	require.NotNil(t, res.Settle, "the write in flight must hold the acknowledgement")
+	select {
+	case <-cache.stored:
+		t.Fatal("the id was stored while the gate was shut")
+	default:
+	}
+
+	time.AfterFunc(50*time.Millisecond, func() { close(cache.gate) })
+	res.Settle()
+	select {
+	case <-cache.stored:
+	default:
+		t.Fatal("Settle returned before the created id was stored")
+	}
+	id, ok := cache.Get(ctx, "Users", provision.CacheKey([]provision.Match{{Attr: "userName", Value: "ada@x"}}))
+	require.True(t, ok, "the key resolves from the cache once settled")
+	assert.Equal(t, res.Outcome.TargetID, id)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,6 +38,7 @@ type WatchedIDCache struct {
 	entries    map[string]watchedEntry
 	reading    map[string]int // keys with a read or write of the bucket in flight
 	done       chan struct{}
+	observe    func(time.Duration) // ObserveWrites
 }
 
 type watchedEntry struct {
@@ -75,6 +77,10 @@ var (
 	_ IDCache            = (*WatchedIDCache)(nil)
 	_ conditionalDeleter = (*WatchedIDCache)(nil)
 )
+
+// ObserveWrites has f told how long each write of an id to the bucket took, until the server
+// stored it (metrics). Call it before the cache is used.
+func (c *WatchedIDCache) ObserveWrites(f func(time.Duration)) { c.observe = f }
 
 // Done is closed when the watch ended (the context ended, or the subscription closed); the cache
 // then reads the bucket for every lookup.
@@ -223,7 +229,11 @@ func (c *WatchedIDCache) Put(ctx context.Context, resource, key, id string) {
 	// written without reading first: the write is what the bucket would need anyway.
 	gen := c.begin(k)
 	defer c.end(k)
+	started := time.Now()
 	rev, err := c.kv.Put(ctx, k, []byte(id))
+	if c.observe != nil {
+		c.observe(time.Since(started))
+	}
 	if err != nil {
 		c.log.Warn().Err(err).Str("resource", resource).Msg("id cache write failed")
 		return

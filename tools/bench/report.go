@@ -121,7 +121,7 @@ func (r *report) rows() []row {
 		if e.kind == kindWorker {
 			add(sec, "publish → outcome, "+load, "worker: "+figure, "p99 < 50 ms", verdict(e.p99 < 50*time.Millisecond))
 			var parts []string
-			for _, w := range []string{"applied", "outcome", "ack"} {
+			for _, w := range []string{"applied", "outcome", "ack", "idcache"} {
 				if bs := e.writes[w]; len(bs) > 0 {
 					parts = append(parts, fmt.Sprintf("%s p50 %s, p99 %s", w, ms(secs(quantile(.5, bs))), ms(secs(quantile(.99, bs)))))
 				}
