@@ -121,17 +121,25 @@ const recordWriteTimeout = 30 * time.Second
 // the record is stored redelivers the event (see recordFound). The writes of one event go one
 // after the other: each waits for the one before.
 func (p *Processor) startRecord(ctx context.Context, st *progress, a Applied) {
-	st.awaitRecord()
+	st.record = writeBeside(ctx, st.record, func(wctx context.Context) { p.cfg.Applied.RecordApplied(wctx, a) })
+}
+
+// writeBeside starts write once the write before it (prev, nil for none) is done, and returns
+// what is closed when it is done. The write outlives Handle but not the work: a worker's drain
+// deadline cancels it as it cancels the event's other requests (the event, not acknowledged,
+// comes back).
+func writeBeside(ctx context.Context, prev chan struct{}, write func(context.Context)) chan struct{} {
+	if prev != nil {
+		<-prev
+	}
 	done := make(chan struct{})
-	st.record = done
-	// The write outlives Handle but not the work: a worker's drain deadline cancels it as it
-	// cancels the event's other requests (the event, not acknowledged, comes back).
 	wctx, cancel := context.WithTimeout(ctx, recordWriteTimeout)
 	go func() {
 		defer close(done)
 		defer cancel()
-		p.cfg.Applied.RecordApplied(wctx, a)
+		write(wctx)
 	}()
+	return done
 }
 
 // recordFound records, for a redelivered event that finds the target already as it asks (a

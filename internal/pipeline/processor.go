@@ -354,17 +354,7 @@ func (p *Processor) remember(ctx context.Context, st *progress, rd *reader, plan
 			p.target.Remember(ctx, resource, key, targetID)
 			return
 		}
-		if st.cached != nil {
-			<-st.cached
-		}
-		done := make(chan struct{})
-		st.cached = done
-		wctx, cancel := context.WithTimeout(ctx, recordWriteTimeout)
-		go func() {
-			defer close(done)
-			defer cancel()
-			p.target.Remember(wctx, resource, key, targetID)
-		}()
+		st.cached = writeBeside(ctx, st.cached, func(wctx context.Context) { p.target.Remember(wctx, resource, key, targetID) })
 	}
 }
 
