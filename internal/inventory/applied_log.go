@@ -231,9 +231,13 @@ func (l *AppliedLog) record(ctx context.Context, a pipeline.Applied) error {
 		}
 		var next uint64
 		started := time.Now()
-		if rev == 0 {
+		switch {
+		case ablate.AppliedWrite:
+			// make bench's ablation: the record built and encoded, as if another write carried it
+			next = rev + 1
+		case rev == 0:
 			next, err = l.kv.Create(ctx, k, raw)
-		} else {
+		default:
 			next, err = l.kv.Update(ctx, k, raw, rev)
 		}
 		// The write has copied raw to the connection (or its reconnect buffer): the next record

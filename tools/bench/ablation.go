@@ -27,6 +27,10 @@ var ablationVariants = []variant{
 	{label: "worker"},
 	{label: "worker without the provisioning log", off: []string{"history"}},
 	{label: "worker without the applied record", off: []string{"applied"}},
+	// The record built as now, but no write of its own: what the worker would cost if its one
+	// durable write per event were an outcome that carried the record (the outcome's own bytes
+	// would grow by the record's; this variant does not add them).
+	{label: "worker with its applied record built, not written", off: []string{"appliedwrite"}},
 	{label: "worker without either", off: []string{"applied", "history"}},
 	{label: kindBare, bare: true},
 }

@@ -30,26 +30,30 @@ func ablationOf(msgs ...float64) []*ablationResult {
 // The part refuses figures from a variant that did not leave its records out: a worker built
 // without the tag sends as many messages as the ordinary one.
 func TestAblationFailsWhenNothingWasLeftOut(t *testing.T) {
-	require.NoError(t, checkAblation(ablationOf(4.3, 3.3, 3.3, 2.3, 2.1)))
+	require.NoError(t, checkAblation(ablationOf(4.3, 3.3, 3.3, 3.3, 2.3, 2.1)))
 
-	err := checkAblation(ablationOf(4.3, 3.3, 4.3, 2.3, 2.1))
+	err := checkAblation(ablationOf(4.3, 3.3, 4.3, 3.3, 2.3, 2.1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"worker without the applied record" sent 4.30 NATS messages per event against the worker's 4.30, not the 1 fewer`)
 
-	err = checkAblation(ablationOf(4.3, 3.3, 3.3, 3.3, 2.1))
+	err = checkAblation(ablationOf(4.3, 3.3, 3.3, 3.3, 3.3, 2.1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"worker without either" sent 3.30 NATS messages per event against the worker's 4.30, not the 2 fewer per event that leaving out applied and history takes`)
+
+	err = checkAblation(ablationOf(4.3, 3.3, 3.3, 4.25, 2.3, 2.1))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"worker with its applied record built, not written" sent 4.25 NATS messages per event against the worker's 4.30, not the 1 fewer per event that leaving out appliedwrite takes`)
 }
 
 // Each variant is set against the bare loop of the same run.
 func TestAblationRows(t *testing.T) {
-	res := ablationOf(4.3, 3.3, 3.3, 2.3, 2.1)
+	res := ablationOf(4.3, 3.3, 3.3, 3.3, 2.3, 2.1)
 	res[0].rounds[0] = roundOf(1000, 2, 300, 4.3) // the worker: 500 events/s, 300 µs
 	rows := ablationRows(res)
 	require.Len(t, rows, len(ablationVariants))
 	assert.Equal(t, "worker", rows[0].measure)
 	assert.Contains(t, rows[0].figure, "500 events/s, 0.50 × the bare loop; consumer CPU 300 µs/event, 3.00 × the bare loop's")
-	assert.Equal(t, kindBare, rows[4].measure)
-	assert.Contains(t, rows[4].figure, "1000 events/s, 1.00 × the bare loop")
+	assert.Equal(t, kindBare, rows[5].measure)
+	assert.Contains(t, rows[5].figure, "1000 events/s, 1.00 × the bare loop")
 	assert.Empty(t, ablationRows(nil))
 }
