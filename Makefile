@@ -38,7 +38,7 @@ ifeq ($(T)$(PKG),./...)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags scimflow_ablate ./cmd/worker ./internal/ablate
+	$(GO) vet -tags scimflow_ablate ./cmd/worker ./internal/ablate ./internal/inventory
 	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
 	$(GO) test -count=1 -timeout 3m -v -run 'TestDemoOfAThousandGeneratedUsers' ./cmd/worker
@@ -95,7 +95,7 @@ bench-inventory: deps ## full inventory at scale: 100k users + 10k groups (1M me
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
-	$(GO) vet -tags scimflow_ablate ./cmd/worker ./internal/ablate
+	$(GO) vet -tags scimflow_ablate ./cmd/worker ./internal/ablate ./internal/inventory
 	$(STATICCHECK) ./...
 
 .PHONY: clean
