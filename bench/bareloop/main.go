@@ -23,11 +23,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/scimflow/scimflow/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := cli.StartProfile("bareloop") // SCIMFLOW_CPUPROFILE, as for the worker
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "bareloop:", err)
