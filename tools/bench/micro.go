@@ -4,16 +4,20 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/scimflow/scimflow/internal/ablate"
 )
 
 // microPackages and microPattern are the Go micro-benchmarks of issue 10: event decoding,
 // planning and filter building, with allocations; the applied log's reading of a write's answer
 // (a user, a group of 50 members), its largest share of the worker's CPU; and the key scheduler's
 // turn on a deep backlog and on a full set of acknowledged sequences, the costs that grow with
-// the backlog and with the worker's age, which a short drain does not reach.
+// the backlog and with the worker's age, which a short drain does not reach. micro adds the
+// applied record's build without its write (BenchmarkRecordApplied, ablation build).
 var (
 	microPackages = []string{"./internal/events", "./internal/reconcile", "./internal/provision", "./internal/inventory"}
 	microPattern  = "Decode$|Plan$|Filter$|HashAnswer$|KeySchedulerBacklog$|RecentSeqsFull$"
@@ -29,9 +33,26 @@ type microResult struct {
 }
 
 func (h *harness) micro(ctx context.Context) ([]microResult, error) {
-	args := append([]string{"test", "-run", "^$", "-bench", microPattern, "-benchmem", "-count", "1"}, microPackages...)
+	rs, err := h.goBench(ctx, nil, append([]string{"-bench", microPattern}, microPackages...)...)
+	if err != nil {
+		return nil, err
+	}
+	// The applied record's build without its write exists only in the ablation build, told to
+	// leave the write out (internal/inventory's BenchmarkRecordApplied).
+	ablated, err := h.goBench(ctx, []string{ablate.Env + "=appliedwrite"}, "-tags", ablationWorker.Tags, "-bench", "RecordApplied$", "./internal/inventory")
+	if err != nil {
+		return nil, err
+	}
+	return append(rs, ablated...), nil
+}
+
+// goBench runs `go test -run ^$ -benchmem -count 1 args...` in the repository, with env added to
+// the environment, and returns its benchmark lines; none is an error.
+func (h *harness) goBench(ctx context.Context, env []string, args ...string) ([]microResult, error) {
+	args = append([]string{"test", "-run", "^$", "-benchmem", "-count", "1"}, args...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = h.repo
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
