@@ -82,10 +82,15 @@ bench: deps ## issue 10's harness (under 10 minutes): worker against a bare loop
 	$(GO) run ./tools/bench $(BENCH_FLAGS)
 
 .PHONY: bench-all
-bench-all: bench ## make bench, then the soak (one worker, 300,000 events: does an event cost more as the worker ages), every Go benchmark once (-benchtime 1x) and bench-inventory
+bench-all: bench ## make bench, then the soak (one worker, 300,000 events: does an event cost more as the worker ages), every Go benchmark once (-benchtime 1x), bench-inventory and bench-writes
 	$(GO) run ./tools/bench -parts soak -docs ""
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 	$(MAKE) --no-print-directory bench-inventory
+	$(MAKE) --no-print-directory bench-writes
+
+.PHONY: bench-writes
+bench-writes: deps ## the JetStream server's CPU per event for what the worker stores, laid out three ways (today's writes, a keyed outcome, a republishing ledger): docs/design-notes.md, "One durable write per event"
+	$(GO) run ./tools/bench-writes
 
 .PHONY: bench-inventory
 bench-inventory: deps ## full inventory at scale: 100k users + 10k groups (1M memberships), then 1M users; wall time, objects/s, peak RSS (INVENTORY_SIZES)

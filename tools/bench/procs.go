@@ -21,38 +21,8 @@ func startProc(name, bin string, args []string, logPath string, stdout io.Writer
 	return rig.Start(name, bin, args, nil, logPath, stdout)
 }
 
-// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
-// architecture Go supports.
-const clockTick = 10 * time.Millisecond
-
-// cpuTime is the CPU (user + system) pid has used, from /proc/<pid>/stat.
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, fmt.Errorf("cpu time of pid %d: %w", pid, err)
-	}
-	return parseStat(string(b))
-}
-
-// parseStat reads utime + stime from a /proc/<pid>/stat line. The command name (field 2) may hold
-// spaces and parentheses, so fields are counted from the last ')'.
-func parseStat(s string) (time.Duration, error) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc stat line %q: no command name", clip(s, 80))
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc stat line %q: %d fields after the command name, want at least 13", clip(s, 80), len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc stat line %q: utime/stime: %w", clip(s, 80), err)
-	}
-	return time.Duration(ut+st) * clockTick, nil
-}
+// cpuTime is the CPU (user + system) pid has used (rig.CPUTime).
+func cpuTime(pid int) (time.Duration, error) { return rig.CPUTime(pid) }
 
 // peakRSS is VmHWM of pid in bytes, from /proc/<pid>/status.
 func peakRSS(pid int) (int64, error) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/scimflow/scimflow/internal/rig"
 )
 
 // report collects what was measured and renders it.
@@ -40,14 +42,7 @@ func median(rs []*round, f func(*round) float64) float64 {
 	for i, r := range rs {
 		vs[i] = f(r)
 	}
-	slices.Sort(vs)
-	if len(vs) == 0 {
-		return 0
-	}
-	if len(vs)%2 == 1 {
-		return vs[len(vs)/2]
-	}
-	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+	return rig.Median(vs)
 }
 
 func verdict(ok bool) string {
