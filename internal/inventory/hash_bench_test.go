@@ -14,15 +14,7 @@ import (
 // hashing the managed attributes, for a user, a group of 50 members and one of 5,000 (a membership
 // change's answer lists every member).
 func BenchmarkHashAnswer(b *testing.B) {
-	raw, err := os.ReadFile("../../deploy/examples/models/cyberark.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := reconcile.ParseModel("cyberark.yaml", raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	shs, err := shapesOf(m, []string{"User", "Group"})
+	shs, err := shapesOf(exampleModel(b), []string{"User", "Group"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,18 +29,7 @@ func BenchmarkHashAnswer(b *testing.B) {
 		return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"g-1","displayName":"Admins","members":[` + strings.Join(members, ",") + `],` +
 			`"meta":{"resourceType":"Group","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Groups/g-1"}}`
 	}
-	var members []string
-	for i := range 50 {
-		members = append(members, fmt.Sprintf(`{"value":"u-%08d","display":"user %d","$ref":"https://x/scim/v2/Users/u-%08d","type":"User"}`, i, i, i))
-	}
-	answers := []string{
-		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"id":"u-00000001","userName":"ada@example.com",` +
-			`"name":{"givenName":"Ada","familyName":"Lovelace","formatted":"Ada Lovelace"},"displayName":"Ada Lovelace","title":"CTO","active":true,` +
-			`"emails":[{"value":"ada@example.com","type":"work","primary":true}],"groups":[{"value":"g-1","display":"Admins"}],` +
-			`"meta":{"resourceType":"User","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Users/u-00000001","version":"W/\"3\""}}`,
-		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"g-1","displayName":"Admins","members":[` + strings.Join(members, ",") + `],` +
-			`"meta":{"resourceType":"Group","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Groups/g-1"}}`,
-	}
+	answers := []string{userAnswer, groupAnswer(50)}
 	cases := []struct {
 		name, answer string
 		sh           *shape
@@ -65,4 +46,33 @@ func BenchmarkHashAnswer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// exampleModel is the shipped CyberArk data model.
+func exampleModel(b testing.TB) *reconcile.Model {
+	raw, err := os.ReadFile("../../deploy/examples/models/cyberark.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := reconcile.ParseModel("cyberark.yaml", raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// userAnswer is a CyberArk user as the target answers a write.
+const userAnswer = `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"id":"u-00000001","userName":"ada@example.com",` +
+	`"name":{"givenName":"Ada","familyName":"Lovelace","formatted":"Ada Lovelace"},"displayName":"Ada Lovelace","title":"CTO","active":true,` +
+	`"emails":[{"value":"ada@example.com","type":"work","primary":true}],"groups":[{"value":"g-1","display":"Admins"}],` +
+	`"meta":{"resourceType":"User","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Users/u-00000001","version":"W/\"3\""}}`
+
+// groupAnswer is a group of n members (ids u-00000000 on) as the target answers a membership change.
+func groupAnswer(n int) string {
+	members := make([]string, n)
+	for i := range members {
+		members[i] = fmt.Sprintf(`{"value":"u-%08d","display":"user %d","$ref":"https://x/scim/v2/Users/u-%08d","type":"User"}`, i, i, i)
+	}
+	return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"g-1","displayName":"Admins","members":[` + strings.Join(members, ",") + `],` +
+		`"meta":{"resourceType":"Group","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Groups/g-1"}}`
 }

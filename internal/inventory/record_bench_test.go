@@ -5,8 +5,6 @@ package inventory
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,14 +26,7 @@ func BenchmarkRecordApplied(b *testing.B) {
 	if !ablate.AppliedWrite {
 		b.Fatalf("run with %s=appliedwrite: without it the benchmark would write to a bucket it does not have", ablate.Env)
 	}
-	raw, err := os.ReadFile("../../deploy/examples/models/cyberark.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := reconcile.ParseModel("cyberark.yaml", raw)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := exampleModel(b)
 	l := &AppliedLog{shapes: map[string]*shape{}, log: zerolog.Nop(), now: time.Now, memo: map[string]memoRecord{}}
 	for _, o := range []string{"User", "Group"} {
 		shs, err := shapesOf(m, []string{o})
@@ -44,16 +35,7 @@ func BenchmarkRecordApplied(b *testing.B) {
 		}
 		l.shapes[o] = shs[0]
 	}
-	user := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"id":"u-00000001","userName":"ada@example.com",` +
-		`"name":{"givenName":"Ada","familyName":"Lovelace","formatted":"Ada Lovelace"},"displayName":"Ada Lovelace","title":"CTO","active":true,` +
-		`"emails":[{"value":"ada@example.com","type":"work","primary":true}],"groups":[{"value":"g-1","display":"Admins"}],` +
-		`"meta":{"resourceType":"User","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Users/u-00000001","version":"W/\"3\""}}`)
-	var members []string
-	for i := range 25 {
-		members = append(members, fmt.Sprintf(`{"value":"u-%08d","display":"user %d","$ref":"https://x/scim/v2/Users/u-%08d","type":"User"}`, i, i, i))
-	}
-	group := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"g-1","displayName":"Admins","members":[` + strings.Join(members, ",") + `],` +
-		`"meta":{"resourceType":"Group","created":"2026-12-04T07:00:00Z","lastModified":"2026-12-04T07:00:00Z","location":"https://x/scim/v2/Groups/g-1"}}`)
+	user, group := []byte(userAnswer), []byte(groupAnswer(25))
 	cases := []struct {
 		name, object, keyName string
 		answer                []byte
