@@ -107,3 +107,16 @@ func FindRepo(how string) (string, error) {
 		dir = parent
 	}
 }
+
+// Workspace finds the repository a harness builds from (FindRepo; how is the error's advice) and
+// makes it a work folder in the system's temporary directory, named from prefix. The caller
+// removes the folder.
+func Workspace(how, prefix string) (repo, dir string, err error) {
+	if repo, err = FindRepo(how); err != nil {
+		return "", "", err
+	}
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", err
+	}
+	return repo, dir, nil
+}

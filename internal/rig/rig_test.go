@@ -106,3 +106,12 @@ func (s *syncBuilder) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestWorkspaceIsTheRepositoryAndANewFolder(t *testing.T) {
+	repo, dir, err := Workspace("run it from the repository", "rig-test-")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	assert.FileExists(t, filepath.Join(repo, "go.mod"))
+	assert.DirExists(t, dir)
+	assert.True(t, strings.HasPrefix(filepath.Base(dir), "rig-test-"), dir)
+}

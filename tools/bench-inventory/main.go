@@ -61,11 +61,7 @@ func run(ctx context.Context, spec string, keep bool) error {
 		z.name = fmt.Sprintf("%d users + %d groups (%d memberships)", z.users, z.groups, z.memberships)
 		sizes = append(sizes, z)
 	}
-	repo, err := rig.FindRepo("run it from the repository (make bench-inventory)")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "bench-inventory-")
+	repo, dir, err := rig.Workspace("run it from the repository (make bench-inventory)", "bench-inventory-")
 	if err != nil {
 		return err
 	}

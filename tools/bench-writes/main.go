@@ -62,11 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	repo, err := rig.FindRepo("run it as go run ./tools/bench-writes from the repository")
-	if err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp("", "bench-writes-")
+	repo, work, err := rig.Workspace("run it as go run ./tools/bench-writes from the repository", "bench-writes-")
 	if err != nil {
 		return err
 	}

@@ -157,11 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	repo, err := rig.FindRepo("run the harness from the repository (make bench)")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "scimflow-bench-")
+	repo, dir, err := rig.Workspace("run the harness from the repository (make bench)", "scimflow-bench-")
 	if err != nil {
 		return err
 	}
