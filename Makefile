@@ -89,7 +89,7 @@ bench-all: bench ## make bench, then the soak (one worker, 300,000 events: does 
 	$(MAKE) --no-print-directory bench-writes
 
 .PHONY: bench-writes
-bench-writes: deps ## the JetStream server's CPU per event for what the worker stores, laid out three ways (today's writes, a keyed outcome, a republishing ledger): docs/design-notes.md, "One durable write per event"
+bench-writes: deps ## the JetStream server's CPU per event for what the worker stores, laid out three ways (today's writes, a keyed outcome, a republishing ledger) and against the bare loop's one write: docs/design-notes.md, "One durable write per event"
 	$(GO) run ./tools/bench-writes
 
 .PHONY: bench-inventory

@@ -19,6 +19,8 @@ type layout struct {
 	setup func(ctx context.Context, js jetstream.JetStream) error
 	// write stores event i of key; it returns once every write the event waits for is stored.
 	write func(ctx context.Context, w *writer, i int, key string) error
+	// derived are the streams the server fills from the writes, after their acknowledgement.
+	derived []string
 }
 
 // writer holds what the layouts write with: the connection's JetStream contexts and the payloads.
@@ -79,11 +81,18 @@ var (
 
 var layouts = []layout{
 	{
+		name: "floor",
+		what: "the outcome alone, fsynced: the bare loop's one write, and no record at all (1 message)",
+		setup: func(ctx context.Context, js jetstream.JetStream) error {
+			return create(ctx, js, outcomesStream)
+		},
+		write: func(ctx context.Context, w *writer, i int, key string) error { return publishOutcome(ctx, w, i) },
+	},
+	{
 		name: "today",
 		what: "outcome and applied record fsynced, provisioning log entry unfsynced (3 messages)",
 		setup: func(ctx context.Context, js jetstream.JetStream) error {
-			return create(ctx, js,
-				jetstream.StreamConfig{Name: "OUTCOMES", Subjects: []string{"idm.outcomes.>"}, Duplicates: dupWindow},
+			return create(ctx, js, outcomesStream,
 				jetstream.StreamConfig{Name: "KV_APPLIED", Subjects: []string{"$KV.APPLIED.>"}, MaxMsgsPerSubject: 1, AllowDirect: true, Discard: jetstream.DiscardNew},
 				jetstream.StreamConfig{Name: "HISTORY", Subjects: []string{"idm.history.>"}, MaxMsgsPerSubject: 50, PersistMode: jetstream.AsyncPersistMode, Duplicates: dupWindow})
 		},
@@ -92,7 +101,7 @@ var layouts = []layout{
 			var rerr error
 			var wg sync.WaitGroup
 			wg.Go(func() { _, rerr = w.js.Publish(ctx, "$KV.APPLIED.User."+key, w.record) })
-			_, err := w.js.Publish(ctx, "idm.outcomes.User.succeeded", w.outcome, jetstream.WithMsgID(fmt.Sprint("ev-", i)))
+			err := publishOutcome(ctx, w, i)
 			h := nats.NewMsg("idm.history.User." + key)
 			h.Data = w.outcome
 			h.Header.Set(jetstream.MsgIDHeader, fmt.Sprint("history/ev-", i))
@@ -114,7 +123,8 @@ var layouts = []layout{
 				jetstream.StreamConfig{Name: "LEDGER", Subjects: []string{ledgerSubjects}, Duplicates: dupWindow, AllowDirect: true},
 				historyFromLedger, appliedFromLedger)
 		},
-		write: writeLedger,
+		write:   writeLedger,
+		derived: []string{"HISTORY", "KV_APPLIED"},
 	},
 	{
 		name: "ledger",
@@ -127,8 +137,18 @@ var layouts = []layout{
 					Sources: sourced(ledgerSubjects, "idm.outcomes.{{wildcard(1)}}.{{wildcard(2)}}")},
 				historyFromLedger, appliedFromLedger)
 		},
-		write: writeLedger,
+		write:   writeLedger,
+		derived: []string{"HISTORY", "KV_APPLIED", "OUTCOMES"},
 	},
+}
+
+// outcomesStream is IDM_OUTCOMES where the worker writes its outcomes itself.
+var outcomesStream = jetstream.StreamConfig{Name: "OUTCOMES", Subjects: []string{"idm.outcomes.>"}, Duplicates: dupWindow}
+
+// publishOutcome stores event i's outcome under the contract's subject and waits for it.
+func publishOutcome(ctx context.Context, w *writer, i int) error {
+	_, err := w.js.Publish(ctx, "idm.outcomes.User.succeeded", w.outcome, jetstream.WithMsgID(fmt.Sprint("ev-", i)))
+	return err
 }
 
 // writeLedger publishes the one keyed outcome, the record in a header, and waits for it.
@@ -144,24 +164,13 @@ func writeLedger(ctx context.Context, w *writer, i int, key string) error {
 // caughtUp reports whether the server's derived stores hold every event of n: sourcing runs
 // behind the writes, and its cost belongs to the layout.
 func caughtUp(ctx context.Context, js jetstream.JetStream, l layout, n int) (bool, error) {
-	if l.name == "today" {
-		return true, nil
-	}
-	last := func(name string) (uint64, error) {
+	for _, name := range l.derived {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
-			return 0, err
-		}
-		return s.CachedInfo().State.LastSeq, nil
-	}
-	names := []string{"HISTORY", "KV_APPLIED"}
-	if l.name == "ledger" {
-		names = append(names, "OUTCOMES")
-	}
-	for _, name := range names {
-		seq, err := last(name)
-		if err != nil || seq < uint64(n) {
 			return false, err
+		}
+		if s.CachedInfo().State.LastSeq < uint64(n) {
+			return false, nil
 		}
 	}
 	return true, nil

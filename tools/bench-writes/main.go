@@ -1,7 +1,8 @@
 // Command bench-writes measures the JetStream server's cost of what the worker stores per event,
-// laid out three ways, to inform the choice docs/design-notes.md leaves open under "One durable
-// write per event":
+// laid out three ways and against the floor, to inform the choice docs/design-notes.md leaves
+// open under "One durable write per event":
 //
+//   - floor: the outcome alone, fsynced (the bare loop's one write; no record at all);
 //   - today: the outcome and the applied record, each fsynced, and the provisioning log's entry,
 //     persisted asynchronously (what the worker does);
 //   - keyed: one fsynced outcome under a subject that names its key, carrying the record in a
