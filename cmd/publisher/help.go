@@ -76,16 +76,3 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return err
 }
-
-// cmdVersion is `publisher version`.
-func cmdVersion(args []string, stdout, stderr io.Writer) error {
-	fs := helpVersion.FlagSet(stdout, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fs.Fail("unexpected arguments %q", fs.Args())
-	}
-	cli.WriteVersion(stdout, "publisher")
-	return nil
-}

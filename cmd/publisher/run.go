@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
+	"github.com/scimflow/scimflow/internal/cli"
 	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
 	"github.com/scimflow/scimflow/internal/publish"
@@ -29,7 +30,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "generate":
 		return runGenerate(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		return cmdVersion(args[1:], stdout, stderr)
+		return cli.RunVersion(helpVersion, "publisher", args[1:], stdout, stderr)
 	case "help":
 		return cmdHelp(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "-help":
@@ -100,7 +101,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
-	url, opts, err := connection(*cfgFile, *natsURL, *creds)
+	url, opts, err := config.ClientConnection("scimflow-publisher", *cfgFile, *natsURL, *creds)
 	if err != nil {
 		return err
 	}
@@ -212,29 +213,6 @@ func readItems(file, format string, csvOpt publish.CSVOptions) ([]publish.Item, 
 	default:
 		return nil, fmt.Errorf("--format %q is not jsonl or csv", format)
 	}
-}
-
-// connection decides where to connect: --nats, else the config's nats section, else the default.
-func connection(cfgFile, natsURL, creds string) (string, []nats.Option, error) {
-	opts := []nats.Option{nats.Name("scimflow-publisher")}
-	url := natsURL
-	if cfgFile != "" {
-		n, err := config.LoadNATS(cfgFile, config.Options{})
-		if err != nil {
-			return "", nil, err
-		}
-		if url == "" {
-			url = n.ClientURL()
-		}
-		opts = append(opts, n.ClientOptions()...)
-	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	if url == "" {
-		url = nats.DefaultURL
-	}
-	return url, opts, nil
 }
 
 func splitList(s string) []string {

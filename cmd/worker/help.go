@@ -154,16 +154,3 @@ func helpGroup(args []string) ([]string, bool) {
 	}
 	return nil, false
 }
-
-// cmdVersion is `worker version`.
-func cmdVersion(args []string, stdout, stderr io.Writer) error {
-	fs := helpVersion.FlagSet(stdout, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fs.Fail("unexpected arguments %q", fs.Args())
-	}
-	cli.WriteVersion(stdout, "worker")
-	return nil
-}

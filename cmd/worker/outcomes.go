@@ -74,7 +74,7 @@ func cmdOutcomes(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		q.since = t
 	}
 
-	url, opts, err := natsConnection(*cfgFile, *natsURL, *creds)
+	url, opts, err := config.ClientConnection("scimflow-worker-outcomes", *cfgFile, *natsURL, *creds)
 	if err != nil {
 		return err
 	}
@@ -301,28 +301,4 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
-}
-
-// natsConnection decides where to connect: --nats, else the config's nats section, else the
-// default URL.
-func natsConnection(cfgFile, natsURL, creds string) (string, []nats.Option, error) {
-	opts := []nats.Option{nats.Name("scimflow-worker-outcomes")}
-	url := natsURL
-	if cfgFile != "" {
-		n, err := config.LoadNATS(cfgFile, config.Options{})
-		if err != nil {
-			return "", nil, err
-		}
-		if url == "" {
-			url = n.ClientURL()
-		}
-		opts = append(opts, n.ClientOptions()...)
-	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	if url == "" {
-		url = nats.DefaultURL
-	}
-	return url, opts, nil
 }

@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "replay":
 		return cmdReplay(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		return cmdVersion(args[1:], stdout, stderr)
+		return cli.RunVersion(helpVersion, "worker", args[1:], stdout, stderr)
 	case "help":
 		return cmdHelp(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "-help":

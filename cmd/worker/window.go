@@ -179,16 +179,22 @@ func (s *settings) setPause(ctx context.Context, rec pauseRecord) error {
 
 // pauseRecord reads the stored pause; nil when provisioning runs.
 func (s *settings) pauseRecord(ctx context.Context) (*pauseRecord, error) {
-	e, err := s.kv.Get(ctx, keyPause)
+	return readSetting[pauseRecord](ctx, s, keyPause, "pause")
+}
+
+// readSetting reads the setting stored under key; nil when none is stored. what names it in the
+// error when it cannot be read.
+func readSetting[T any](ctx context.Context, s *settings, key, what string) (*T, error) {
+	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", settingsBucket, err)
 	}
-	var rec pauseRecord
+	var rec T
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, fmt.Errorf("stored pause is unreadable: %w", err)
+		return nil, fmt.Errorf("stored %s is unreadable: %w", what, err)
 	}
 	return &rec, nil
 }
@@ -331,18 +337,7 @@ func cmdWindow(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // windowRecord reads the stored schedule; nil when none is stored.
 func (s *settings) windowRecord(ctx context.Context) (*windowRecord, error) {
-	e, err := s.kv.Get(ctx, keyWindowSchedule)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", settingsBucket, err)
-	}
-	var rec windowRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, fmt.Errorf("stored sync window schedule is unreadable: %w", err)
-	}
-	return &rec, nil
+	return readSetting[windowRecord](ctx, s, keyWindowSchedule, "sync window schedule")
 }
 
 var helpPause = &cli.Command{

@@ -18,6 +18,20 @@ func WriteVersion(w io.Writer, prog string) {
 	io.WriteString(w, FormatVersion(prog, bi))
 }
 
+// RunVersion is a binary's `version` command, described by help: it takes no arguments and writes
+// WriteVersion's text for prog.
+func RunVersion(help *Command, prog string, args []string, stdout, stderr io.Writer) error {
+	fs := help.FlagSet(stdout, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fs.Fail("unexpected arguments %q", fs.Args())
+	}
+	WriteVersion(stdout, prog)
+	return nil
+}
+
 // FormatVersion renders build information for WriteVersion; bi may be nil (a binary built without
 // module support). Missing VCS details are said to be missing rather than left out, so that a
 // build made with -buildvcs=false is recognisable.

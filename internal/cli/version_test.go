@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -35,5 +36,25 @@ func TestFormatVersion(t *testing.T) {
 				t.Errorf("%s: lacks %q:\n%s", tc.name, w, got)
 			}
 		}
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	t.Parallel()
+	help := &Command{Name: "tool version", Summary: "print what this binary was built from", Usage: "tool version"}
+	var out, errOut bytes.Buffer
+	if err := RunVersion(help, "tool", nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "tool ") || !strings.Contains(out.String(), "\n  go        ") {
+		t.Errorf("version text:\n%s", out.String())
+	}
+	out.Reset()
+	err := RunVersion(help, "tool", []string{"extra"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), `unexpected arguments ["extra"]`) {
+		t.Errorf("an argument: %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("an argument still printed the version:\n%s", out.String())
 	}
 }

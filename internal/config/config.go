@@ -244,6 +244,31 @@ func locate(doc *yamlschema.Document, err error) error {
 	return &yamlschema.Error{Problems: problems}
 }
 
+// ClientConnection decides where a command-line client connects, and how: url (its --nats) when
+// given, else the nats section of the configuration file cfgFile when given, else
+// nats.DefaultURL; with the section's options, and credentials from the file creds (its --creds)
+// when given. name is the connection's name, as the server's monitoring shows it.
+func ClientConnection(name, cfgFile, url, creds string) (string, []nats.Option, error) {
+	opts := []nats.Option{nats.Name(name)}
+	if cfgFile != "" {
+		n, err := LoadNATS(cfgFile, Options{})
+		if err != nil {
+			return "", nil, err
+		}
+		if url == "" {
+			url = n.ClientURL()
+		}
+		opts = append(opts, n.ClientOptions()...)
+	}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	return url, opts, nil
+}
+
 // LoadNATS reads only what a NATS client needs from a worker configuration: the publisher and the
 // operator commands use it on machines that do not hold the target's secrets, so ${ENV}
 // references outside the nats section may stay unset.

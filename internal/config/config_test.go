@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -213,4 +214,62 @@ func TestLoadNATSIgnoresTargetSecrets(t *testing.T) {
 	_, err = LoadNATS(file, Options{LookupEnv: env(nil)})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nats: environment variable NATS_TOKEN is not set")
+}
+
+// ClientConnection: --nats wins, then the file's nats section (its URL, or the embedded server's
+// listen address), then the default; the section's credentials and --creds come along.
+func TestClientConnection(t *testing.T) {
+	t.Parallel()
+	applied := func(t *testing.T, opts []nats.Option) nats.Options {
+		t.Helper()
+		o := nats.GetDefaultOptions()
+		for _, f := range opts {
+			require.NoError(t, f(&o))
+		}
+		return o
+	}
+	remote := write(t, minimal+"nats:\n  url: nats://n:4222\n  token: tok\n")
+	embedded := write(t, minimal+"nats:\n  listen: 127.0.0.1:4333\n  user: u\n  password: p\n")
+	creds := filepath.Join(t.TempDir(), "user.creds")
+	require.NoError(t, os.WriteFile(creds, []byte("not read until a connection is made"), 0o600))
+
+	for _, tc := range []struct {
+		name, file, url, creds, wantURL string
+		check                           func(*testing.T, nats.Options)
+	}{
+		{name: "nothing given", wantURL: nats.DefaultURL, check: func(t *testing.T, o nats.Options) {
+			assert.Empty(t, o.Token)
+			assert.Nil(t, o.UserJWT)
+		}},
+		{name: "--nats alone", url: "nats://x:1", wantURL: "nats://x:1"},
+		{name: "the file's URL and token", file: remote, wantURL: "nats://n:4222", check: func(t *testing.T, o nats.Options) {
+			assert.Equal(t, "tok", o.Token)
+		}},
+		{name: "--nats over the file's URL, the file's token kept", file: remote, url: "nats://x:1", wantURL: "nats://x:1", check: func(t *testing.T, o nats.Options) {
+			assert.Equal(t, "tok", o.Token)
+		}},
+		{name: "the embedded server's listen address and user", file: embedded, wantURL: "nats://127.0.0.1:4333", check: func(t *testing.T, o nats.Options) {
+			assert.Equal(t, "u", o.User)
+			assert.Equal(t, "p", o.Password)
+		}},
+		{name: "--creds", creds: creds, wantURL: nats.DefaultURL, check: func(t *testing.T, o nats.Options) {
+			assert.NotNil(t, o.UserJWT, "credentials read from the file at connect time")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, opts, err := ClientConnection("scimflow-test", tc.file, tc.url, tc.creds)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantURL, url)
+			o := applied(t, opts)
+			assert.Equal(t, "scimflow-test", o.Name)
+			if tc.check != nil {
+				tc.check(t, o)
+			}
+		})
+	}
+
+	missing := filepath.Join(t.TempDir(), "absent.yaml")
+	_, _, err := ClientConnection("scimflow-test", missing, "", "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "absent.yaml", "the error names the file")
 }
