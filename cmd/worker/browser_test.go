@@ -22,8 +22,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/scimflow/scimflow/internal/cyberarksim"
-	"github.com/scimflow/scimflow/internal/cyberarksim/simtest"
 	"github.com/scimflow/scimflow/internal/events"
 )
 
@@ -68,20 +66,10 @@ func figure(t *testing.T, s string) int {
 // The page shows what /status says, is read-only until the operator token is entered, and an
 // approval clicked on it reaches the target: one DELETE more, at the simulator.
 func TestOperatorPageInABrowser(t *testing.T) {
-	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
-	for i := range 3 {
-		require.NoError(t, sim.Seed("Users", map[string]any{"userName": fmt.Sprintf("leaver%d@example.com", i)}))
-	}
-	w := startWorkerGuarded(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"), "info",
-		"syncWindow:\n  schedule: \"@every 24h\"\ndeletionGuard:\n  maxDeletes: 1\n  maxPercent: 0\n")
+	sim, w := startOneDeleteWorker(t, 3)
 	js := w.jetStream(t)
 	final := collectOutcomeLog(t, js)
-	pub := events.NewPublisher(js)
-	ctx := context.Background()
-	publishChange := func(id string, ch events.Change) {
-		_, err := pub.PublishEvent(ctx, events.NewEvent(id, "/hr/test", ch))
-		require.NoError(t, err)
-	}
+	publishChange := func(id string, ch events.Change) { publishEvent(t, js, events.NewEvent(id, "/hr/test", ch)) }
 	for i := range 12 {
 		publishChange(fmt.Sprintf("hire-%d", i), events.Change{Object: "User", Operation: events.OpCreate,
 			Key: map[string]any{"userName": fmt.Sprintf("hire%d@example.com", i)}, Attributes: map[string]any{"title": "Engineer"}})

@@ -72,12 +72,21 @@ type worker struct {
 // jetStream connects to the worker's NATS for the rest of the test.
 func (w *worker) jetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(w.natsURL)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	return js
+	return jsAt(t, w.natsURL)
+}
+
+// startOneDeleteWorker starts the simulator with leavers users seeded, and a worker on the CyberArk
+// example model whose deletion guard lets one delete through in its one (day-long) sync window
+// and holds the rest.
+func startOneDeleteWorker(t *testing.T, leavers int) (*cyberarksim.Server, *worker) {
+	t.Helper()
+	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
+	for i := range leavers {
+		require.NoError(t, sim.Seed("Users", map[string]any{"userName": fmt.Sprintf("leaver%d@example.com", i)}))
+	}
+	w := startWorkerGuarded(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"), "info",
+		"syncWindow:\n  schedule: \"@every 24h\"\ndeletionGuard:\n  maxDeletes: 1\n  maxPercent: 0\n")
+	return sim, w
 }
 
 // startWorker writes a config for the given target section and model and runs `worker run` on it.

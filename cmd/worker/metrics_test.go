@@ -93,20 +93,10 @@ next:
 // /metrics exports every family of internal/metrics with its type, and the figures agree with
 // what the simulator received and the outcomes published.
 func TestMetricsExposition(t *testing.T) {
-	sim, srv := simtest.MustStart(t, cyberarksim.Config{})
-	for i := range 2 {
-		require.NoError(t, sim.Seed("Users", map[string]any{"userName": fmt.Sprintf("leaver%d@example.com", i)}))
-	}
-	w := startWorkerGuarded(t, cyberarkTarget(srv.URL), filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml"), "info",
-		"syncWindow:\n  schedule: \"@every 24h\"\ndeletionGuard:\n  maxDeletes: 1\n  maxPercent: 0\n")
+	sim, w := startOneDeleteWorker(t, 2)
 	js := w.jetStream(t)
 	final := collectOutcomeLog(t, js)
-	pub := events.NewPublisher(js)
-	ctx := context.Background()
-	publishChange := func(id string, ch events.Change) {
-		_, err := pub.PublishEvent(ctx, events.NewEvent(id, "/hr/test", ch))
-		require.NoError(t, err)
-	}
+	publishChange := func(id string, ch events.Change) { publishEvent(t, js, events.NewEvent(id, "/hr/test", ch)) }
 	const creates = 10
 	for i := range creates {
 		publishChange(fmt.Sprintf("m-%d", i), events.Change{Object: "User", Operation: events.OpCreate,
