@@ -166,9 +166,45 @@ func decodeBody(data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, c *collection, id string) error {
+// projectionOf is the projection r's query asks an answer of c's resources in (attributes,
+// excludedAttributes).
+func projectionOf(r *http.Request, c *collection) (*projection, error) {
 	q := r.URL.Query()
-	proj, err := parseProjection(c.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	return parseProjection(c.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+}
+
+// readWrite reads a write's body and the projection its answer is asked in.
+func (s *Server) readWrite(w http.ResponseWriter, r *http.Request, c *collection) (map[string]any, *projection, error) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	proj, err := projectionOf(r, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, proj, nil
+}
+
+// update makes change to the resource id under the lock, and answers with the resource as it
+// then stands.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, c *collection, id string, proj *projection, change func(rec *record, base string) error) error {
+	base := s.base(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := c.byID[id]
+	if rec == nil {
+		return notFound("%s %q not found", c.rt.name, id)
+	}
+	if err := change(rec, base); err != nil {
+		return err
+	}
+	writeSCIMJSON(w, http.StatusOK, s.renderResource(c, rec, base, proj))
+	return nil
+}
+
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, c *collection, id string) error {
+	proj, err := projectionOf(r, c)
 	if err != nil {
 		return err
 	}
@@ -187,12 +223,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, c *collection,
 }
 
 func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, c *collection) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	proj, err := parseProjection(c.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	body, proj, err := s.readWrite(w, r, c)
 	if err != nil {
 		return err
 	}
@@ -213,12 +244,7 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, c *collecti
 }
 
 func (s *Server) serveReplace(w http.ResponseWriter, r *http.Request, c *collection, id string) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	proj, err := parseProjection(c.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	body, proj, err := s.readWrite(w, r, c)
 	if err != nil {
 		return err
 	}
@@ -226,27 +252,11 @@ func (s *Server) serveReplace(w http.ResponseWriter, r *http.Request, c *collect
 	if err != nil {
 		return err
 	}
-	base := s.base(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec := c.byID[id]
-	if rec == nil {
-		return notFound("%s %q not found", c.rt.name, id)
-	}
-	if err := s.updateResource(c, rec, n, modeReplace); err != nil {
-		return err
-	}
-	writeSCIMJSON(w, http.StatusOK, s.renderResource(c, rec, base, proj))
-	return nil
+	return s.update(w, r, c, id, proj, func(rec *record, _ string) error { return s.updateResource(c, rec, n, modeReplace) })
 }
 
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, c *collection, id string) error {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	proj, err := parseProjection(c.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	body, proj, err := s.readWrite(w, r, c)
 	if err != nil {
 		return err
 	}
@@ -254,18 +264,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, c *collectio
 	if err != nil {
 		return err
 	}
-	base := s.base(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec := c.byID[id]
-	if rec == nil {
-		return notFound("%s %q not found", c.rt.name, id)
-	}
-	if err := s.patchResource(c, rec, ops, base); err != nil {
-		return err
-	}
-	writeSCIMJSON(w, http.StatusOK, s.renderResource(c, rec, base, proj))
-	return nil
+	return s.update(w, r, c, id, proj, func(rec *record, base string) error { return s.patchResource(c, rec, ops, base) })
 }
 
 // patchResource applies PATCH operations atomically: on any error nothing changes. The caller
