@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -318,19 +317,8 @@ type workerRun struct {
 }
 
 // runLog is the events the workers of a test ran, in the order they finished.
-type runLog struct {
-	mu   sync.Mutex
-	runs []workerRun
-}
+type runLog struct{ syncList[workerRun] }
 
 func (l *runLog) ran(worker string, d *Delivery, start time.Time) {
-	l.mu.Lock()
-	l.runs = append(l.runs, workerRun{worker: worker, id: d.Event.ID, redelivered: d.Redelivered, start: start, end: time.Now()})
-	l.mu.Unlock()
-}
-
-func (l *runLog) snapshot() []workerRun {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.runs)
+	l.add(workerRun{worker: worker, id: d.Event.ID, redelivered: d.Redelivered, start: start, end: time.Now()})
 }

@@ -16,23 +16,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// appliedLog is the order in which events reached "the target", whoever applied them.
-type appliedLog struct {
+// syncList is a list that goroutines append to and tests read a copy of.
+type syncList[T any] struct {
 	mu  sync.Mutex
-	ids []string
+	all []T
 }
 
-func (l *appliedLog) add(id string) {
+func (l *syncList[T]) add(v T) {
 	l.mu.Lock()
-	l.ids = append(l.ids, id)
+	l.all = append(l.all, v)
 	l.mu.Unlock()
 }
 
-func (l *appliedLog) snapshot() []string {
+func (l *syncList[T]) snapshot() []T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]string(nil), l.ids...)
+	return slices.Clone(l.all)
 }
+
+// appliedLog is the order in which events reached "the target", whoever applied them.
+type appliedLog = syncList[string]
 
 // runReady runs c, waits until it is ready, and returns what stops it: stop cancels the run and
 // returns Run's error (or that it did not stop); the test's end stops it too.

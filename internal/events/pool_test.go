@@ -114,22 +114,8 @@ type handled struct {
 	key, id    string
 }
 
-type handledLog struct {
-	mu  sync.Mutex
-	all []handled
-}
-
-func (l *handledLog) add(h handled) {
-	l.mu.Lock()
-	l.all = append(l.all, h)
-	l.mu.Unlock()
-}
-
-func (l *handledLog) snapshot() []handled {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.all)
-}
+// handledLog is the events the pool's workers handled.
+type handledLog = syncList[handled]
 
 func startPoolWorker(t *testing.T, url string, topo Topology, name string, log *handledLog) *poolWorker {
 	t.Helper()
