@@ -239,7 +239,7 @@ func addConnFlags(fs *cli.FlagSet) *connFlags {
 
 // dial connects as the flags say; the caller closes the connection.
 func (f *connFlags) dial() (*nats.Conn, jetstream.JetStream, error) {
-	url, opts, err := config.ClientConnection("scimflow-worker", *f.cfgFile, *f.url, *f.creds)
+	url, opts, err := config.ClientConnection("scimflow-worker-operator", *f.cfgFile, *f.url, *f.creds)
 	if err != nil {
 		return nil, nil, err
 	}
