@@ -60,9 +60,19 @@ func hasSeries(fams map[string]*dto.MetricFamily, name string, want map[string]s
 // value is the value of the series of family name whose labels include want.
 func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
+	require.NotNil(t, fams[name], "no family %s", name)
+	total, found := sum(fams, name, want)
+	require.True(t, found, "no series %s%v", name, want)
+	return total
+}
+
+// sum adds up the series of family name whose labels include want (a histogram counts its
+// samples); found is false when there is none.
+func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) (total float64, found bool) {
 	f := fams[name]
-	require.NotNil(t, f, "no family %s", name)
-	total, found := 0.0, false
+	if f == nil {
+		return 0, false
+	}
 next:
 	for _, m := range f.Metric {
 		for k, v := range want {
@@ -86,8 +96,7 @@ next:
 			total += float64(m.Histogram.GetSampleCount())
 		}
 	}
-	require.True(t, found, "no series %s%v", name, want)
-	return total
+	return total, found
 }
 
 // /metrics exports every family of internal/metrics with its type, and the figures agree with
@@ -112,10 +121,16 @@ func TestMetricsExposition(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	require.Eventually(t, func() bool {
 		fams = scrape(t, w.httpURL)
-		// The hold is stored before its outcome is published and counted: wait for both.
+		// The hold is stored before its outcome is published and counted: wait for both. A
+		// subscriber sees an outcome before the worker has counted it and acknowledged its event:
+		// wait for the last of those too.
+		outcomes, _ := sum(fams, "scimflow_outcomes_total", nil)
+		samples, _ := sum(fams, "scimflow_event_latency_seconds", nil)
+		acks, _ := sum(fams, "scimflow_jetstream_write_seconds", map[string]string{"write": "ack"})
 		return fams["scimflow_held_deletes"] != nil && fams["scimflow_held_deletes"].Metric[0].Gauge.GetValue() == 1 &&
-			hasSeries(fams, "scimflow_outcomes_total", map[string]string{"operation": "Delete", "status": "held"})
-	}, 20*time.Second, 100*time.Millisecond, "one held delete, and its outcome counted")
+			hasSeries(fams, "scimflow_outcomes_total", map[string]string{"operation": "Delete", "status": "held"}) &&
+			outcomes >= creates+3 && samples >= creates+2 && acks >= creates+2
+	}, 20*time.Second, 100*time.Millisecond, "one held delete, and every outcome counted and its event acknowledged")
 
 	types := map[string]dto.MetricType{"counter": dto.MetricType_COUNTER, "gauge": dto.MetricType_GAUGE, "histogram": dto.MetricType_HISTOGRAM}
 	for _, f := range metrics.Families {
