@@ -206,7 +206,13 @@ func (s *settings) follow(ctx context.Context, w *windowSchedule, onPause func(*
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", settingsBucket, err)
 	}
-	defer watch.Stop()
+	defer func() {
+		// Once ctx ends, the watch's own subscription stops it; a second Stop would wait on
+		// deleting the watch's consumer, five seconds when NATS is down.
+		if ctx.Err() == nil {
+			_ = watch.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():

@@ -563,7 +563,7 @@ func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 	for c.keys.executingIn(p) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	pr.cc.Drain()
+	c.stopPulling(pr.cc)
 	<-pr.cc.Closed()
 	deadline = time.Now().Add(c.cfg.DrainTimeout)
 	for c.keys.heldIn(p) > 0 && time.Now().Before(deadline) {
@@ -578,6 +578,20 @@ func (c *Consumer) release(ctx context.Context, p int, pr *partitionRun) {
 	c.mu.Unlock()
 }
 
+// stopPulling ends a partition's pull; its Closed channel closes once the last call of route has
+// returned. Connected, it drains: the events the client holds already are routed, and handed back
+// with the rest in key order. Not connected, a drain would wait for a flush no server answers
+// (ten seconds a partition in nats.go, found by TestReadyzSaysWhyWhenNATSIsDown): it stops at once
+// instead, and the events the client held come back after AckWait like any unacknowledged event,
+// which the next owner's recovery puts back in order.
+func (c *Consumer) stopPulling(cc jetstream.ConsumeContext) {
+	if c.js.Conn().IsConnected() {
+		cc.Drain()
+		return
+	}
+	cc.Stop()
+}
+
 // unpin lets go of partition p's pin, so that the next owner is served at once. Only a pin this
 // worker holds is let go: unpinning blindly would take the partition from another worker that
 // got it meanwhile (after a broker restart, say) and hand it to whoever pulls next.
@@ -588,6 +602,11 @@ func (c *Consumer) unpin(ctx context.Context, p int) {
 	c.forgetPin(p)
 	if mine == "" {
 		return // never served here since the bind: the pin, if any, is not ours
+	}
+	if !c.js.Conn().IsConnected() {
+		// Each request would wait out its timeout: the server lets the pin go after PinnedTTL.
+		c.log.Debug().Int("partition", p).Msg("not connected to NATS: the partition's pin is left to expire")
+		return
 	}
 	st, err := c.js.Stream(uctx, EventsStream)
 	var cons jetstream.Consumer
@@ -681,7 +700,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cancelBind()
 	shutdown := func() {
 		for _, pr := range running {
-			pr.cc.Drain()
+			c.stopPulling(pr.cc)
 		}
 		for _, pr := range running {
 			<-pr.cc.Closed()

@@ -234,6 +234,59 @@ func TestConsumerShutdownHandsBackInKeyOrder(t *testing.T) {
 	assert.Equal(t, []string{"x-1", "x-1", "x-2", "x-3", "x-4", "x-5"}, log.key("x"))
 }
 
+// A worker stopped while the JetStream server is down stops within its drain deadline, waiting on
+// nothing the server would have to answer, and loses nothing: what it held comes back once the
+// server does, and a second worker applies it in key order (found by a CI run: a worker stopped with
+// NATS down took 15 to 30 s, ten of them draining each partition's pull).
+func TestConsumerStoppedWhileNATSIsDownLosesNothing(t *testing.T) {
+	t.Parallel()
+	topo := Topology{Partitions: 2}
+	s := natstest.MustStart(t)
+	ctx, cancelSetup := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelSetup()
+	require.NoError(t, topo.Ensure(ctx, s.JS))
+	outcomes := collectOutcomes(t, s.JS)
+	log := newOrderLog()
+	release := make(chan struct{})
+	first, cancel, done := runConsumer(t, s.JS, topo, ConsumerConfig{Lanes: 2, DrainTimeout: 2 * time.Second, AckWait: 3 * time.Second},
+		HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+			log.add(d)
+			<-release // s-1 and x-1 run until the server is down; the rest wait behind them
+			return Result{Outcome: Outcome{Status: StatusSucceeded}}
+		}))
+	for i := 1; i <= 5; i++ {
+		publishUser(t, s.JS, fmt.Sprintf("s-%d", i), "s")
+		publishUser(t, s.JS, fmt.Sprintf("x-%d", i), "x")
+	}
+	require.Eventually(t, func() bool { return first.Stats().Held == 10 && len(log.sequence()) == 2 }, 10*time.Second, 10*time.Millisecond)
+
+	s.Restart(t, func() {
+		require.Eventually(t, func() bool { return !s.Conn.IsConnected() }, 5*time.Second, 10*time.Millisecond)
+		cancel()
+		close(release) // s-1 and x-1 finish, but neither their outcomes nor their acks can be written
+		start := time.Now()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			// The drain deadline, and a little: the events that ran could not be acknowledged.
+			assert.Less(t, time.Since(start), 6*time.Second, "stopped %s after its signal with NATS down (DrainTimeout 2s)", time.Since(start))
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run did not return with NATS down")
+		}
+	})
+
+	// The second worker waits out the pin the first could not let go of (PinnedTTL), and AckWait
+	// for the events the first never handed back.
+	runConsumer(t, s.JS, topo, ConsumerConfig{Lanes: 4}, HandlerFunc(func(ctx context.Context, d *Delivery) Result {
+		log.add(d)
+		return Result{Outcome: Outcome{Status: StatusSucceeded}}
+	}))
+	got := outcomes(10, DefaultPinnedTTL+45*time.Second)
+	assert.Len(t, got, 10, "one outcome per event, each from the second worker")
+	assert.Equal(t, []string{"s-1", "s-1", "s-2", "s-3", "s-4", "s-5"}, log.key("s"), "s-1 ran again: its first run was never acknowledged")
+	assert.Equal(t, []string{"x-1", "x-1", "x-2", "x-3", "x-4", "x-5"}, log.key("x"))
+}
+
 // An event whose handler panics is dead-lettered with the panic as its reason, and the worker goes on.
 func TestConsumerDeadLettersAPanic(t *testing.T) {
 	t.Parallel()

@@ -527,9 +527,12 @@ func (p *Pool) Leave(ctx context.Context) (gone func()) {
 	p.wmu.Lock()
 	p.me.Leaving = true
 	p.wmu.Unlock()
-	// Each write is bounded by a heartbeat or two: a worker leaving while NATS is unreachable must
-	// not wait on it (its entry expires anyway).
+	// Each write is bounded by a heartbeat or two, and not tried while disconnected: a worker
+	// leaving while NATS is unreachable must not wait on it (its entry expires anyway).
 	write := func(f func(context.Context) error) error {
+		if !p.js.Conn().IsConnected() {
+			return nats.ErrDisconnected
+		}
 		wctx, cancel := context.WithTimeout(ctx, 2*p.cfg.Heartbeat)
 		defer cancel()
 		return f(wctx)

@@ -61,7 +61,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
+	defer func() {
+		// Once ctx ends, the watch's own subscription stops it; a second Stop would wait on
+		// deleting the watch's consumer, five seconds when NATS is down.
+		if ctx.Err() == nil {
+			_ = w.Stop()
+		}
+	}()
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
