@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
@@ -48,7 +47,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var (
 		file       = fs.String("file", "", "events file: JSONL (one CloudEvent per line) or CSV (with --object, --operation, --key)")
 		format     = fs.String("format", "", "jsonl or csv; default from the file name")
-		cfgFile    = fs.String("config", "", "worker config file: connect with its nats section")
+		cfgFile    = fs.String("config", "", "worker config file: connect with its nats section (default ./"+config.DefaultFile+" when it exists and --nats is not given)")
 		natsURL    = fs.String("nats", "", "NATS URL (overrides --config); default nats://127.0.0.1:4222")
 		creds      = fs.String("creds", "", "NATS credentials file")
 		wait       = fs.Bool("wait", false, "wait for every event's outcome and print a summary; exit 1 unless every event succeeded (in this run, or earlier for a duplicate)")
@@ -101,13 +100,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
-	url, opts, err := config.ClientConnection("scimflow-publisher", *cfgFile, *natsURL, *creds)
+	conn, err := config.ClientConnection("scimflow-publisher", *cfgFile, *natsURL, *creds)
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := conn.Connect()
 	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -115,7 +114,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if _, err := js.Stream(ctx, events.EventsStream); err != nil {
-		return fmt.Errorf("stream %s on %s: %w (is a worker running? it creates the streams)", events.EventsStream, url, err)
+		return fmt.Errorf("stream %s on %s: %w (is a worker running? it creates the streams)", events.EventsStream, conn.URL, err)
 	}
 	var progress io.Writer
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !*noProgress {

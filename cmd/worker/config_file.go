@@ -11,7 +11,7 @@ import (
 )
 
 // defaultConfigFile is what --config names when it is not given.
-const defaultConfigFile = "scimflow.yaml"
+const defaultConfigFile = config.DefaultFile
 
 // exampleConfig is the configuration the messages suggest.
 const exampleConfig = "deploy/examples/config.yaml"

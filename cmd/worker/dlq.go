@@ -15,11 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/scimflow/scimflow/internal/cli"
-	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
 )
 
@@ -60,53 +56,6 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // natsFlags are the connection flags of the operator commands: --config (its nats section) or
 // --nats.
-type natsFlags struct {
-	fs      *cli.FlagSet
-	cfgFile *string
-	url     *string
-}
-
-// operatorFlags returns the command's flag set with --config and --nats.
-func operatorFlags(c *cli.Command, stdout, stderr io.Writer) (*cli.FlagSet, *natsFlags) {
-	fs, cfgFile := flags(c, stdout, stderr)
-	url := fs.String("nats", "", "NATS URL (default: the config's nats section)")
-	return fs, &natsFlags{fs: fs, cfgFile: cfgFile, url: url}
-}
-
-// connect connects to NATS: to --nats when given (with the config's credentials if --config is
-// given too), else as the config's nats section says. The configuration is read with
-// config.LoadNATS, so a machine without the target's secrets can run these commands.
-func (n *natsFlags) connect(name string) (*nats.Conn, jetstream.JetStream, error) {
-	cfgSet := false
-	n.fs.Visit(func(f *flag.Flag) { cfgSet = cfgSet || f.Name == "config" })
-	url := *n.url
-	opts := []nats.Option{nats.Name("scimflow-worker " + name)}
-	embedded := false
-	if url == "" || cfgSet {
-		nc, err := config.LoadNATS(*n.cfgFile, config.Options{})
-		if err != nil {
-			return nil, nil, err
-		}
-		if url == "" {
-			url, embedded = nc.ClientURL(), nc.Embedded()
-		}
-		opts = append(opts, nc.ClientOptions()...)
-	}
-	conn, err := nats.Connect(url, opts...)
-	if err != nil {
-		if embedded {
-			return nil, nil, fmt.Errorf("connect to NATS at %s: %w (nats.url is empty, so NATS is the embedded server, which runs inside `worker run`: start it, or give --nats)", url, err)
-		}
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	js, err := jetstream.New(conn)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return conn, js, nil
-}
-
 // dlqSelection reads the flags every dlq command shares to select dead letters.
 type dlqSelection struct {
 	object, class, since *string
@@ -130,7 +79,8 @@ func (s *dlqSelection) filter() (events.DLQFilter, error) {
 
 // cmdDLQList is `worker dlq list`.
 func cmdDLQList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, nf := operatorFlags(helpDLQList, stdout, stderr)
+	fs := helpDLQList.FlagSet(stdout, stderr)
+	conn := addConnFlags(fs)
 	sel := selectionFlags(fs.FlagSet)
 	asJSON := fs.Bool("json", false, "print JSON (one array) instead of a table")
 	if err := fs.Parse(args); err != nil {
@@ -145,7 +95,7 @@ func cmdDLQList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "worker dlq list:", err)
 		return exitError(2)
 	}
-	nc, js, err := nf.connect("dlq list")
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
 	}
@@ -204,7 +154,8 @@ const showLimit = 64 << 10
 
 // cmdDLQShow is `worker dlq show ID` or `worker dlq show --seq N`.
 func cmdDLQShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, nf := operatorFlags(helpDLQShow, stdout, stderr)
+	fs := helpDLQShow.FlagSet(stdout, stderr)
+	conn := addConnFlags(fs)
 	seq := fs.Uint64("seq", 0, "the dead letter's sequence in IDM_DLQ (instead of an event id)")
 	raw := fs.Bool("raw", false, "write only the payload, byte for byte (the whole event, read back from IDM_EVENTS when the dead letter keeps only its first bytes)")
 	if err := fs.Parse(interleaved(fs.FlagSet, args)); err != nil {
@@ -215,7 +166,7 @@ func cmdDLQShow(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "usage: worker dlq show ID | --seq N [--raw]  (ID is an event id)")
 		return exitError(2)
 	}
-	nc, js, err := nf.connect("dlq show")
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
 	}
@@ -344,7 +295,8 @@ func prettyPayload(p []byte) string {
 
 // cmdDLQReplay is `worker dlq replay`.
 func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, nf := operatorFlags(helpDLQReplay, stdout, stderr)
+	fs := helpDLQReplay.FlagSet(stdout, stderr)
+	conn := addConnFlags(fs)
 	sel := selectionFlags(fs.FlagSet)
 	id := fs.String("id", "", "replay the dead letters of this event id")
 	seq := fs.Uint64("seq", 0, "replay the dead letter at this sequence of IDM_DLQ")
@@ -369,7 +321,7 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return exitError(2)
 	}
 	f.EventID, f.Seq = *id, *seq
-	nc, js, err := nf.connect("dlq replay")
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
 	}

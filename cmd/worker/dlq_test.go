@@ -284,6 +284,46 @@ model: %s
 	assert.Contains(t, err.Error(), "runs inside `worker run`")
 }
 
+// Every operator command given neither --config nor --nats reads ./scimflow.yaml's nats section, as
+// `worker run` does; before, dlq and replay did, and the others went to nats://127.0.0.1:4222 (or,
+// with --nats alone, read no file). Not parallel: it changes the working directory.
+func TestOperatorCommandsReadTheDefaultFile(t *testing.T) {
+	_, srv := simtest.MustStart(t, cyberarksim.Config{})
+	model := filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml")
+	w := startWorker(t, cyberarkTarget(srv.URL), model)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scimflow.yaml"), []byte(fmt.Sprintf(`nats:
+  url: %s
+target:
+  baseURI: https://tenant.example.com/scim/v2
+  auth:
+    mode: oauth2
+    oauth2:
+      tokenURL: https://tenant.example.com/oauth2/token/x
+      clientID: scimflow
+      clientSecret: ${SCIMFLOW_TEST_SECRET_NEVER_SET}
+model: %s
+`, w.natsURL, model)), 0o600))
+	for _, args := range [][]string{
+		{"dlq", "list"}, {"replay", "--from-seq", "1", "--dry-run"}, {"pool"}, {"parked", "list"}, {"deletes", "list"},
+		{"window"}, {"inventory", "--status"}, {"outcomes"}, {"explain", "--object", "User", "--key", "userName=nobody@example.com"},
+	} {
+		_, errOut, err := runCmd(t, args...)
+		assert.NoError(t, err, "worker %s: %s", strings.Join(args, " "), errOut)
+	}
+	// --nats alone reads no file: a server named by URL is not the file's.
+	_, _, err := runCmd(t, "pool", "--nats", "nats://"+freePort(t))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connect to NATS at")
+	assert.NotContains(t, err.Error(), w.natsURL)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scimflow.yaml"), []byte(fmt.Sprintf("nats:\n  listen: %s\ntarget:\n  baseURI: https://x.example.com\nmodel: %s\n", freePort(t), model)), 0o600))
+	_, _, err = runCmd(t, "pool")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "scimflow.yaml has no nats.url, so NATS is the embedded server, which runs inside `worker run`")
+}
+
 // streamLastSeq is the sequence of the newest message of stream.
 func streamLastSeq(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()

@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scimflow/scimflow/internal/cli"
-	"github.com/scimflow/scimflow/internal/config"
 	"github.com/scimflow/scimflow/internal/events"
 )
 
@@ -50,9 +48,7 @@ func cmdOutcomes(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&keys, "key", "only outcomes whose key has `name=value` (repeat to require several)")
 	since := fs.String("since", "", "only outcomes published in the last `DURATION` (15m, 2h) or since a TIME (RFC 3339, or a date 2026-11-23)")
 	asJSON := fs.Bool("json", false, "print each outcome as its JSON, one per line")
-	cfgFile := fs.String("config", "", "worker configuration `FILE`: connect with its nats section")
-	natsURL := fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222")
-	creds := fs.String("creds", "", "NATS credentials `FILE`")
+	conn := addConnFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,19 +70,11 @@ func cmdOutcomes(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		q.since = t
 	}
 
-	url, opts, err := config.ClientConnection("scimflow-worker-outcomes", *cfgFile, *natsURL, *creds)
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	emit := func(raw []byte, o *events.Outcome) {
 		if *asJSON {
 			fmt.Fprintf(stdout, "%s\n", raw)
@@ -96,7 +84,7 @@ func cmdOutcomes(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	err = readOutcomes(ctx, js, q, *follow, emit, stderr)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("stream %s on %s: %w (is a worker running? it creates the streams)", events.OutcomesStream, url, err)
+		return fmt.Errorf("stream %s on %s: %w (is a worker running? it creates the streams)", events.OutcomesStream, nc.ConnectedUrl(), err)
 	}
 	return err
 }

@@ -227,11 +227,12 @@ func ranges(ps []int) string {
 
 // connFlags are the connection flags of the operator commands that talk to NATS only: --config
 // (its nats section), --nats and --creds.
+// connFlags are the flags every operator command connects with (config.ClientConnection).
 type connFlags struct{ cfgFile, url, creds *string }
 
 func addConnFlags(fs *cli.FlagSet) *connFlags {
 	return &connFlags{
-		cfgFile: fs.String("config", "", "worker configuration `FILE`: connect with its nats section"),
+		cfgFile: fs.String("config", "", "worker configuration `FILE`: connect with its nats section (default ./"+config.DefaultFile+" when it exists and --nats is not given)"),
 		url:     fs.String("nats", "", "NATS `URL` (overrides --config); default nats://127.0.0.1:4222"),
 		creds:   fs.String("creds", "", "NATS credentials `FILE`"),
 	}
@@ -239,13 +240,13 @@ func addConnFlags(fs *cli.FlagSet) *connFlags {
 
 // dial connects as the flags say; the caller closes the connection.
 func (f *connFlags) dial() (*nats.Conn, jetstream.JetStream, error) {
-	url, opts, err := config.ClientConnection("scimflow-worker-operator", *f.cfgFile, *f.url, *f.creds)
+	c, err := config.ClientConnection("scimflow-worker-operator", *f.cfgFile, *f.url, *f.creds)
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := c.Connect()
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -28,7 +28,8 @@ already matches end 'skipped'.`,
 // again. Processing is idempotent (each event is planned against the target's current state), so a
 // replay converges the target without duplicating anything.
 func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, nf := operatorFlags(helpReplay, stdout, stderr)
+	fs := helpReplay.FlagSet(stdout, stderr)
+	conn := addConnFlags(fs)
 	sinceFlag := fs.String("since", "", "replay the events stored since this time (2026-05-01, 2026-05-01T10:00:00Z) or duration ago (90m)")
 	from := fs.Uint64("from-seq", 0, "replay from this sequence of IDM_EVENTS")
 	to := fs.Uint64("to-seq", 0, "replay up to this sequence (default: the last event stored when the replay starts)")
@@ -52,7 +53,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "worker replay:", err)
 		return exitError(2)
 	}
-	nc, js, err := nf.connect("replay")
+	nc, js, err := conn.dial()
 	if err != nil {
 		return err
 	}

@@ -244,29 +244,62 @@ func locate(doc *yamlschema.Document, err error) error {
 	return &yamlschema.Error{Problems: problems}
 }
 
+// DefaultFile is the configuration file `worker run` reads when --config is not given, and the
+// one the command-line clients read when neither --config nor --nats is given and it exists.
+const DefaultFile = "scimflow.yaml"
+
+// Client is where a command-line client connects, and how (ClientConnection).
+type Client struct {
+	URL     string
+	Options []nats.Option
+	// File is the configuration file read, "" when none was.
+	File string
+	// Embedded is true when File leaves nats.url empty and no URL was given: the server is the
+	// embedded one, which runs only inside `worker run`.
+	Embedded bool
+}
+
 // ClientConnection decides where a command-line client connects, and how: url (its --nats) when
-// given, else the nats section of the configuration file cfgFile when given, else
-// nats.DefaultURL; with the section's options, and credentials from the file creds (its --creds)
-// when given. name is the connection's name, as the server's monitoring shows it.
-func ClientConnection(name, cfgFile, url, creds string) (string, []nats.Option, error) {
-	opts := []nats.Option{nats.Name(name)}
+// given, else the nats section of the configuration file cfgFile (its --config) when given, else
+// that of ./scimflow.yaml when neither is given and it exists, else nats.DefaultURL; with the
+// section's options, and credentials from the file creds (its --creds) when given. name is the
+// connection's name, as the server's monitoring shows it.
+func ClientConnection(name, cfgFile, url, creds string) (Client, error) {
+	c := Client{Options: []nats.Option{nats.Name(name)}}
+	if cfgFile == "" && url == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			cfgFile = DefaultFile
+		}
+	}
 	if cfgFile != "" {
 		n, err := LoadNATS(cfgFile, Options{})
 		if err != nil {
-			return "", nil, err
+			return Client{}, err
 		}
+		c.File = cfgFile
 		if url == "" {
-			url = n.ClientURL()
+			url, c.Embedded = n.ClientURL(), n.Embedded()
 		}
-		opts = append(opts, n.ClientOptions()...)
+		c.Options = append(c.Options, n.ClientOptions()...)
 	}
 	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
+		c.Options = append(c.Options, nats.UserCredentials(creds))
 	}
-	if url == "" {
-		url = nats.DefaultURL
+	c.URL = cmp.Or(url, nats.DefaultURL)
+	return c, nil
+}
+
+// Connect connects; when the embedded server is not there to connect to, the error says where it
+// runs.
+func (c Client) Connect() (*nats.Conn, error) {
+	nc, err := nats.Connect(c.URL, c.Options...)
+	if err == nil {
+		return nc, nil
 	}
-	return url, opts, nil
+	if c.Embedded {
+		return nil, fmt.Errorf("connect to NATS at %s: %w (%s has no nats.url, so NATS is the embedded server, which runs inside `worker run`: start it, or give --nats)", c.URL, err, c.File)
+	}
+	return nil, fmt.Errorf("connect to NATS at %s: %w", c.URL, err)
 }
 
 // LoadNATS reads only what a NATS client needs from a worker configuration: the publisher and the

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -235,6 +236,7 @@ func TestClientConnection(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, file, url, creds, wantURL string
+		embedded                        bool
 		check                           func(*testing.T, nats.Options)
 	}{
 		{name: "nothing given", wantURL: nats.DefaultURL, check: func(t *testing.T, o nats.Options) {
@@ -248,19 +250,22 @@ func TestClientConnection(t *testing.T) {
 		{name: "--nats over the file's URL, the file's token kept", file: remote, url: "nats://x:1", wantURL: "nats://x:1", check: func(t *testing.T, o nats.Options) {
 			assert.Equal(t, "tok", o.Token)
 		}},
-		{name: "the embedded server's listen address and user", file: embedded, wantURL: "nats://127.0.0.1:4333", check: func(t *testing.T, o nats.Options) {
+		{name: "the embedded server's listen address and user", file: embedded, wantURL: "nats://127.0.0.1:4333", embedded: true, check: func(t *testing.T, o nats.Options) {
 			assert.Equal(t, "u", o.User)
 			assert.Equal(t, "p", o.Password)
 		}},
+		{name: "--nats over the embedded server", file: embedded, url: "nats://x:1", wantURL: "nats://x:1"},
 		{name: "--creds", creds: creds, wantURL: nats.DefaultURL, check: func(t *testing.T, o nats.Options) {
 			assert.NotNil(t, o.UserJWT, "credentials read from the file at connect time")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url, opts, err := ClientConnection("scimflow-test", tc.file, tc.url, tc.creds)
+			c, err := ClientConnection("scimflow-test", tc.file, tc.url, tc.creds)
 			require.NoError(t, err)
-			assert.Equal(t, tc.wantURL, url)
-			o := applied(t, opts)
+			assert.Equal(t, tc.wantURL, c.URL)
+			assert.Equal(t, tc.file, c.File)
+			assert.Equal(t, tc.embedded, c.Embedded)
+			o := applied(t, c.Options)
 			assert.Equal(t, "scimflow-test", o.Name)
 			if tc.check != nil {
 				tc.check(t, o)
@@ -269,7 +274,57 @@ func TestClientConnection(t *testing.T) {
 	}
 
 	missing := filepath.Join(t.TempDir(), "absent.yaml")
-	_, _, err := ClientConnection("scimflow-test", missing, "", "")
+	_, err := ClientConnection("scimflow-test", missing, "", "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "absent.yaml", "the error names the file")
+
+	// The embedded server runs only inside `worker run`: when it is not there, the error says so
+	// and names the file that said it is embedded.
+	c, err := ClientConnection("scimflow-test", embedded, "", "")
+	require.NoError(t, err)
+	c.URL = closedPortURL(t)
+	_, err = c.Connect()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connect to NATS at "+c.URL)
+	assert.Contains(t, err.Error(), embedded+" has no nats.url, so NATS is the embedded server, which runs inside `worker run`")
+	c, err = ClientConnection("scimflow-test", remote, closedPortURL(t), "")
+	require.NoError(t, err)
+	_, err = c.Connect()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "embedded", "a server named by URL is not the embedded one")
+}
+
+// Neither --config nor --nats: ./scimflow.yaml when it exists, as `worker run` reads it, else the
+// default URL. Not parallel: it changes the working directory.
+func TestClientConnectionReadsTheDefaultFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := ClientConnection("scimflow-test", "", "", "")
+	require.NoError(t, err)
+	assert.Equal(t, nats.DefaultURL, c.URL, "no ./scimflow.yaml")
+	assert.Empty(t, c.File)
+
+	require.NoError(t, os.WriteFile(DefaultFile, []byte(minimal+"nats:\n  url: nats://n:4222\n"), 0o600))
+	c, err = ClientConnection("scimflow-test", "", "", "")
+	require.NoError(t, err)
+	assert.Equal(t, "nats://n:4222", c.URL)
+	assert.Equal(t, DefaultFile, c.File)
+	c, err = ClientConnection("scimflow-test", "", "nats://x:1", "")
+	require.NoError(t, err)
+	assert.Equal(t, "nats://x:1", c.URL, "--nats alone reads no file")
+	assert.Empty(t, c.File)
+
+	require.NoError(t, os.WriteFile(DefaultFile, []byte("nats: [not, a, section"), 0o600))
+	_, err = ClientConnection("scimflow-test", "", "", "")
+	require.Error(t, err, "a ./scimflow.yaml that can't be read is an error, not a silent default")
+	assert.Contains(t, err.Error(), DefaultFile)
+}
+
+// closedPortURL is a NATS URL on a loopback port nothing listens on.
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "nats://" + addr
 }
