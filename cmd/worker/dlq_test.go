@@ -258,18 +258,7 @@ func TestDLQCommandsConnectAsTheConfigSays(t *testing.T) {
 	dir := t.TempDir()
 	model := filepath.Join(repo(t), "deploy/examples/models/cyberark.yaml")
 	remote := filepath.Join(dir, "remote.yaml")
-	require.NoError(t, os.WriteFile(remote, []byte(fmt.Sprintf(`nats:
-  url: %s
-target:
-  baseURI: https://tenant.example.com/scim/v2
-  auth:
-    mode: oauth2
-    oauth2:
-      tokenURL: https://tenant.example.com/oauth2/token/x
-      clientID: scimflow
-      clientSecret: ${SCIMFLOW_TEST_SECRET_NEVER_SET}
-model: %s
-`, w.natsURL, model)), 0o600))
+	require.NoError(t, os.WriteFile(remote, []byte(operatorConfig(w.natsURL, model)), 0o600))
 	out, errOut, err := runCmd(t, "dlq", "list", "--config", remote)
 	require.NoError(t, err, errOut)
 	assert.Equal(t, "no dead letters\n", out)
@@ -293,18 +282,7 @@ func TestOperatorCommandsReadTheDefaultFile(t *testing.T) {
 	w := startWorker(t, cyberarkTarget(srv.URL), model)
 	dir := t.TempDir()
 	t.Chdir(dir)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "scimflow.yaml"), []byte(fmt.Sprintf(`nats:
-  url: %s
-target:
-  baseURI: https://tenant.example.com/scim/v2
-  auth:
-    mode: oauth2
-    oauth2:
-      tokenURL: https://tenant.example.com/oauth2/token/x
-      clientID: scimflow
-      clientSecret: ${SCIMFLOW_TEST_SECRET_NEVER_SET}
-model: %s
-`, w.natsURL, model)), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scimflow.yaml"), []byte(operatorConfig(w.natsURL, model)), 0o600))
 	for _, args := range [][]string{
 		{"dlq", "list"}, {"replay", "--from-seq", "1", "--dry-run"}, {"pool"}, {"parked", "list"}, {"deletes", "list"},
 		{"window"}, {"inventory", "--status"}, {"outcomes"}, {"explain", "--object", "User", "--key", "userName=nobody@example.com"},
@@ -322,6 +300,23 @@ model: %s
 	_, _, err = runCmd(t, "pool")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "scimflow.yaml has no nats.url, so NATS is the embedded server, which runs inside `worker run`")
+}
+
+// operatorConfig is a worker configuration as an operator's machine holds it: the nats section, and
+// a target whose secret is never set (the operator commands read only the nats section).
+func operatorConfig(natsURL, model string) string {
+	return fmt.Sprintf(`nats:
+  url: %s
+target:
+  baseURI: https://tenant.example.com/scim/v2
+  auth:
+    mode: oauth2
+    oauth2:
+      tokenURL: https://tenant.example.com/oauth2/token/x
+      clientID: scimflow
+      clientSecret: ${SCIMFLOW_TEST_SECRET_NEVER_SET}
+model: %s
+`, natsURL, model)
 }
 
 // streamLastSeq is the sequence of the newest message of stream.
