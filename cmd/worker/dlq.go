@@ -54,8 +54,6 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 }
 
-// natsFlags are the connection flags of the operator commands: --config (its nats section) or
-// --nats.
 // dlqSelection reads the flags every dlq command shares to select dead letters.
 type dlqSelection struct {
 	object, class, since *string

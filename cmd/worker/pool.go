@@ -225,8 +225,6 @@ func ranges(ps []int) string {
 	return strings.Join(parts, ",")
 }
 
-// connFlags are the connection flags of the operator commands that talk to NATS only: --config
-// (its nats section), --nats and --creds.
 // connFlags are the flags every operator command connects with (config.ClientConnection).
 type connFlags struct{ cfgFile, url, creds *string }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/scimflow/scimflow/internal/cli"
+	"github.com/scimflow/scimflow/internal/events"
 )
 
 // settingsBucket is the JetStream key-value bucket of what an operator changes at run time for
@@ -206,13 +207,7 @@ func (s *settings) follow(ctx context.Context, w *windowSchedule, onPause func(*
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", settingsBucket, err)
 	}
-	defer func() {
-		// Once ctx ends, the watch's own subscription stops it; a second Stop would wait on
-		// deleting the watch's consumer, five seconds when NATS is down.
-		if ctx.Err() == nil {
-			_ = watch.Stop()
-		}
-	}()
+	defer events.StopWatch(ctx, watch)
 	for {
 		select {
 		case <-ctx.Done():

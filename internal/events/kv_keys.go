@@ -13,6 +13,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// StopWatch stops a key-value watch made with ctx, unless ctx has ended: the watch's subscription
+// then stops itself, and a second Stop would wait on deleting the watch's consumer (five seconds
+// when NATS is down, nats.go's timeout, which no context shortens).
+func StopWatch(ctx context.Context, w jetstream.KeyWatcher) {
+	if ctx.Err() == nil {
+		_ = w.Stop()
+	}
+}
+
 // KVKeys lists the keys of the key-value bucket that hold a value and match filter (a key pattern
 // such as "k.3.>", or ">" for every key), sorted. It reads the last message of each key with a
 // consumer of its own and stops only once that consumer has nothing pending: a key written while

@@ -8,6 +8,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+
+	"github.com/scimflow/scimflow/internal/events"
 )
 
 // Scheduler runs the inventory on its schedule on exactly one replica: at each tick every replica
@@ -61,13 +63,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Once ctx ends, the watch's own subscription stops it; a second Stop would wait on
-		// deleting the watch's consumer, five seconds when NATS is down.
-		if ctx.Err() == nil {
-			_ = w.Stop()
-		}
-	}()
+	defer events.StopWatch(ctx, w)
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
